@@ -1,0 +1,359 @@
+//! Module implementing per-thread, single-writer, cache-padded shards. See [`Sharded`].
+//!
+//! # Design
+//!
+//! Every thread that records a metric gets a small **thread index** from a global pool the
+//! first time it does so; the index goes back to the pool when the thread exits and the lowest
+//! free index is handed out first, so indices stay dense.
+//!
+//! A metric's storage is a [`Sharded<S>`] where `S` is a *slot* (a few atomics: a counter's
+//! integer and float parts, or a histogram's buckets and sum):
+//!
+//! * a **home** slot, owned by the first thread that writes the metric. Only the thread that
+//!   holds the owner index writes it, so an update is a plain `load` + `store` (no locked
+//!   instruction). A metric touched by one thread costs one slot, not one per possible thread.
+//! * once a second thread writes, the metric **inflates** (as Java's `LongAdder` does) to an
+//!   array of `shard_count()` cache-padded slots, one per thread index below that count, plus
+//!   one shared **overflow** slot for threads whose index does not fit (or that run during
+//!   thread-local teardown). From then on every writer, the former owner included, uses its own
+//!   padded slot, so no cache line is written by two threads and the home slot is frozen.
+//!   Only the overflow slot is shared; it is updated with atomic read-modify-writes.
+//!
+//! Readers sum home + every shard + overflow. No update is ever lost: a slot with a single
+//! writer is only ever written by the thread holding that index, and an index changes hands
+//! only through the pool's mutex, which orders the departing thread's last store before the
+//! next owner's first load.
+
+use core::cell::Cell;
+use core::ptr;
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{lock, AtomicPtr, Mutex, Ordering};
+
+/// Index value meaning "this thread has no index (TLS torn down or pool exhausted)".
+pub(crate) const NO_INDEX: usize = usize::MAX;
+
+/// Owner value of a [`Sharded`] whose home slot nobody has claimed yet.
+const UNOWNED: usize = 0;
+
+/// The pool of thread indices: the next never-used index and the returned ones.
+#[derive(Default)]
+struct IndexPool {
+    next: usize,
+    /// Returned indices, kept sorted descending so `pop` yields the lowest.
+    free: Vec<usize>,
+}
+
+impl IndexPool {
+    fn acquire(&mut self) -> usize {
+        if let Some(i) = self.free.pop() {
+            return i;
+        }
+        let i = self.next;
+        self.next += 1;
+        i
+    }
+
+    fn release(&mut self, i: usize) {
+        // Insert keeping descending order; the list is at most the number of threads that
+        // ever ran concurrently, and this runs once per thread exit.
+        let pos = self.free.partition_point(|&x| x > i);
+        self.free.insert(pos, i);
+    }
+}
+
+#[cfg(not(tachymeter_loom))]
+mod tls {
+    use super::*;
+
+    static POOL: Mutex<IndexPool> = Mutex::new(IndexPool {
+        next: 0,
+        free: Vec::new(),
+    });
+
+    pub(super) fn pool() -> &'static Mutex<IndexPool> {
+        &POOL
+    }
+
+    crate::sync::thread_local! {
+        /// This thread's index, `UNSET` before first use, `NO_INDEX` after teardown.
+        /// Const-initialised and without a destructor, so reading it is a plain TLS load.
+        static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+        /// Returns the index to the pool when the thread exits.
+        static GUARD: Registration = const { Registration(Cell::new(NO_INDEX)) };
+    }
+
+    const UNSET: usize = NO_INDEX - 1;
+
+    pub(super) struct Registration(Cell<usize>);
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if i != NO_INDEX {
+                // Later TLS destructors that record metrics see NO_INDEX and take the
+                // shared path instead of re-registering.
+                let _ = INDEX.try_with(|c| c.set(NO_INDEX));
+                lock(pool()).release(i);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn thread_index() -> usize {
+        let i = INDEX.try_with(Cell::get).unwrap_or(NO_INDEX);
+        if i < UNSET {
+            i
+        } else if i == UNSET {
+            register()
+        } else {
+            NO_INDEX
+        }
+    }
+
+    #[cold]
+    fn register() -> usize {
+        let i = lock(pool()).acquire();
+        match GUARD.try_with(|g| g.0.set(i)) {
+            Ok(()) => {
+                let _ = INDEX.try_with(|c| c.set(i));
+                i
+            }
+            Err(_) => {
+                // TLS is being torn down: give the index straight back.
+                lock(pool()).release(i);
+                let _ = INDEX.try_with(|c| c.set(NO_INDEX));
+                NO_INDEX
+            }
+        }
+    }
+}
+
+#[cfg(tachymeter_loom)]
+mod tls {
+    use super::*;
+
+    loom::lazy_static! {
+        static ref POOL: Mutex<IndexPool> = Mutex::new(IndexPool::default());
+    }
+
+    pub(super) fn pool() -> &'static Mutex<IndexPool> {
+        &POOL
+    }
+
+    pub(super) struct Registration(Cell<usize>);
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if i != NO_INDEX {
+                lock(pool()).release(i);
+            }
+        }
+    }
+
+    crate::sync::thread_local! {
+        static GUARD: Registration = Registration(Cell::new(NO_INDEX));
+    }
+
+    pub(crate) fn thread_index() -> usize {
+        GUARD
+            .try_with(|g| {
+                if g.0.get() == NO_INDEX {
+                    g.0.set(lock(pool()).acquire());
+                }
+                g.0.get()
+            })
+            .unwrap_or(NO_INDEX)
+    }
+}
+
+pub(crate) use tls::thread_index;
+
+/// Number of single-writer shards a metric inflates to: the next power of two at or above the
+/// machine's parallelism (2 under loom), at least 2 and at most 256.
+pub(crate) fn shard_count() -> usize {
+    #[cfg(tachymeter_loom)]
+    {
+        2
+    }
+    #[cfg(not(tachymeter_loom))]
+    {
+        static COUNT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *COUNT.get_or_init(|| {
+            std::thread::available_parallelism()
+                .map_or(4, usize::from)
+                .next_power_of_two()
+                .clamp(2, 256)
+        })
+    }
+}
+
+/// One metric's worth of atomics, updated either by its single owner (plain load + store)
+/// or, in the overflow slot, by atomic read-modify-writes.
+pub(crate) trait Slot: Send + Sync + Sized {
+    /// What a slot needs to be built (a histogram's bucket count; `()` for counters).
+    type Config: Copy;
+    /// A zeroed slot.
+    fn new(config: Self::Config) -> Self;
+}
+
+struct Shards<S> {
+    cells: Box<[CachePadded<S>]>,
+    overflow: CachePadded<S>,
+}
+
+/// Storage for one metric: a home slot for the first writer, inflating to per-thread padded
+/// shards on the first write by a second thread. See the [module docs](self).
+pub(crate) struct Sharded<S: Slot> {
+    /// `thread index + 1` of the home slot's owner, or `UNOWNED`.
+    owner: crate::sync::AtomicUsize,
+    /// Null until inflated; then points at a leaked `Box<Shards<S>>` freed in `Drop`.
+    shards: AtomicPtr<Shards<S>>,
+    config: S::Config,
+    home: S,
+}
+
+impl<S: Slot> Sharded<S> {
+    pub(crate) fn new(config: S::Config) -> Self {
+        Sharded {
+            owner: crate::sync::AtomicUsize::new(UNOWNED),
+            shards: AtomicPtr::new(ptr::null_mut()),
+            config,
+            home: S::new(config),
+        }
+    }
+
+    pub(crate) fn config(&self) -> S::Config {
+        self.config
+    }
+
+    /// Applies an update. `exclusive` runs on a slot the calling thread alone writes (so it may
+    /// use plain load + store); `shared` runs on the overflow slot and must use atomic
+    /// read-modify-writes.
+    #[inline]
+    pub(crate) fn update(&self, exclusive: impl FnOnce(&S), shared: impl FnOnce(&S)) {
+        let idx = thread_index();
+        // Acquire pairs with the Release of the CAS in `inflate`: seeing the pointer means
+        // seeing the initialised shards.
+        let p = self.shards.load(Ordering::Acquire);
+        if p.is_null() {
+            // Relaxed: `owner` publishes no memory. Uniqueness of thread indices (handed out
+            // under the pool mutex) is what makes the home slot single-writer; a stale read can
+            // only make us miss our own claim, which the CAS below then rejects.
+            let owner = self.owner.load(Ordering::Relaxed);
+            if owner == idx.wrapping_add(1) && idx != NO_INDEX {
+                return exclusive(&self.home);
+            }
+            if owner == UNOWNED
+                && idx != NO_INDEX
+                && self
+                    .owner
+                    .compare_exchange(UNOWNED, idx + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return exclusive(&self.home);
+            }
+            return self.update_inflated(self.inflate(), idx, exclusive, shared);
+        }
+        self.update_inflated(p, idx, exclusive, shared)
+    }
+
+    #[inline]
+    fn update_inflated(
+        &self,
+        p: *mut Shards<S>,
+        idx: usize,
+        exclusive: impl FnOnce(&S),
+        shared: impl FnOnce(&S),
+    ) {
+        // SAFETY:
+        // - `p` is non-null and came from `Box::into_raw` in `inflate`, published with Release
+        //   and loaded with Acquire, so the pointee is fully initialised;
+        // - it is freed only in `Drop`, which takes `&mut self`, so it outlives `&self`.
+        let shards = unsafe { &*p };
+        match shards.cells.get(idx) {
+            Some(cell) => exclusive(cell),
+            None => shared(&shards.overflow),
+        }
+    }
+
+    #[cold]
+    fn inflate(&self) -> *mut Shards<S> {
+        let n = shard_count();
+        let fresh = Box::into_raw(Box::new(Shards {
+            cells: (0..n).map(|_| CachePadded::new(S::new(self.config))).collect(),
+            overflow: CachePadded::new(S::new(self.config)),
+        }));
+        // Release publishes the initialised shards to every Acquire load of `shards`;
+        // Acquire on failure lets us use the winner's allocation.
+        match self.shards.compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                winner
+            }
+        }
+    }
+
+    /// Calls `f` on every slot that may hold data: home, then each shard and the overflow.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&S)) {
+        f(&self.home);
+        // Acquire pairs with the Release in `inflate`.
+        let p = self.shards.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: as in `update_inflated`: non-null, initialised, freed only in `Drop`.
+            let shards = unsafe { &*p };
+            shards.cells.iter().for_each(|c| f(c));
+            f(&shards.overflow);
+        }
+    }
+
+    /// Whether this metric has inflated to per-thread shards.
+    pub(crate) fn is_inflated(&self) -> bool {
+        // Relaxed: informational only (memory accounting and tests).
+        !self.shards.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Heap bytes held by the shards (0 while not inflated).
+    pub(crate) fn shard_bytes(&self) -> usize {
+        if self.is_inflated() {
+            (shard_count() + 1) * core::mem::size_of::<CachePadded<S>>()
+        } else {
+            0
+        }
+    }
+}
+
+impl<S: Slot> Drop for Sharded<S> {
+    fn drop(&mut self) {
+        // Acquire: pairs with the Release in `inflate` (`&mut self` already excludes races).
+        let p = self.shards.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: `p` came from `Box::into_raw` in `inflate`; `&mut self` proves no other
+            // reference to it exists, and it is freed exactly once, here.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+impl<S: Slot + core::fmt::Debug> core::fmt::Debug for Sharded<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sharded")
+            .field("inflated", &self.is_inflated())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Test-only access to the thread-index pool, so tests can check that indices are reused.
+#[cfg(test)]
+pub(crate) fn pool_snapshot() -> (usize, Vec<usize>) {
+    let p = lock(tls::pool());
+    (p.next, p.free.clone())
+}
