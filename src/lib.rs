@@ -1,5 +1,80 @@
 //! tachymeter: a lock-free, high-throughput Prometheus metrics engine.
+//!
+//! * **Hot path**: [`Counter::inc`] and [`Histogram::observe`] update a slot that only the
+//!   calling thread writes (per-thread, cache-padded shards that a metric grows only once a
+//!   second thread touches it): no lock, no allocation, no locked instruction, no cache line
+//!   bouncing between cores.
+//! * **Labels**: a [`Family`] finds a child with a lock-free probe that writes nothing
+//!   shared; handles are cheap clones.
+//! * **Exposition**: Prometheus text 0.0.4 and OpenMetrics 1.0 ([`Format`]), written into a
+//!   reused buffer with no allocation once warm; escaping, `+Inf`/`NaN`, `le` spelling and
+//!   name clashes handled as the specs say.
+//!
+//! ```
+//! use tachymeter::{Counter, Format, Gauge, Histogram, Registry};
+//!
+//! let registry = Registry::new();
+//! let calls = Counter::builder("api_called_total", "How many is the api called")
+//!     .labels(["inner_ip"])
+//!     .register(&registry)?;
+//! calls.with_label_values(&["10.0.0.1"]).inc();
+//! let cpu = Gauge::builder("cpu_usage", "simulate the cpu usage metric").register(&registry)?;
+//! cpu.set(0.42);
+//! let task = Histogram::builder("task_time_histogram", "analyze the time of task with histogram")
+//!     .buckets([1.0, 2.0, 3.0, 4.0, 5.0])?
+//!     .register(&registry)?;
+//! task.observe(3.0);
+//!
+//! assert_eq!(
+//!     registry.encode_to_string(Format::Text),
+//!     "# HELP api_called_total How many is the api called\n\
+//!      ## TYPE api_called_total counter\n\
+//!      api_called_total{inner_ip=\"10.0.0.1\"} 1\n\
+//!      ## HELP cpu_usage simulate the cpu usage metric\n\
+//!      ## TYPE cpu_usage gauge\n\
+//!      cpu_usage 0.42\n\
+//!      ## HELP task_time_histogram analyze the time of task with histogram\n\
+//!      ## TYPE task_time_histogram histogram\n\
+//!      task_time_histogram_bucket{le=\"1\"} 0\n\
+//!      task_time_histogram_bucket{le=\"2\"} 0\n\
+//!      task_time_histogram_bucket{le=\"3\"} 1\n\
+//!      task_time_histogram_bucket{le=\"4\"} 1\n\
+//!      task_time_histogram_bucket{le=\"5\"} 1\n\
+//!      task_time_histogram_bucket{le=\"+Inf\"} 1\n\
+//!      task_time_histogram_sum 3\n\
+//!      task_time_histogram_count 1\n"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Panics and error handling
+//!
+//! | operation | on bad input |
+//! | --- | --- |
+//! | building or registering a metric | typed error ([`NameError`], [`BucketError`], [`RegistrationError`]) |
+//! | [`Family::with_label_values`] with the wrong number of values | panics (documented convenience); [`Family::try_with_label_values`] returns [`LabelError`] |
+//! | [`Counter::inc_by_f64`] with a negative or non-finite value | ignored; [`Counter::try_inc_by_f64`] returns [`CounterError`] |
+//! | [`Histogram::observe`] with NaN | ignored (no bucket holds NaN) |
+//! | encoding | never fails for built-in metrics; a custom [`Collector`] may return [`EncodeError`] |
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(unsafe_code)]
 
+mod atomic;
+pub mod encode;
+mod error;
+mod family;
+mod metrics;
+mod names;
+mod registry;
+#[allow(unsafe_code)]
 mod shard;
 mod sync;
+
+pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};
+pub use error::{BucketError, CounterError, EncodeError, LabelError, NameError, RegistrationError};
+pub use family::Family;
+pub use metrics::{
+    Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress,
+    LabeledBuilder, Metric,
+};
+pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

@@ -224,10 +224,6 @@ impl<S: Slot> Sharded<S> {
         }
     }
 
-    pub(crate) fn config(&self) -> S::Config {
-        self.config
-    }
-
     /// Applies an update. `exclusive` runs on a slot the calling thread alone writes (so it may
     /// use plain load + store); `shared` runs on the overflow slot and must use atomic
     /// read-modify-writes.
@@ -282,7 +278,9 @@ impl<S: Slot> Sharded<S> {
     fn inflate(&self) -> *mut Shards<S> {
         let n = shard_count();
         let fresh = Box::into_raw(Box::new(Shards {
-            cells: (0..n).map(|_| CachePadded::new(S::new(self.config))).collect(),
+            cells: (0..n)
+                .map(|_| CachePadded::new(S::new(self.config)))
+                .collect(),
             overflow: CachePadded::new(S::new(self.config)),
         }));
         // Release publishes the initialised shards to every Acquire load of `shards`;

@@ -1,0 +1,259 @@
+//! Module implementing the crate's error types, one enum per kind of operation.
+//!
+//! Every error says what was wrong and what to change; values the caller handed in are
+//! carried back in the variant so they can be logged.
+
+use core::fmt;
+
+/// A metric or label name, or a metric's configuration, is not valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// A metric name must match `[a-zA-Z_:][a-zA-Z0-9_:]*` and must not start with `__`.
+    InvalidMetricName(String),
+    /// A label name must match `[a-zA-Z_][a-zA-Z0-9_]*`.
+    InvalidLabelName(String),
+    /// Label names starting with `__` are reserved for Prometheus' internal use.
+    ReservedLabelName(String),
+    /// The label name is reserved for this metric type (`le` on histograms, `quantile` on
+    /// summaries).
+    LabelReservedForType {
+        /// The offending label name.
+        label: String,
+        /// The metric type that reserves it.
+        metric_type: &'static str,
+    },
+    /// The same label name was given twice for one metric.
+    DuplicateLabelName(String),
+    /// The help text is empty; Prometheus' lint (`promtool check metrics`) requires one.
+    EmptyHelp(String),
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::InvalidMetricName(n) => write!(
+                f,
+                "invalid metric name {n:?}: use [a-zA-Z_:][a-zA-Z0-9_:]* without a leading `__`"
+            ),
+            NameError::InvalidLabelName(n) => {
+                write!(f, "invalid label name {n:?}: use [a-zA-Z_][a-zA-Z0-9_]*")
+            }
+            NameError::ReservedLabelName(n) => write!(
+                f,
+                "label name {n:?} starts with `__`, which Prometheus reserves; rename it"
+            ),
+            NameError::LabelReservedForType { label, metric_type } => write!(
+                f,
+                "label name {label:?} is reserved on a {metric_type}; choose another name"
+            ),
+            NameError::DuplicateLabelName(n) => {
+                write!(f, "label name {n:?} is given more than once")
+            }
+            NameError::EmptyHelp(n) => write!(f, "metric {n:?} needs a non-empty help text"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Histogram bucket bounds are not usable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum BucketError {
+    /// No finite bucket bound was given (`+Inf` alone is not a histogram).
+    Empty,
+    /// A bound is NaN or `-Inf` (a trailing `+Inf` is accepted and dropped: it is always added).
+    NotFinite(f64),
+    /// Bounds must be strictly increasing; `previous` is followed by `next`.
+    NotIncreasing {
+        /// The earlier bound.
+        previous: f64,
+        /// The bound that is not greater than it.
+        next: f64,
+    },
+    /// A helper's parameters are unusable (`count` 0, a non-positive or non-finite width,
+    /// factor ≤ 1, start ≤ 0 for exponential buckets).
+    InvalidParameters,
+}
+
+impl fmt::Display for BucketError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BucketError::Empty => f.write_str("a histogram needs at least one finite bucket bound"),
+            BucketError::NotFinite(v) => write!(f, "bucket bound {v} is not finite"),
+            BucketError::NotIncreasing { previous, next } => write!(
+                f,
+                "bucket bounds must be strictly increasing, but {previous} is followed by {next}"
+            ),
+            BucketError::InvalidParameters => f.write_str(
+                "bucket helper parameters are invalid: need count > 0, finite positive width, \
+                 start > 0 and factor > 1",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BucketError {}
+
+/// A counter increment was refused; the counter is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum CounterError {
+    /// Counters only go up: the increment was negative.
+    Negative(f64),
+    /// The increment was NaN or infinite, which would make the counter unusable forever.
+    NotFinite(f64),
+}
+
+impl fmt::Display for CounterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CounterError::Negative(v) => {
+                write!(
+                    f,
+                    "counter increment {v} is negative; use a Gauge for values that go down"
+                )
+            }
+            CounterError::NotFinite(v) => write!(f, "counter increment {v} is not finite"),
+        }
+    }
+}
+
+impl std::error::Error for CounterError {}
+
+/// Label values given to a family do not match its label names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LabelError {
+    /// The number of label values differs from the number of label names.
+    Cardinality {
+        /// How many label names the family has.
+        expected: usize,
+        /// How many values were given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for LabelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelError::Cardinality { expected, got } => write!(
+                f,
+                "expected {expected} label value(s), got {got}: give one value per label name, in order"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LabelError {}
+
+/// Registering a collector with a [`Registry`](crate::Registry) failed; nothing was registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrationError {
+    /// A name is invalid or reserved.
+    Name(NameError),
+    /// A metric with this name, help and label names is already registered.
+    AlreadyRegistered(String),
+    /// A metric with this name is registered with a different help text.
+    InconsistentHelp(String),
+    /// A metric with this name is registered with different label names.
+    InconsistentLabels(String),
+    /// A metric with this name is registered with a different type.
+    InconsistentType(String),
+    /// The exposition names of two families overlap (OpenMetrics "Suffixes"): e.g. a counter
+    /// `foo` exposes `foo_total` and `foo_created`, so a gauge `foo_created` would clash.
+    SuffixClash {
+        /// The family being registered.
+        name: String,
+        /// The exposition name both would produce.
+        exposition_name: String,
+        /// The registered family that already produces it.
+        existing: String,
+    },
+    /// A metric label repeats one of the registry's constant labels.
+    ConstLabelClash {
+        /// The metric.
+        name: String,
+        /// The label name present in both.
+        label: String,
+    },
+    /// No collector exposes a family of this name.
+    NotRegistered(String),
+}
+
+impl fmt::Display for RegistrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistrationError::Name(e) => e.fmt(f),
+            RegistrationError::AlreadyRegistered(n) => write!(
+                f,
+                "metric {n:?} is already registered; reuse the existing handle"
+            ),
+            RegistrationError::InconsistentHelp(n) => write!(
+                f,
+                "metric {n:?} is already registered with a different help text"
+            ),
+            RegistrationError::InconsistentLabels(n) => write!(
+                f,
+                "metric {n:?} is already registered with different label names"
+            ),
+            RegistrationError::InconsistentType(n) => {
+                write!(f, "metric {n:?} is already registered with a different type")
+            }
+            RegistrationError::SuffixClash {
+                name,
+                exposition_name,
+                existing,
+            } => write!(
+                f,
+                "metric {name:?} would expose {exposition_name:?}, which registered metric \
+                 {existing:?} already exposes; rename one of them"
+            ),
+            RegistrationError::ConstLabelClash { name, label } => write!(
+                f,
+                "metric {name:?} has label {label:?}, which is also a constant label of the registry"
+            ),
+            RegistrationError::NotRegistered(n) => write!(f, "no metric {n:?} is registered"),
+        }
+    }
+}
+
+impl std::error::Error for RegistrationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RegistrationError::Name(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<NameError> for RegistrationError {
+    fn from(e: NameError) -> Self {
+        RegistrationError::Name(e)
+    }
+}
+
+/// A custom [`Collector`](crate::Collector) produced something that cannot be exposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A sample used an invalid label name.
+    InvalidLabelName(String),
+    /// A sample was written without a family, or for a suffix its family type does not have.
+    InvalidSample(String),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::InvalidLabelName(n) => {
+                write!(f, "collector emitted invalid label name {n:?}")
+            }
+            EncodeError::InvalidSample(s) => write!(f, "collector emitted an invalid sample: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}

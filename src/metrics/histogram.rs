@@ -1,0 +1,375 @@
+//! Module implementing the [`Histogram`] metric and its [`Buckets`].
+
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+
+use crate::encode::{self, FamilyWriter, MetricType, Value};
+use crate::error::BucketError;
+use crate::metrics::{Builder, LabeledBuilder, Metric, Sealed};
+use crate::shard::{Sharded, Slot};
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// Validated histogram bucket upper bounds (the `+Inf` bucket is implicit), with their `le`
+/// label values rendered once for each format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buckets {
+    bounds: Box<[f64]>,
+    /// `[text, openmetrics]` spelling of each bound, then of `+Inf`.
+    le: Box<[[Box<str>; 2]]>,
+}
+
+impl Buckets {
+    /// Go's and Python's default buckets: 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+    /// 5, 10 (seconds).
+    pub const DEFAULT: [f64; 11] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+
+    /// Validates `bounds`: at least one finite bound, strictly increasing. A trailing `+Inf`
+    /// is accepted and dropped (it is always added).
+    ///
+    /// # Errors
+    ///
+    /// [`BucketError`] says which rule a bound broke.
+    pub fn new(bounds: impl IntoIterator<Item = f64>) -> Result<Buckets, BucketError> {
+        let mut v: Vec<f64> = bounds.into_iter().collect();
+        if v.last() == Some(&f64::INFINITY) {
+            v.pop();
+        }
+        if v.is_empty() {
+            return Err(BucketError::Empty);
+        }
+        for (i, &b) in v.iter().enumerate() {
+            if !b.is_finite() {
+                return Err(BucketError::NotFinite(b));
+            }
+            if i > 0 && v[i - 1] >= b {
+                return Err(BucketError::NotIncreasing {
+                    previous: v[i - 1],
+                    next: b,
+                });
+            }
+        }
+        let le = v
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .map(encode::render_bound)
+            .collect();
+        Ok(Buckets {
+            bounds: v.into_boxed_slice(),
+            le,
+        })
+    }
+
+    /// `count` buckets `start, start + width, ...`.
+    ///
+    /// # Errors
+    ///
+    /// [`BucketError::InvalidParameters`] if `count` is 0 or `width` is not finite and positive.
+    pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, BucketError> {
+        if count == 0 || !(width.is_finite() && width > 0.0) || !start.is_finite() {
+            return Err(BucketError::InvalidParameters);
+        }
+        Buckets::new((0..count).map(|i| start + width * i as f64))
+    }
+
+    /// `count` buckets `start, start·factor, start·factor², ...`.
+    ///
+    /// # Errors
+    ///
+    /// [`BucketError::InvalidParameters`] if `count` is 0, `start` ≤ 0 or `factor` ≤ 1.
+    pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, BucketError> {
+        if count == 0
+            || !(start.is_finite() && start > 0.0)
+            || !(factor.is_finite() && factor > 1.0)
+        {
+            return Err(BucketError::InvalidParameters);
+        }
+        Buckets::new((0..count).map(|i| start * factor.powi(i as i32)))
+    }
+
+    /// The finite upper bounds.
+    pub fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    /// Index of the bucket `v` falls into (`bounds().len()` is the `+Inf` bucket).
+    #[inline]
+    fn index(&self, v: f64) -> usize {
+        self.bounds.partition_point(|&b| b < v)
+    }
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        // The default bounds are valid by construction.
+        Buckets::new(Buckets::DEFAULT).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+const LANES: usize = 16;
+
+/// One thread's part of a histogram: non-cumulative bucket counts in 128-byte-aligned chunks
+/// (so two threads' counts never share a cache line) and the sum of observations.
+#[derive(Debug)]
+pub(crate) struct HistogramSlot {
+    /// `f64` bits.
+    sum: AtomicU64,
+    chunks: Box<[CachePadded<[AtomicU64; LANES]>]>,
+}
+
+impl HistogramSlot {
+    #[inline]
+    fn count(&self, i: usize) -> &AtomicU64 {
+        &self.chunks[i / LANES][i % LANES]
+    }
+}
+
+impl Slot for HistogramSlot {
+    /// Number of buckets including `+Inf`.
+    type Config = usize;
+    fn new(n: usize) -> Self {
+        HistogramSlot {
+            sum: AtomicU64::new(0f64.to_bits()),
+            chunks: (0..n.div_ceil(LANES))
+                .map(|_| CachePadded::new(core::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    buckets: Arc<Buckets>,
+    cells: Sharded<HistogramSlot>,
+}
+
+/// Observations counted into buckets, e.g. request latencies.
+///
+/// [`observe`](Histogram::observe) finds the bucket by binary search and updates the calling
+/// thread's own slot with plain loads and stores. A snapshot is always consistent: `_count` is
+/// derived from the buckets, so buckets are cumulative, non-decreasing, and `+Inf` equals
+/// `_count`. NaN observations are ignored (they have no bucket and would make `_sum` NaN,
+/// which OpenMetrics forbids).
+///
+/// ```
+/// use tachymeter::{Histogram, Registry};
+/// let registry = Registry::new();
+/// let h = Histogram::builder("task_seconds", "Task run time.")
+///     .buckets([1.0, 2.0, 5.0])?
+///     .register(&registry)?;
+/// h.observe(1.5);
+/// assert_eq!(h.count(), 1);
+/// assert_eq!(h.sum(), 1.5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Histogram {
+    inner: Arc<Inner>,
+}
+
+impl Histogram {
+    /// A standalone histogram with the given buckets.
+    pub fn new(buckets: Arc<Buckets>) -> Histogram {
+        let n = buckets.bounds.len() + 1;
+        Histogram {
+            inner: Arc::new(Inner {
+                buckets,
+                cells: Sharded::new(n),
+            }),
+        }
+    }
+
+    /// Starts building a histogram (default buckets unless [`Builder::buckets`] is called).
+    pub fn builder(name: &str, help: &str) -> Builder<Histogram> {
+        Builder::with_options(name, help, Arc::new(Buckets::default()))
+    }
+
+    /// Records one observation.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        if v.is_nan() {
+            return;
+        }
+        let i = self.inner.buckets.index(v);
+        self.inner.cells.update(
+            // Relaxed: single writer of this slot; counts and sum publish no other memory.
+            |s| {
+                let c = s.count(i);
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                let sum = f64::from_bits(s.sum.load(Ordering::Relaxed)) + v;
+                s.sum.store(sum.to_bits(), Ordering::Relaxed);
+            },
+            // Relaxed: shared overflow slot, atomic RMWs.
+            |s| {
+                s.count(i).fetch_add(1, Ordering::Relaxed);
+                crate::atomic::f64_add(&s.sum, v);
+            },
+        );
+    }
+
+    /// Starts a timer that observes the elapsed seconds when it drops.
+    pub fn start_timer(&self) -> HistogramTimer<'_> {
+        HistogramTimer {
+            histogram: self,
+            start: Some(Instant::now()),
+        }
+    }
+
+    /// The buckets.
+    pub fn buckets(&self) -> &Buckets {
+        &self.inner.buckets
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        let n = self.inner.buckets.bounds.len() + 1;
+        (0..n).map(|i| self.bucket_total(i)).sum()
+    }
+
+    /// Sum of observations.
+    pub fn sum(&self) -> f64 {
+        let mut sum = 0.0;
+        // Relaxed: snapshot read.
+        self.inner
+            .cells
+            .for_each(|s| sum += f64::from_bits(s.sum.load(Ordering::Relaxed)));
+        sum
+    }
+
+    /// Cumulative counts per bucket, the last one being `+Inf` (allocates; for tests and
+    /// inspection, not the scrape path).
+    pub fn cumulative_counts(&self) -> Vec<u64> {
+        let n = self.inner.buckets.bounds.len() + 1;
+        let mut acc = 0;
+        (0..n)
+            .map(|i| {
+                acc += self.bucket_total(i);
+                acc
+            })
+            .collect()
+    }
+
+    fn bucket_total(&self, i: usize) -> u64 {
+        let mut t = 0u64;
+        // Relaxed: snapshot read; each slot count only grows.
+        self.inner
+            .cells
+            .for_each(|s| t = t.wrapping_add(s.count(i).load(Ordering::Relaxed)));
+        t
+    }
+}
+
+/// Guard from [`Histogram::start_timer`]: observes the elapsed seconds when dropped.
+#[derive(Debug)]
+#[must_use = "the timer observes when it drops"]
+pub struct HistogramTimer<'a> {
+    histogram: &'a Histogram,
+    start: Option<Instant>,
+}
+
+impl HistogramTimer<'_> {
+    /// Observes now and returns the elapsed seconds.
+    pub fn observe_duration(mut self) -> f64 {
+        self.finish()
+    }
+
+    /// Drops the timer without observing.
+    pub fn stop_and_discard(mut self) {
+        self.start = None;
+    }
+
+    fn finish(&mut self) -> f64 {
+        match self.start.take() {
+            Some(s) => {
+                let d = s.elapsed().as_secs_f64();
+                self.histogram.observe(d);
+                d
+            }
+            None => 0.0,
+        }
+    }
+}
+
+impl Drop for HistogramTimer<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Builder<Histogram> {
+    /// Sets the bucket upper bounds (validated; `+Inf` is appended).
+    ///
+    /// # Errors
+    ///
+    /// See [`Buckets::new`].
+    pub fn buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Result<Self, BucketError> {
+        *self.options_mut() = Arc::new(Buckets::new(bounds)?);
+        Ok(self)
+    }
+
+    /// Uses buckets made by [`Buckets::linear`] or [`Buckets::exponential`].
+    pub fn with_buckets(mut self, buckets: Buckets) -> Self {
+        *self.options_mut() = Arc::new(buckets);
+        self
+    }
+}
+
+impl LabeledBuilder<Histogram> {
+    /// Sets the bucket upper bounds (validated; `+Inf` is appended).
+    ///
+    /// # Errors
+    ///
+    /// See [`Buckets::new`].
+    pub fn buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Result<Self, BucketError> {
+        *self.options_mut() = Arc::new(Buckets::new(bounds)?);
+        Ok(self)
+    }
+
+    /// Uses buckets made by [`Buckets::linear`] or [`Buckets::exponential`].
+    pub fn with_buckets(mut self, buckets: Buckets) -> Self {
+        *self.options_mut() = Arc::new(buckets);
+        self
+    }
+}
+
+impl Sealed for Histogram {}
+
+impl Metric for Histogram {
+    type Options = Arc<Buckets>;
+    const TYPE: MetricType = MetricType::Histogram;
+
+    fn new_child(options: &Arc<Buckets>) -> Self {
+        Histogram::new(options.clone())
+    }
+
+    fn encode_child(&self, _: &Arc<Buckets>, w: &mut FamilyWriter<'_, '_>, labels: &str) {
+        let f = encode::bound_index(w.format());
+        let mut cumulative = 0u64;
+        for (i, le) in self.inner.buckets.le.iter().enumerate() {
+            cumulative += self.bucket_total(i);
+            w.sample_rendered(
+                "_bucket",
+                labels,
+                Some(("le", &le[f])),
+                Value::U64(cumulative),
+            );
+        }
+        w.sample_rendered("_sum", labels, None, Value::F64(self.sum()));
+        w.sample_rendered("_count", labels, None, Value::U64(cumulative));
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let n = self.inner.buckets.bounds.len() + 1;
+        core::mem::size_of::<Inner>()
+            + n.div_ceil(LANES) * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
+            + self.inner.cells.shard_bytes()
+            + self.inner.cells.is_inflated() as usize
+                * (crate::shard::shard_count() + 1)
+                * n.div_ceil(LANES)
+                * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
+    }
+}

@@ -1,0 +1,169 @@
+//! Module implementing the metric types and their builders. See [`Counter`], [`Gauge`],
+//! [`Histogram`] and [`Builder`].
+
+pub(crate) mod counter;
+pub(crate) mod gauge;
+pub(crate) mod histogram;
+
+use core::marker::PhantomData;
+
+use crate::encode::{Descriptor, FamilyWriter, MetricType};
+use crate::error::RegistrationError;
+use crate::family::Family;
+use crate::registry::Registry;
+
+pub use counter::Counter;
+pub use gauge::{Gauge, GaugeTimer, InProgress};
+pub use histogram::{Buckets, Histogram, HistogramTimer};
+
+mod private {
+    pub trait Sealed {}
+}
+pub(crate) use private::Sealed;
+
+/// A metric type that can be a child of a [`Family`]: [`Counter`], [`Gauge`], [`Histogram`]
+/// and [`Summary`](crate::Summary). Sealed: implement [`Collector`](crate::Collector) for
+/// custom metrics instead.
+pub trait Metric: Clone + Send + Sync + 'static + Sealed {
+    /// Per-family configuration shared by every child (histogram buckets, summary
+    /// objectives; `()` for counters and gauges).
+    #[doc(hidden)]
+    type Options: Send + Sync + 'static;
+    /// The family type.
+    #[doc(hidden)]
+    const TYPE: MetricType;
+    /// A new, zeroed child.
+    #[doc(hidden)]
+    fn new_child(options: &Self::Options) -> Self;
+    /// Writes this child's samples; `labels` are its rendered label pairs.
+    #[doc(hidden)]
+    fn encode_child(&self, options: &Self::Options, w: &mut FamilyWriter<'_, '_>, labels: &str);
+    /// Heap bytes this child holds beyond its handle (memory accounting).
+    #[doc(hidden)]
+    fn heap_bytes(&self) -> usize;
+}
+
+/// Builds a metric: name and help, then optional settings, then either
+/// [`register`](Builder::register) (no labels: returns the metric itself) or
+/// [`labels`](Builder::labels) (returns a [`LabeledBuilder`] that makes a [`Family`]).
+///
+/// ```
+/// use tachymeter::{Counter, Registry};
+/// let registry = Registry::new();
+/// let requests = Counter::builder("requests_total", "Requests served.").register(&registry)?;
+/// requests.inc();
+/// # Ok::<(), tachymeter::RegistrationError>(())
+/// ```
+#[must_use = "a builder does nothing until registered or built"]
+pub struct Builder<M: Metric> {
+    name: String,
+    help: String,
+    options: M::Options,
+    _m: PhantomData<M>,
+}
+
+impl<M: Metric> core::fmt::Debug for Builder<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("help", &self.help)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Metric> Builder<M> {
+    pub(crate) fn with_options(name: &str, help: &str, options: M::Options) -> Self {
+        Builder {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            options,
+            _m: PhantomData,
+        }
+    }
+
+    pub(crate) fn options_mut(&mut self) -> &mut M::Options {
+        &mut self.options
+    }
+
+    /// Gives the metric label names: the result builds a [`Family`].
+    pub fn labels<I, S>(self, names: I) -> LabeledBuilder<M>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        LabeledBuilder {
+            inner: self,
+            labels: names.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+        }
+    }
+
+    /// Builds the metric without registering it, with the descriptor that describes it.
+    ///
+    /// # Errors
+    ///
+    /// An invalid name or an empty help text.
+    pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
+        let desc = Descriptor::new(&self.name, &self.help, M::TYPE, &[])?;
+        Ok(Family::new(desc, self.options))
+    }
+
+    /// Builds the metric and registers it with `registry`; returns the metric.
+    ///
+    /// # Errors
+    ///
+    /// An invalid name, an empty help text, or a name already taken in `registry` (see
+    /// [`RegistrationError`]).
+    pub fn register(self, registry: &Registry) -> Result<M, RegistrationError> {
+        let family = self.build()?;
+        let metric = family.try_with_label_values(&[]).map_err(|_| {
+            // Unreachable: a family without label names accepts an empty value list.
+            RegistrationError::InconsistentLabels(family.descriptor().name().to_owned())
+        })?;
+        registry.register(family)?;
+        Ok(metric)
+    }
+}
+
+/// A [`Builder`] with label names: builds a [`Family`] of metrics.
+#[must_use = "a builder does nothing until registered or built"]
+pub struct LabeledBuilder<M: Metric> {
+    inner: Builder<M>,
+    labels: Vec<String>,
+}
+
+impl<M: Metric> core::fmt::Debug for LabeledBuilder<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LabeledBuilder")
+            .field("name", &self.inner.name)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Metric> LabeledBuilder<M> {
+    pub(crate) fn options_mut(&mut self) -> &mut M::Options {
+        &mut self.inner.options
+    }
+
+    /// Builds the family without registering it.
+    ///
+    /// # Errors
+    ///
+    /// An invalid metric or label name, a reserved or repeated label name, or an empty help.
+    pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
+        let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        let desc = Descriptor::new(&self.inner.name, &self.inner.help, M::TYPE, &labels)?;
+        Ok(Family::new(desc, self.inner.options))
+    }
+
+    /// Builds the family and registers it with `registry`.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build), or a name already taken in `registry`.
+    pub fn register(self, registry: &Registry) -> Result<Family<M>, RegistrationError> {
+        let family = self.build()?;
+        registry.register(family.clone())?;
+        Ok(family)
+    }
+}

@@ -1,0 +1,357 @@
+//! Module implementing the [`Registry`] and the [`Collector`] trait.
+
+use std::collections::HashMap;
+
+use crate::encode::{self, Descriptor, Format, MetricType, MetricWriter};
+use crate::error::{EncodeError, NameError, RegistrationError};
+use crate::names;
+use crate::sync::{lock, Arc, Mutex};
+
+/// Something that exposes metric families: every built-in [`Family`](crate::Family) (and so
+/// every registered metric), or a custom collector that reads values from elsewhere at scrape
+/// time.
+///
+/// ```
+/// use tachymeter::{Collector, Descriptor, EncodeError, MetricType, MetricWriter, Registry};
+///
+/// struct QueueDepth;
+/// impl Collector for QueueDepth {
+///     fn describe(&self) -> Vec<Descriptor> {
+///         vec![Descriptor::new("queue_depth", "Jobs waiting.", MetricType::Gauge, &["queue"]).unwrap()]
+///     }
+///     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
+///         let desc = &self.describe()[0];
+///         if let Some(mut f) = w.family(desc) {
+///             f.sample("", &[("queue", "mail")], 3.0)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let registry = Registry::new();
+/// registry.register(QueueDepth)?;
+/// assert!(registry.encode_to_string(Default::default()).contains("queue_depth{queue=\"mail\"} 3\n"));
+/// # Ok::<(), tachymeter::RegistrationError>(())
+/// ```
+pub trait Collector: Send + Sync + 'static {
+    /// The families this collector writes; called once, at registration, to check names.
+    /// `collect` must write only these families, each at most once.
+    fn describe(&self) -> Vec<Descriptor>;
+
+    /// Writes current values: for each family, [`MetricWriter::family`] then its samples.
+    ///
+    /// # Errors
+    ///
+    /// A sample that cannot be exposed (see [`EncodeError`]); the scrape fails with it.
+    fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError>;
+}
+
+struct Registered {
+    id: u64,
+    collector: Arc<dyn Collector>,
+    descriptors: Vec<Descriptor>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    collectors: Vec<Registered>,
+    /// Exposition name → (collector id, family name) that claims it.
+    claimed: HashMap<String, (u64, String)>,
+}
+
+struct Inner {
+    /// Namespace with its trailing `_`, or empty.
+    prefix: Box<str>,
+    const_label_names: Box<[Box<str>]>,
+    /// Constant labels rendered and escaped: `a="x",b="y"`.
+    const_labels: Box<str>,
+    state: Mutex<State>,
+}
+
+/// A set of collectors encoded together: what one scrape of `/metrics` or one push sends.
+///
+/// Cloning is cheap and clones share the same set. Registration and encoding take a mutex
+/// (registrations and scrapes wait for each other); recording values never does.
+///
+/// ```
+/// use tachymeter::{Counter, Format, Registry};
+/// let registry = Registry::new();
+/// let c = Counter::builder("jobs_total", "Jobs done.").labels(["queue"]).register(&registry)?;
+/// c.with_label_values(&["mail"]).inc();
+/// assert_eq!(
+///     registry.encode_to_string(Format::Text),
+///     "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total{queue=\"mail\"} 1\n"
+/// );
+/// # Ok::<(), tachymeter::RegistrationError>(())
+/// ```
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl core::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registry")
+            .field("prefix", &self.inner.prefix)
+            .field("const_labels", &self.inner.const_labels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configures a [`Registry`]: a namespace prefix and constant labels.
+#[derive(Debug, Default, Clone)]
+#[must_use]
+pub struct RegistryBuilder {
+    prefix: Option<String>,
+    const_labels: Vec<(String, String)>,
+}
+
+impl RegistryBuilder {
+    /// Prefixes every family name with `namespace_`.
+    ///
+    /// # Errors
+    ///
+    /// [`NameError::InvalidMetricName`] if `namespace` is not a valid name.
+    pub fn prefix(mut self, namespace: &str) -> Result<Self, NameError> {
+        names::check_metric_name(namespace)?;
+        self.prefix = Some(namespace.to_owned());
+        Ok(self)
+    }
+
+    /// Adds a label with a fixed value to every series (e.g. `region="eu"`).
+    ///
+    /// # Errors
+    ///
+    /// An invalid, reserved or repeated label name.
+    pub fn const_label(mut self, name: &str, value: &str) -> Result<Self, NameError> {
+        names::check_label_name(name)?;
+        if self.const_labels.iter().any(|(n, _)| n == name) {
+            return Err(NameError::DuplicateLabelName(name.to_owned()));
+        }
+        self.const_labels.push((name.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Builds the registry.
+    pub fn build(self) -> Registry {
+        let names: Box<[Box<str>]> = self
+            .const_labels
+            .iter()
+            .map(|(n, _)| n.as_str().into())
+            .collect();
+        let values: Vec<&str> = self.const_labels.iter().map(|(_, v)| v.as_str()).collect();
+        let const_labels = encode::render_labels(&names, &values);
+        Registry {
+            inner: Arc::new(Inner {
+                prefix: self
+                    .prefix
+                    .map_or_else(|| "".into(), |p| format!("{p}_").into()),
+                const_label_names: names,
+                const_labels,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+}
+
+/// The names a family exposes (family name plus its type's suffixes), prefixed.
+fn exposition_names(prefix: &str, d: &Descriptor) -> Vec<String> {
+    let base = format!("{prefix}{}", d.name());
+    let mut v = vec![base.clone()];
+    v.extend(
+        d.metric_type()
+            .suffixes()
+            .iter()
+            .map(|s| format!("{base}{s}")),
+    );
+    v
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        RegistryBuilder::default().build()
+    }
+
+    /// A builder for a registry with a prefix or constant labels.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// Registers a collector (a [`Family`](crate::Family) or a custom [`Collector`]).
+    ///
+    /// # Errors
+    ///
+    /// A family name already registered (with the same or a different help, type or label
+    /// names), an exposition-name clash between families (e.g. counter `foo` and gauge
+    /// `foo_created`), or a metric label that is also a constant label. Nothing is registered
+    /// on error.
+    pub fn register(&self, collector: impl Collector) -> Result<(), RegistrationError> {
+        self.register_arc(Arc::new(collector))
+    }
+
+    /// Registers a shared collector; see [`register`](Self::register).
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register).
+    pub fn register_arc(&self, collector: Arc<dyn Collector>) -> Result<(), RegistrationError> {
+        let descriptors = collector.describe();
+        let prefix = &*self.inner.prefix;
+        let mut state = lock(&self.inner.state);
+        let mut new_claims: Vec<(String, String)> = Vec::new();
+        for d in &descriptors {
+            let full = format!("{prefix}{}", d.name());
+            for l in d.label_names() {
+                if self.inner.const_label_names.contains(l) {
+                    return Err(RegistrationError::ConstLabelClash {
+                        name: full,
+                        label: l.to_string(),
+                    });
+                }
+            }
+            if let Some(existing) = state
+                .collectors
+                .iter()
+                .flat_map(|r| r.descriptors.iter())
+                .find(|e| e.name() == d.name())
+            {
+                return Err(if existing.metric_type() != d.metric_type() {
+                    RegistrationError::InconsistentType(full)
+                } else if existing.help() != d.help() {
+                    RegistrationError::InconsistentHelp(full)
+                } else if existing.label_names() != d.label_names() {
+                    RegistrationError::InconsistentLabels(full)
+                } else {
+                    RegistrationError::AlreadyRegistered(full)
+                });
+            }
+            for n in exposition_names(prefix, d) {
+                let clash = state
+                    .claimed
+                    .get(&n)
+                    .map(|(_, fam)| fam.clone())
+                    .or_else(|| {
+                        new_claims
+                            .iter()
+                            .find(|(c, _)| *c == n)
+                            .map(|(_, f)| f.clone())
+                    });
+                if let Some(existing) = clash {
+                    return Err(RegistrationError::SuffixClash {
+                        name: full,
+                        exposition_name: n,
+                        existing,
+                    });
+                }
+                new_claims.push((n, full.clone()));
+            }
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        for (n, fam) in new_claims {
+            state.claimed.insert(n, (id, fam));
+        }
+        state.collectors.push(Registered {
+            id,
+            collector,
+            descriptors,
+        });
+        Ok(())
+    }
+
+    /// Unregisters the collector that exposes the family `name` (as registered, without the
+    /// registry prefix; counters without `_total`), with every family it exposes.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistrationError::NotRegistered`] if no collector exposes that family.
+    pub fn unregister(&self, name: &str) -> Result<(), RegistrationError> {
+        let mut state = lock(&self.inner.state);
+        let base = name.strip_suffix("_total");
+        let pos = state.collectors.iter().position(|r| {
+            r.descriptors.iter().any(|d| {
+                d.name() == name
+                    || (d.metric_type() == MetricType::Counter && Some(d.name()) == base)
+            })
+        });
+        let Some(pos) = pos else {
+            return Err(RegistrationError::NotRegistered(name.to_owned()));
+        };
+        let removed = state.collectors.remove(pos);
+        state.claimed.retain(|_, (id, _)| *id != removed.id);
+        Ok(())
+    }
+
+    /// Descriptors of every registered family, in registration order.
+    pub fn descriptors(&self) -> Vec<Descriptor> {
+        lock(&self.inner.state)
+            .collectors
+            .iter()
+            .flat_map(|r| r.descriptors.iter().cloned())
+            .collect()
+    }
+
+    /// Appends an exposition of every registered family to `out`.
+    ///
+    /// Once `out` has the capacity of a snapshot (reuse the same buffer, cleared), encoding
+    /// the built-in metrics allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// Only a custom collector's [`EncodeError`]; `out` may then hold a partial exposition.
+    pub fn encode(&self, format: Format, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.encode_filtered(format, out, None)
+    }
+
+    /// As [`encode`](Self::encode), keeping only families for which `filter` returns true
+    /// for their name (either spelling: with or without a counter's `_total`; prefixed).
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode).
+    pub fn encode_filtered(
+        &self,
+        format: Format,
+        out: &mut Vec<u8>,
+        filter: Option<&dyn Fn(&str) -> bool>,
+    ) -> Result<(), EncodeError> {
+        let state = lock(&self.inner.state);
+        let mut w = MetricWriter::new(
+            out,
+            format,
+            &self.inner.prefix,
+            &self.inner.const_labels,
+            filter,
+        );
+        for r in &state.collectors {
+            r.collector.collect(&mut w)?;
+        }
+        w.finish();
+        Ok(())
+    }
+
+    /// Encodes into a new string (convenience; allocates).
+    pub fn encode_to_string(&self, format: Format) -> String {
+        let mut out = Vec::new();
+        // A custom collector's error leaves a partial body; the lossy conversion below keeps
+        // whatever was written. Use `encode` to see the error.
+        let _ = self.encode(format, &mut out);
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// The process-wide default registry (what `Registry` means in the Python client's
+/// `REGISTRY`).
+pub fn default_registry() -> &'static Registry {
+    static DEFAULT: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Registry::new)
+}
