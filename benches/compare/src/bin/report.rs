@@ -1,1 +1,236 @@
-fn main(){}
+//! Prints the DESIGN §8 ratio table from criterion's results of `cargo bench --bench compare`.
+//!
+//! `cargo run --release --bin report [CRITERION_DIR]`; the directory defaults to
+//! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
+
+use std::path::{Path, PathBuf};
+
+/// Mean time in ns of `group/bench`, from `new/estimates.json`.
+fn mean_ns(dir: &Path, group: &str, bench: &str) -> Option<f64> {
+    let p = dir.join(group).join(bench).join("new").join("estimates.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+/// Every benchmark name found under `group`.
+fn benches(dir: &Path, group: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join(group))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("new").join("estimates.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn is_peer(name: &str) -> bool {
+    !name.starts_with("tachymeter") && name != "baseline"
+}
+
+/// The fastest peer of a group: (name, ns).
+fn best_peer(dir: &Path, group: &str) -> Option<(String, f64)> {
+    benches(dir, group)
+        .into_iter()
+        .filter(|b| is_peer(b))
+        .filter_map(|b| mean_ns(dir, group, &b).map(|t| (b, t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+fn fmt(ns: f64) -> String {
+    if ns >= 10_000.0 {
+        format!("{:.1} µs", ns / 1000.0)
+    } else if ns >= 100.0 {
+        format!("{ns:.0} ns")
+    } else {
+        format!("{ns:.2} ns")
+    }
+}
+
+struct Row<'a> {
+    op: &'a str,
+    group: &'a str,
+    tachy: &'a str,
+    bar: &'a str,
+    /// (tachymeter ns, best peer ns, this group's baseline ns, tachymeter's own 1-thread ns) → pass?
+    check: fn(f64, f64, Option<f64>, Option<f64>) -> bool,
+    /// Group holding tachymeter's 1-thread figure for "flat" checks.
+    one_thread: Option<&'a str>,
+}
+
+fn main() {
+    let dir: PathBuf = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from)
+                .join("criterion")
+        });
+    let rows = [
+        Row {
+            op: "counter inc (u64), 1 thread",
+            group: "counter_inc_1t",
+            tachy: "tachymeter",
+            bar: "≤ 0.5× best peer",
+            check: |t, p, _, _| t <= 0.5 * p,
+            one_thread: None,
+        },
+        Row {
+            op: "counter inc, 2 threads, same counter",
+            group: "counter_inc_2t",
+            tachy: "tachymeter",
+            bar: "≤ 1.5× own 1-thread; ≥ 10× faster than best peer",
+            check: |t, p, _, one| one.is_some_and(|o| t <= 1.5 * o) && p >= 10.0 * t,
+            one_thread: Some("counter_inc_1t"),
+        },
+        Row {
+            op: "counter inc, 2 threads, 3rd thread registered",
+            group: "counter_inc_2t",
+            tachy: "tachymeter_3rd_thread_registered",
+            bar: "(same as above)",
+            check: |t, p, _, one| one.is_some_and(|o| t <= 1.5 * o) && p >= 10.0 * t,
+            one_thread: Some("counter_inc_1t"),
+        },
+        Row {
+            op: "f64 counter add, 1 thread",
+            group: "f64_counter_add_1t",
+            tachy: "tachymeter",
+            bar: "≤ 0.5× best peer",
+            check: |t, p, _, _| t <= 0.5 * p,
+            one_thread: None,
+        },
+        Row {
+            op: "f64 counter add, 2 threads",
+            group: "f64_counter_add_2t",
+            tachy: "tachymeter",
+            bar: "≤ 0.5× best peer; flat (≤ 1.5× own 1-thread)",
+            check: |t, p, _, one| t <= 0.5 * p && one.is_some_and(|o| t <= 1.5 * o),
+            one_thread: Some("f64_counter_add_1t"),
+        },
+        Row {
+            op: "gauge add, 1 thread",
+            group: "gauge_add_1t",
+            tachy: "tachymeter",
+            bar: "≤ 0.5× best peer",
+            check: |t, p, _, _| t <= 0.5 * p,
+            one_thread: None,
+        },
+        Row {
+            op: "gauge add, 2 threads",
+            group: "gauge_add_2t",
+            tachy: "tachymeter",
+            bar: "≤ 0.5× best peer; flat (≤ 1.5× own 1-thread)",
+            check: |t, p, _, one| t <= 0.5 * p && one.is_some_and(|o| t <= 1.5 * o),
+            one_thread: Some("gauge_add_1t"),
+        },
+        Row {
+            op: "labeled lookup (2 strings, 100 children) + inc: `with`",
+            group: "labeled_lookup_1t",
+            tachy: "tachymeter_with",
+            bar: "≤ 12 ns",
+            check: |t, _, _, _| t <= 12.0,
+            one_thread: None,
+        },
+        Row {
+            op: "labeled lookup + inc: `with_label_values`",
+            group: "labeled_lookup_1t",
+            tachy: "tachymeter_with_label_values",
+            bar: "≤ 12 ns",
+            check: |t, _, _, _| t <= 12.0,
+            one_thread: None,
+        },
+        Row {
+            op: "typed / pre-resolved labels + inc",
+            group: "typed_lookup_1t",
+            tachy: "tachymeter_handle",
+            bar: "≤ 5 ns",
+            check: |t, _, _, _| t <= 5.0,
+            one_thread: None,
+        },
+        Row {
+            op: "histogram observe (11 buckets), 1 thread",
+            group: "histogram_observe_1t",
+            tachy: "tachymeter",
+            bar: "≤ 2× baseline",
+            check: |t, _, b, _| b.is_some_and(|b| t <= 2.0 * b),
+            one_thread: None,
+        },
+        Row {
+            op: "histogram observe, 2 threads",
+            group: "histogram_observe_2t",
+            tachy: "tachymeter",
+            bar: "flat (≤ 1.5× own 1-thread); ≥ 7× faster than best peer",
+            check: |t, p, _, one| one.is_some_and(|o| t <= 1.5 * o) && p >= 7.0 * t,
+            one_thread: Some("histogram_observe_1t"),
+        },
+        Row {
+            op: "encode 1,050 series, text (≈ 416 KB)",
+            group: "encode_1050_series",
+            tachy: "tachymeter",
+            bar: "≤ 0.2 ms; ≥ 2× faster than best peer",
+            check: |t, p, _, _| t <= 200_000.0 && p >= 2.0 * t,
+            one_thread: None,
+        },
+    ];
+
+    println!("Results from {}\n", dir.display());
+    println!("| operation | baseline | tachymeter | best peer | tachymeter / best peer | bar | verdict |");
+    println!("| --- | ---: | ---: | --- | ---: | --- | --- |");
+    let mut missing = 0;
+    for r in &rows {
+        let (Some(t), Some((peer, p))) = (mean_ns(&dir, r.group, r.tachy), best_peer(&dir, r.group))
+        else {
+            println!("| {} | | (no data) | | | {} | – |", r.op, r.bar);
+            missing += 1;
+            continue;
+        };
+        let base = mean_ns(&dir, r.group, "baseline");
+        let one = r.one_thread.and_then(|g| mean_ns(&dir, g, "tachymeter"));
+        let pass = (r.check)(t, p, base, one);
+        let mut extra = String::new();
+        if let Some(o) = one {
+            extra = format!(" ({:.2}× own 1-thread)", t / o);
+        }
+        if let Some(b) = base {
+            extra.push_str(&format!(" ({:.2}× baseline)", t / b));
+        }
+        println!(
+            "| {} | {} | {}{} | {} {} | {:.2}× | {} | {} |",
+            r.op,
+            base.map_or("–".to_owned(), fmt),
+            fmt(t),
+            extra,
+            peer,
+            fmt(p),
+            t / p,
+            r.bar,
+            if pass { "**pass**" } else { "**fail**" }
+        );
+    }
+
+    println!("\nAll results (mean per op per thread):\n");
+    println!("| group | benchmark | mean |");
+    println!("| --- | --- | ---: |");
+    let mut groups: Vec<String> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir() && e.file_name() != "report")
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    for g in &groups {
+        for b in benches(&dir, g) {
+            if let Some(t) = mean_ns(&dir, g, &b) {
+                println!("| {g} | {b} | {} |", fmt(t));
+            }
+        }
+    }
+    if missing > 0 {
+        eprintln!("{missing} row(s) had no data: run `cargo bench --bench compare` first");
+    }
+}
