@@ -55,7 +55,7 @@ fn registry() -> Registry {
 
 fn encode(c: &mut Criterion) {
     let r = registry();
-    let mut g = c.benchmark_group("encode_1050_series");
+    let mut g = c.benchmark_group("encode");
     for (name, format) in [("text", Format::Text), ("openmetrics", Format::OpenMetrics)] {
         let mut buf = Vec::new();
         r.encode(format, &mut buf).unwrap();

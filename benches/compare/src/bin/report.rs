@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// Mean time in ns of `group/bench`, from `new/estimates.json`.
+/// Median time in ns of `group/bench`, from `new/estimates.json` (the median, not the mean:
+/// the machine is shared and a few preempted samples would drag the mean).
 fn mean_ns(dir: &Path, group: &str, bench: &str) -> Option<f64> {
     let p = dir.join(group).join(bench).join("new").join("estimates.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v["median"]["point_estimate"].as_f64()
 }
 
 /// Every benchmark name found under `group`.
@@ -26,8 +27,14 @@ fn benches(dir: &Path, group: &str) -> Vec<String> {
     v
 }
 
+/// The peer libraries; a benchmark is a peer's if its name is the peer's or starts with it
+/// and `_` (e.g. `prometheus_handle`).
+const PEERS: [&str; 4] = ["prometheus", "prometheus-client", "metrics", "measured"];
+
 fn is_peer(name: &str) -> bool {
-    !name.starts_with("tachymeter") && name != "baseline"
+    PEERS
+        .iter()
+        .any(|p| name == *p || name.strip_prefix(p).is_some_and(|r| r.starts_with('_')))
 }
 
 /// The fastest peer of a group: (name, ns).
@@ -211,7 +218,7 @@ fn main() {
         );
     }
 
-    println!("\nAll results (mean per op per thread):\n");
+    println!("\nAll results (median per op per thread):\n");
     println!("| group | benchmark | mean |");
     println!("| --- | --- | ---: |");
     let mut groups: Vec<String> = std::fs::read_dir(&dir)
