@@ -9,7 +9,7 @@
 //!
 //! `cargo run --release --bin lookup_parts` — prints ns per lookup (median of 7 runs).
 
-use std::hash::{BuildHasher as _, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 struct ChildLike {
     _metric: tachymeter::Counter,
