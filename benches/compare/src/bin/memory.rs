@@ -4,7 +4,8 @@
 //! with the 11 default buckets), each touched once by the creating thread; report live heap
 //! bytes per child; then a second thread touches every child and the bytes are reported
 //! again (tachymeter inflates a child to per-thread shards on its second writer thread).
-//! Finally 10^6 lookups of existing children are counted for heap allocations (must be 0).
+//! Then 10^6 lookups of existing children are counted for heap allocations (must be 0), and
+//! finally the allocations of one encode of the 1,050-series body once warm.
 //!
 //! `cargo run --release --bin memory` (prints a markdown table).
 
@@ -19,6 +20,7 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
 // counters are plain atomics and never affect the returned memory.
@@ -26,12 +28,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Relaxed);
         ALLOCS.fetch_add(1, Relaxed);
+        ALLOCATED.fetch_add(l.size() as u64, Relaxed);
         // SAFETY: forwarded contract.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Relaxed);
         ALLOCS.fetch_add(1, Relaxed);
+        ALLOCATED.fetch_add(l.size() as u64, Relaxed);
         // SAFETY: forwarded contract.
         unsafe { System.alloc_zeroed(l) }
     }
@@ -43,6 +47,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         LIVE.fetch_add(new as isize - l.size() as isize, Relaxed);
         ALLOCS.fetch_add(1, Relaxed);
+        ALLOCATED.fetch_add(new as u64, Relaxed);
         // SAFETY: forwarded contract.
         unsafe { System.realloc(p, l, new) }
     }
@@ -223,6 +228,21 @@ fn main() {
 
     print_table("counter family", &counters);
     print_table("histogram family (11 buckets)", &histograms);
+
+    // Encode: allocations per body once warm (the first encode sizes buffers).
+    println!("\n### Allocations per encode of the 1,050-series body, once warm\n");
+    println!("| library | allocations per encode | bytes allocated per encode |");
+    println!("| --- | ---: | ---: |");
+    for (name, mut enc) in tachymeter_compare::encode::all() {
+        enc();
+        enc();
+        let (a, b) = (ALLOCS.load(Relaxed), ALLOCATED.load(Relaxed));
+        for _ in 0..10 {
+            enc();
+        }
+        let (da, db) = (ALLOCS.load(Relaxed) - a, ALLOCATED.load(Relaxed) - b);
+        println!("| {name} | {} | {} |", da / 10, db / 10);
+    }
 }
 
 fn print_table(what: &str, rows: &[Row]) {
