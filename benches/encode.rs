@@ -27,7 +27,9 @@ fn registry() -> Registry {
     for k in 0..50 {
         let fam = Counter::builder(
             &format!("shop_checkout_component_{k:02}_requests_handled"),
-            &format!("Number of requests handled by checkout component {k}, by endpoint and status."),
+            &format!(
+                "Number of requests handled by checkout component {k}, by endpoint and status."
+            ),
         )
         .labels(LABELS)
         .register(&r)
@@ -35,7 +37,8 @@ fn registry() -> Registry {
         for j in 0..20 {
             let v = values(j);
             let v: Vec<&str> = v.iter().map(String::as_str).collect();
-            fam.with_label_values(&v).inc_by((k as u64 + 1) * 1_000_003 + j as u64 * 7919);
+            fam.with_label_values(&v)
+                .inc_by((k as u64 + 1) * 1_000_003 + j as u64 * 7919);
         }
     }
     for k in 0..50 {

@@ -27,7 +27,9 @@ const ROUTES: [&str; 10] = [
 ];
 
 fn family(c: &mut Criterion) {
-    let pairs: Vec<(&str, &str)> = (0..100).map(|i| (METHODS[i / 10], ROUTES[i % 10])).collect();
+    let pairs: Vec<(&str, &str)> = (0..100)
+        .map(|i| (METHODS[i / 10], ROUTES[i % 10]))
+        .collect();
     let fam = Counter::builder("requests", "Requests.")
         .labels(["method", "route"])
         .build()

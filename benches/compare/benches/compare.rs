@@ -20,7 +20,9 @@ type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// Registers `work` as benchmark `name` in `g`, run on `threads` threads.
 fn on<F: Fn(u64) + Sync>(g: &mut Group<'_>, name: &str, threads: usize, work: F) {
-    g.bench_function(name, |b| b.iter_custom(|iters| run_threads(threads, iters, &work)));
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| run_threads(threads, iters, &work))
+    });
 }
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> Group<'a> {
@@ -267,11 +269,15 @@ fn labeled_lookup(c: &mut Criterion) {
     on(&mut g, "prometheus-client_enum", 1, |n| {
         let mut i = 0;
         for _ in 0..n {
-            black_box(&pct).get_or_create(black_box(&tkeys[next100(&mut i)])).inc();
+            black_box(&pct)
+                .get_or_create(black_box(&tkeys[next100(&mut i)]))
+                .inc();
         }
     });
-    let ph: Vec<prometheus::IntCounter> =
-        pairs.iter().map(|&(a, b)| p.with_label_values(&[a, b])).collect();
+    let ph: Vec<prometheus::IntCounter> = pairs
+        .iter()
+        .map(|&(a, b)| p.with_label_values(&[a, b]))
+        .collect();
     on(&mut g, "prometheus_handle", 1, |n| {
         let mut i = 0;
         for _ in 0..n {

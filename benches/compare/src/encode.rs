@@ -16,7 +16,8 @@ pub const VALUES_PER_FAMILY: usize = 20;
 pub const GAUGE_FAMILIES: usize = 50;
 
 const LABEL_NAMES: [&str; 6] = ["service", "endpoint", "method", "status", "instance", "pod"];
-const SERVICE: &str = "checkout-service-production-eu-west-1-blue-canary-shard-0042-of-0128-general-purpose-pool";
+const SERVICE: &str =
+    "checkout-service-production-eu-west-1-blue-canary-shard-0042-of-0128-general-purpose-pool";
 const METHOD: &str = "POST";
 const STATUS: &str = "200";
 const INSTANCE: &str = "ip-10-20-30-40.eu-west-1.compute.internal:9100";
@@ -251,8 +252,16 @@ fn measured_set(endpoints: usize) -> MeasuredEncSet {
 }
 
 struct MeasuredGroup {
-    counters: Vec<(&'static MetricName, String, measured::CounterVec<MeasuredEncSet>)>,
-    gauges: Vec<(&'static MetricName, String, measured::FloatGaugeVec<MeasuredEncSet>)>,
+    counters: Vec<(
+        &'static MetricName,
+        String,
+        measured::CounterVec<MeasuredEncSet>,
+    )>,
+    gauges: Vec<(
+        &'static MetricName,
+        String,
+        measured::FloatGaugeVec<MeasuredEncSet>,
+    )>,
 }
 
 impl measured::MetricGroup<measured::text::BufferedTextEncoder> for MeasuredGroup {
@@ -275,7 +284,8 @@ impl measured::MetricGroup<measured::text::BufferedTextEncoder> for MeasuredGrou
 /// `measured` 0.0.25: `BufferedTextEncoder` (reused), `collect_group_into` + `finish`.
 pub fn measured() -> Encoder {
     use measured::MetricGroup as _;
-    let leak = |s: String| -> &'static MetricName { MetricName::from_str(Box::leak(s.into_boxed_str())) };
+    let leak =
+        |s: String| -> &'static MetricName { MetricName::from_str(Box::leak(s.into_boxed_str())) };
     let mut group = MeasuredGroup {
         counters: Vec::new(),
         gauges: Vec::new(),
@@ -296,9 +306,11 @@ pub fn measured() -> Encoder {
                 counter_value(k, j),
             );
         }
-        group
-            .counters
-            .push((leak(format!("{}_total", counter_name(k))), counter_help(k), vec));
+        group.counters.push((
+            leak(format!("{}_total", counter_name(k))),
+            counter_help(k),
+            vec,
+        ));
     }
     for k in 0..GAUGE_FAMILIES {
         let vec = measured::FloatGaugeVec::with_label_set(measured_set(1));

@@ -33,8 +33,16 @@ pub fn run_threads<F: Fn(u64) + Sync>(threads: usize, iters: u64, work: &F) -> D
             .into_iter()
             .map(|h| h.join().expect("bench thread panicked"))
             .collect();
-        let start = spans.iter().map(|s| s.0).min().expect("at least one thread");
-        let end = spans.iter().map(|s| s.1).max().expect("at least one thread");
+        let start = spans
+            .iter()
+            .map(|s| s.0)
+            .min()
+            .expect("at least one thread");
+        let end = spans
+            .iter()
+            .map(|s| s.1)
+            .max()
+            .expect("at least one thread");
         end - start
     })
 }
@@ -115,10 +123,7 @@ pub fn baseline_histogram(iters: u64) {
         let i = DEFAULT_BUCKETS.partition_point(|&b| b < v);
         let (counts, sum) = black_box((counts, sum));
         counts[i].store(counts[i].load(Relaxed) + 1, Relaxed);
-        sum.store(
-            (f64::from_bits(sum.load(Relaxed)) + v).to_bits(),
-            Relaxed,
-        );
+        sum.store((f64::from_bits(sum.load(Relaxed)) + v).to_bits(), Relaxed);
     }
     black_box(sum.load(Relaxed));
 }

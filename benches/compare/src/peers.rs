@@ -69,7 +69,9 @@ pub enum Route {
 pub fn typed_pairs() -> &'static [(Method, Route); 100] {
     use Method::*;
     use Route::*;
-    const M: [Method; 10] = [Get, Post, Put, Delete, Patch, Head, Options, Connect, Trace, Purge];
+    const M: [Method; 10] = [
+        Get, Post, Put, Delete, Patch, Head, Options, Connect, Trace, Purge,
+    ];
     const R: [Route; 10] = [
         Users,
         User,

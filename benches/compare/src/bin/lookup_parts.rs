@@ -69,14 +69,18 @@ fn main() {
         map.pin().insert(k(), 0);
     }
     // Filled the way ChildMap::with fills it: get, then get_or_insert_with.
-    let map2: papaya::HashMap<Key, ChildLike, ahash::RandomState> =
-        papaya::HashMap::builder().hasher(ahash::RandomState::new()).build();
+    let map2: papaya::HashMap<Key, ChildLike, ahash::RandomState> = papaya::HashMap::builder()
+        .hasher(ahash::RandomState::new())
+        .build();
     for &(a, b) in pairs {
         let g = map2.pin();
         if g.get(&Query(&[a, b])).is_none() {
             g.get_or_insert_with(
                 Key(vec![Box::<str>::from(a), Box::<str>::from(b)].into_boxed_slice()),
-                || ChildLike { _metric: tachymeter::Counter::new(), _labels: "x".into() },
+                || ChildLike {
+                    _metric: tachymeter::Counter::new(),
+                    _labels: "x".into(),
+                },
             );
         }
     }
@@ -90,7 +94,10 @@ fn main() {
         if g.get(&Query(&[a, b])).is_none() {
             g.get_or_insert_with(
                 Key(vec![Box::<str>::from(a), Box::<str>::from(b)].into_boxed_slice()),
-                || ChildLike { _metric: tachymeter::Counter::new(), _labels: "x".into() },
+                || ChildLike {
+                    _metric: tachymeter::Counter::new(),
+                    _labels: "x".into(),
+                },
             );
         }
     }
@@ -128,21 +135,39 @@ fn main() {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
-            black_box(black_box(&map).pin().get(&Query(&[black_box(a), black_box(b)])).copied());
+            black_box(
+                black_box(&map)
+                    .pin()
+                    .get(&Query(&[black_box(a), black_box(b)]))
+                    .copied(),
+            );
         }
     });
-    time("4b. as 4, map filled by get_or_insert_with, Child-like values", |n| {
-        let mut i = 0;
-        for _ in 0..n {
-            let (a, b) = pairs[next100(&mut i)];
-            black_box(black_box(&map2).pin().get(&Query(&[black_box(a), black_box(b)])).is_some());
-        }
-    });
+    time(
+        "4b. as 4, map filled by get_or_insert_with, Child-like values",
+        |n| {
+            let mut i = 0;
+            for _ in 0..n {
+                let (a, b) = pairs[next100(&mut i)];
+                black_box(
+                    black_box(&map2)
+                        .pin()
+                        .get(&Query(&[black_box(a), black_box(b)]))
+                        .is_some(),
+                );
+            }
+        },
+    );
     time("4c. as 4b, ResizeMode::Blocking", |n| {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
-            black_box(black_box(&map3).pin().get(&Query(&[black_box(a), black_box(b)])).is_some());
+            black_box(
+                black_box(&map3)
+                    .pin()
+                    .get(&Query(&[black_box(a), black_box(b)]))
+                    .is_some(),
+            );
         }
     });
     time("5a. tachymeter Family::with(.., |c| c.inc())", |n| {
@@ -158,7 +183,9 @@ fn main() {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
-            black_box(&fam).with_label_values(&[black_box(a), black_box(b)]).inc();
+            black_box(&fam)
+                .with_label_values(&[black_box(a), black_box(b)])
+                .inc();
         }
     });
 }

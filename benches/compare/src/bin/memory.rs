@@ -153,7 +153,10 @@ fn main() {
     ));
     counters.push(scenario(
         "prometheus-client",
-        prometheus_client::metrics::family::Family::<PcId, prometheus_client::metrics::counter::Counter>::default,
+        prometheus_client::metrics::family::Family::<
+            PcId,
+            prometheus_client::metrics::counter::Counter,
+        >::default,
         |f, i| {
             f.get_or_create(&pc_ids[i]).inc();
         },
@@ -164,8 +167,16 @@ fn main() {
     counters.push(scenario(
         "measured (`ThreadedRodeo` dynamic labels)",
         || measured::CounterVec::with_label_set(MeasuredIdSet::default()),
-        |f, i| f.inc(MeasuredId { id: ids[i].as_str() }),
-        |f, i| f.inc(MeasuredId { id: ids[i].as_str() }),
+        |f, i| {
+            f.inc(MeasuredId {
+                id: ids[i].as_str(),
+            })
+        },
+        |f, i| {
+            f.inc(MeasuredId {
+                id: ids[i].as_str(),
+            })
+        },
     ));
     counters.push(scenario(
         "metrics (+ exporter, local recorder)",
@@ -206,7 +217,10 @@ fn main() {
     histograms.push(scenario(
         "prometheus-client",
         || {
-            prometheus_client::metrics::family::Family::<PcId, prometheus_client::metrics::histogram::Histogram>::new_with_constructor(
+            prometheus_client::metrics::family::Family::<
+                PcId,
+                prometheus_client::metrics::histogram::Histogram,
+            >::new_with_constructor(
                 (|| prometheus_client::metrics::histogram::Histogram::new(DEFAULT_BUCKETS))
                     as fn() -> prometheus_client::metrics::histogram::Histogram,
             )
@@ -222,8 +236,22 @@ fn main() {
                 measured::metric::histogram::Thresholds::with_buckets(DEFAULT_BUCKETS),
             )
         },
-        |f, i| f.observe(MeasuredId { id: ids[i].as_str() }, 0.3),
-        |f, i| f.observe(MeasuredId { id: ids[i].as_str() }, 0.3),
+        |f, i| {
+            f.observe(
+                MeasuredId {
+                    id: ids[i].as_str(),
+                },
+                0.3,
+            )
+        },
+        |f, i| {
+            f.observe(
+                MeasuredId {
+                    id: ids[i].as_str(),
+                },
+                0.3,
+            )
+        },
     ));
 
     print_table("counter family", &counters);
@@ -250,7 +278,9 @@ fn print_table(what: &str, rows: &[Row]) {
     println!("| library | bytes/child, 1 writer thread | bytes/child after a 2nd thread touched each | allocations in 10^6 lookups of existing children (in the next 10^6) |");
     println!("| --- | ---: | ---: | ---: |");
     for r in rows {
-        let a = r.allocs.map_or("-".to_owned(), |(a, b)| format!("{a} (then {b})"));
+        let a = r
+            .allocs
+            .map_or("-".to_owned(), |(a, b)| format!("{a} (then {b})"));
         println!("| {} | {:.0} | {:.0} | {} |", r.lib, r.one, r.two, a);
     }
 }

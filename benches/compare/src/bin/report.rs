@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 /// Median time in ns of `group/bench`, from `new/estimates.json` (the median, not the mean:
 /// the machine is shared and a few preempted samples would drag the mean).
 fn mean_ns(dir: &Path, group: &str, bench: &str) -> Option<f64> {
-    let p = dir.join(group).join(bench).join("new").join("estimates.json");
+    let p = dir
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
     v["median"]["point_estimate"].as_f64()
 }
@@ -247,7 +251,8 @@ fn table(st: Stat, dir: &Path, rows: &[Row<'_>]) -> usize {
     println!("| --- | ---: | ---: | --- | ---: | --- | --- |");
     let mut missing = 0;
     for r in rows {
-        let (Some(t), Some((peer, p))) = (stat(st, dir, r.group, r.tachy), best_peer(st, dir, r.group))
+        let (Some(t), Some((peer, p))) =
+            (stat(st, dir, r.group, r.tachy), best_peer(st, dir, r.group))
         else {
             println!("| {} | | (no data) | | | {} | – |", r.op, r.bar);
             missing += 1;

@@ -55,7 +55,8 @@ fn cases() -> Vec<Case> {
         }),
     });
 
-    let th = tachymeter::Histogram::new(Arc::new(tachymeter::Buckets::new(DEFAULT_BUCKETS).unwrap()));
+    let th =
+        tachymeter::Histogram::new(Arc::new(tachymeter::Buckets::new(DEFAULT_BUCKETS).unwrap()));
     v.push(Case {
         op: "histogram observe",
         lib: "tachymeter",
