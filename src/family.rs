@@ -75,8 +75,13 @@ mod map {
             ChildMap {
                 // A random per-family seed: label values can come from untrusted input, so
                 // the hash must not be predictable (hash flooding).
+                // Blocking resizes: an incremental resize finishes only as later *writes* help
+                // it, and until then every lookup probes the old table to its limit first
+                // (measured: 80 ns instead of 10 for a 100-child family). Resizes happen on
+                // inserts, which are rare and already the slow path.
                 map: papaya::HashMap::builder()
                     .hasher(ahash::RandomState::new())
+                    .resize_mode(papaya::ResizeMode::Blocking)
                     .build(),
             }
         }
