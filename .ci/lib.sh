@@ -80,7 +80,7 @@ ci_install_system_peers() {
 ci_install_python() {
     local venv="$CI_ROOT/.venv"
     if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
-        echo "python venv ready: $("$venv/bin/python" -c 'import prometheus_client, sys; print(sys.executable, "prometheus_client", prometheus_client.__version__ if hasattr(prometheus_client, "__version__") else "")')"
+        echo "python venv ready: $("$venv/bin/python" -c 'import sys, importlib.metadata as m; print(sys.executable, "prometheus_client", m.version("prometheus_client"))')"
         return 0
     fi
     local py
@@ -90,7 +90,14 @@ ci_install_python() {
         return 1
     fi
     rm -rf "$venv"
-    "$py" -m venv "$venv"
+    if ! "$py" -m venv "$venv"; then
+        # Debian's own python3 ships venv/ensurepip separately.
+        echo "python3 -m venv failed; installing python3-venv" >&2
+        rm -rf "$venv"
+        ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
+        "$py" -m venv "$venv"
+    fi
     "$venv/bin/pip" install -q --disable-pip-version-check "$TACHYMETER_PROMETHEUS_CLIENT"
     "$venv/bin/python" -c 'import prometheus_client.parser, prometheus_client.openmetrics.parser'
 }
