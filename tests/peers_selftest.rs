@@ -48,7 +48,10 @@ fn promtool_rejects_bad_text() {
     }
     let no_final_newline = GOOD_TEXT.trim_end_matches('\n');
     assert!(
-        matches!(support::promtool_check(no_final_newline), PromtoolOutcome::Error(_)),
+        matches!(
+            support::promtool_check(no_final_newline),
+            PromtoolOutcome::Error(_)
+        ),
         "missing final newline must be rejected"
     );
     let duplicate_type = format!("{GOOD_TEXT}# TYPE temperature_celsius gauge\n");
@@ -189,13 +192,19 @@ fn json_parser_handles_api_shapes() {
         r#"{"status":"success","data":{"result":[{"metric":{"__name__":"up","u":"\u00e9\ud83e\udd80\n"},"value":[1700000000.123,"+Inf"]}]}}"#,
     )
     .unwrap();
-    assert_eq!(v.at(&["data", "result", "0", "metric", "u"]).and_then(|j| j.as_str()), Some("é🦀\n"));
     assert_eq!(
-        v.at(&["data", "result", "0", "value", "1"]).and_then(|j| j.as_f64()),
+        v.at(&["data", "result", "0", "metric", "u"])
+            .and_then(|j| j.as_str()),
+        Some("é🦀\n")
+    );
+    assert_eq!(
+        v.at(&["data", "result", "0", "value", "1"])
+            .and_then(|j| j.as_f64()),
         Some(f64::INFINITY)
     );
     assert_eq!(
-        v.at(&["data", "result", "0", "value", "0"]).and_then(|j| j.as_f64()),
+        v.at(&["data", "result", "0", "value", "0"])
+            .and_then(|j| j.as_f64()),
         Some(1_700_000_000.123)
     );
     assert!(support::Json::parse("{\"a\":1,}").is_err());
@@ -226,14 +235,20 @@ fn pushgateway_accepts_put_and_dies_on_drop() {
     assert_eq!(api.status, 200);
     let json = api.json().expect("JSON");
     let group = json.at(&["data", "0"]).expect("one group");
-    assert_eq!(group.at(&["labels", "job"]).and_then(|j| j.as_str()), Some("selftest"));
+    assert_eq!(
+        group.at(&["labels", "job"]).and_then(|j| j.as_str()),
+        Some("selftest")
+    );
     assert!(group.get("selftest_jobs_total").is_some(), "{}", api.text());
 
     let del = support::http_delete(&url).expect("DELETE");
     assert_eq!(del.status, 202);
 
     drop(pg);
-    assert!(!support::pid_alive(pid), "pushgateway {pid} still running after drop");
+    assert!(
+        !support::pid_alive(pid),
+        "pushgateway {pid} still running after drop"
+    );
 }
 
 #[test]
@@ -259,13 +274,73 @@ fn prometheus_starts_answers_and_dies_on_drop() {
     assert_eq!(up, Some(1.0), "target never up; log:\n{}", prom.log());
 
     drop(prom);
-    assert!(!support::pid_alive(pid), "prometheus {pid} still running after drop");
+    assert!(
+        !support::pid_alive(pid),
+        "prometheus {pid} still running after drop"
+    );
     assert!(!dir.exists(), "temp dir {} not removed", dir.display());
 }
 
 #[test]
-fn http_helper_reports_connection_refused() {
-    let port = support::free_port();
-    let err = support::http_get(&format!("http://127.0.0.1:{port}/")).expect_err("nothing listens");
-    assert!(err.contains("connect"), "{err}");
+fn http_helper_decodes_chunked_and_sends_body() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Read the head, then Content-Length bytes of body.
+        let mut req = Vec::new();
+        let mut byte = [0u8; 1];
+        while !req.ends_with(b"\r\n\r\n") {
+            conn.read_exact(&mut byte).unwrap();
+            req.push(byte[0]);
+        }
+        let mut body = vec![0u8; 5];
+        conn.read_exact(&mut body).unwrap();
+        conn.write_all(
+            b"HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n\
+              4\r\nWiki\r\n6;ext=1\r\npedia \r\nE\r\nin \r\n\r\nchunks.\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        (String::from_utf8(req).unwrap(), body)
+    });
+    let r = support::http_request(
+        "POST",
+        &format!("http://{addr}/p/a%20th?q=1"),
+        &[("Content-Type", "text/plain; version=0.0.4")],
+        b"hello",
+    )
+    .expect("request");
+    let (req, body) = server.join().unwrap();
+    assert!(req.starts_with("POST /p/a%20th?q=1 HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains("\r\nContent-Length: 5\r\n"), "{req}");
+    assert!(req.contains("\r\nConnection: close\r\n"), "{req}");
+    assert!(
+        req.contains("\r\nContent-Type: text/plain; version=0.0.4\r\n"),
+        "{req}"
+    );
+    assert_eq!(body, b"hello");
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.text(), "Wikipedia in \r\n\r\nchunks.");
+}
+
+#[test]
+fn wait_until_is_bounded() {
+    let start = std::time::Instant::now();
+    let r: Option<()> = support::wait_until(
+        Duration::from_millis(200),
+        Duration::from_millis(20),
+        || None,
+    );
+    assert_eq!(r, None);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let mut n = 0;
+    let r = support::wait_until(Duration::from_secs(5), Duration::from_millis(1), || {
+        n += 1;
+        (n == 3).then_some(n)
+    });
+    assert_eq!(r, Some(3));
 }

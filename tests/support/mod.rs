@@ -72,7 +72,10 @@ impl Peer {
 /// True when running under CI (`CI` set to anything but empty, `0` or `false`).
 pub fn in_ci() -> bool {
     match env::var("CI") {
-        Ok(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no"),
+        Ok(v) => !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no"
+        ),
         Err(_) => false,
     }
 }
@@ -145,7 +148,9 @@ pub fn promtool() -> Option<PathBuf> {
 }
 
 pub fn prometheus_bin() -> Option<PathBuf> {
-    resolve(Peer::Prometheus, || which("prometheus").into_iter().collect())
+    resolve(Peer::Prometheus, || {
+        which("prometheus").into_iter().collect()
+    })
 }
 
 pub fn pushgateway_bin() -> Option<PathBuf> {
@@ -246,7 +251,10 @@ impl PromtoolOutcome {
 /// Runs `promtool check metrics` with `body` on stdin.
 pub fn promtool_check(body: &str) -> PromtoolOutcome {
     let promtool = require(Peer::Promtool);
-    let out = run_with_stdin(Command::new(&promtool).args(["check", "metrics"]), body.as_bytes());
+    let out = run_with_stdin(
+        Command::new(&promtool).args(["check", "metrics"]),
+        body.as_bytes(),
+    );
     let msg = format!("{}{}", out.stdout, out.stderr).trim().to_string();
     match out.code() {
         Some(0) => PromtoolOutcome::Clean,
@@ -354,7 +362,9 @@ fn add_timestamp_to_line(line: &str, ts: &str) -> String {
     let rest = &line[value_end..];
     let has_ts = rest
         .strip_prefix(' ')
-        .map(|r| !r.is_empty() && !r.starts_with('#') && !r.starts_with(' ') && !r.starts_with('\r'))
+        .map(|r| {
+            !r.is_empty() && !r.starts_with('#') && !r.starts_with(' ') && !r.starts_with('\r')
+        })
         .unwrap_or(false);
     if has_ts {
         return line.to_string();
@@ -394,13 +404,19 @@ pub struct ParsedSample {
 
 impl ParsedSample {
     pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 impl ParsedFamily {
     /// Samples called `name` (e.g. `foo_bucket`).
-    pub fn samples_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a ParsedSample> + 'a {
+    pub fn samples_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ParsedSample> + 'a {
         self.samples.iter().filter(move |s| s.name == name)
     }
 }
@@ -426,7 +442,10 @@ fn python_parse(mode: &str, body: &str) -> Result<Vec<ParsedFamily>, String> {
     let python = require(Peer::Python);
     let script = repo_root().join("tests/support/parse.py");
     let out = run_with_stdin(
-        Command::new(&python).arg(&script).arg(mode).env("PYTHONIOENCODING", "utf-8"),
+        Command::new(&python)
+            .arg(&script)
+            .arg(mode)
+            .env("PYTHONIOENCODING", "utf-8"),
         body.as_bytes(),
     );
     match out.code() {
@@ -445,7 +464,8 @@ fn python_parse(mode: &str, body: &str) -> Result<Vec<ParsedFamily>, String> {
         .map(|line| {
             let v = Json::parse(line)
                 .unwrap_or_else(|e| panic!("parse.py printed bad JSON ({e}): {line}"));
-            decode_family(&v).unwrap_or_else(|| panic!("parse.py printed an unexpected shape: {line}"))
+            decode_family(&v)
+                .unwrap_or_else(|| panic!("parse.py printed an unexpected shape: {line}"))
         })
         .map(Ok)
         .collect()
@@ -468,7 +488,10 @@ fn decode_labels(v: &Json) -> Option<Labels> {
         .iter()
         .map(|pair| {
             let p = pair.as_array()?;
-            Some((p.first()?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string()))
+            Some((
+                p.first()?.as_str()?.to_string(),
+                p.get(1)?.as_str()?.to_string(),
+            ))
         })
         .collect::<Option<Labels>>()?;
     labels.sort();
@@ -532,7 +555,10 @@ pub enum Json {
 
 impl Json {
     pub fn parse(s: &str) -> Result<Json, String> {
-        let mut p = JsonParser { s: s.as_bytes(), i: 0 };
+        let mut p = JsonParser {
+            s: s.as_bytes(),
+            i: 0,
+        };
         let v = p.value()?;
         p.ws();
         if p.i != p.s.len() {
@@ -682,7 +708,10 @@ impl JsonParser<'_> {
             Some(c) if *c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -800,7 +829,11 @@ pub fn free_port() -> u16 {
 }
 
 /// Calls `f` every `step` until it returns `Some`, or gives `None` after `timeout`.
-pub fn wait_until<T>(timeout: Duration, step: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub fn wait_until<T>(
+    timeout: Duration,
+    step: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -862,40 +895,71 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Spawns `bin` with `make_args(addr)` on a free loopback port and waits (≤ 10 s) for
+    /// `/-/ready`. A port taken between [`free_port`] and the server's bind is retried on
+    /// another port (up to 5 attempts).
     fn start(
         name: &'static str,
         bin: &Path,
-        args: Vec<String>,
         dir: TempDir,
-        addr: SocketAddr,
+        make_args: impl Fn(SocketAddr) -> Vec<String>,
     ) -> Server {
         let log = dir.path().join(format!("{name}.log"));
-        let logf = fs::File::create(&log).expect("create server log");
-        let child = Command::new(bin)
-            .args(&args)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().expect("dup log"))
-            .stderr(logf)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
-        let mut server = Server { child, addr, name, log, dir: Some(dir) };
-        let ready = format!("{}/-/ready", server.url());
-        let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("{name} exited during startup ({status}):\n{}", server.log());
+        let mut dir = Some(dir);
+        for attempt in 1..=5 {
+            let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+            let logf = fs::File::create(&log).expect("create server log");
+            let cwd = dir.as_ref().expect("dir").path().to_path_buf();
+            let child = Command::new(bin)
+                .args(make_args(addr))
+                .current_dir(&cwd)
+                .stdin(Stdio::null())
+                .stdout(logf.try_clone().expect("dup log"))
+                .stderr(logf)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
+            let mut server = Server {
+                child,
+                addr,
+                name,
+                log: log.clone(),
+                dir: dir.take(),
+            };
+            let ready = format!("{}/-/ready", server.url());
+            let mut exited = None;
+            let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    exited = Some(status);
+                    return Some(false);
+                }
+                match http_get(&ready) {
+                    // Still ours? (another process may have answered on a stolen port)
+                    Ok(r) if r.status == 200 => match server.child.try_wait() {
+                        Ok(None) => Some(true),
+                        Ok(Some(status)) => {
+                            exited = Some(status);
+                            Some(false)
+                        }
+                        Err(e) => panic!("{name}: wait: {e}"),
+                    },
+                    _ => None,
+                }
+            });
+            if ok == Some(true) {
+                return server;
             }
-            match http_get(&ready) {
-                Ok(r) if r.status == 200 => Some(()),
-                _ => None,
-            }
-        });
-        if ok.is_none() {
-            let log = server.log();
+            let text = server.log();
             server.stop();
-            panic!("{name} not ready at {ready} within 10 s:\n{log}");
+            if exited.is_some() && text.contains("address already in use") && attempt < 5 {
+                dir = server.dir.take();
+                continue;
+            }
+            match exited {
+                Some(status) => panic!("{name} exited during startup ({status}):\n{text}"),
+                None => panic!("{name} not ready at {ready} within 10 s:\n{text}"),
+            }
         }
-        server
+        unreachable!("the last attempt returns or panics")
     }
 }
 
@@ -910,14 +974,13 @@ impl Drop for Server {
 pub fn start_pushgateway() -> Server {
     let bin = require(Peer::Pushgateway);
     let dir = TempDir::new("pushgateway");
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let args = vec![
-        format!("--web.listen-address={addr}"),
-        "--persistence.file=".to_string(),
-        "--log.level=warn".to_string(),
-    ];
-    Server::start("pushgateway", &bin, args, dir, addr)
+    Server::start("pushgateway", &bin, dir, |addr| {
+        vec![
+            format!("--web.listen-address={addr}"),
+            "--persistence.file=".to_string(),
+            "--log.level=warn".to_string(),
+        ]
+    })
 }
 
 /// Starts Prometheus on a free loopback port, scraping each `(job, "host:port")` target every
@@ -953,16 +1016,17 @@ pub fn start_prometheus_with(
     }
     let cfg_path = dir.path().join("prometheus.yml");
     fs::write(&cfg_path, cfg).expect("write prometheus.yml");
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut args = vec![
-        format!("--config.file={}", cfg_path.display()),
-        format!("--storage.tsdb.path={}", dir.path().join("data").display()),
-        format!("--web.listen-address={addr}"),
-        "--log.level=warn".to_string(),
-    ];
-    args.extend(extra_args.iter().map(|s| s.to_string()));
-    Server::start("prometheus", &bin, args, dir, addr)
+    let data = dir.path().join("data");
+    Server::start("prometheus", &bin, dir, |addr| {
+        let mut args = vec![
+            format!("--config.file={}", cfg_path.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            format!("--web.listen-address={addr}"),
+            "--log.level=warn".to_string(),
+        ];
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        args
+    })
 }
 
 fn yaml_str(s: &str) -> String {
@@ -1066,10 +1130,14 @@ pub fn http_request(
         .map_err(|e| format!("resolve {hostport}: {e}"))?
         .next()
         .ok_or_else(|| format!("no address for {hostport}"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(HTTP_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(HTTP_TIMEOUT))
+        .map_err(|e| e.to_string())?;
 
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -1126,16 +1194,24 @@ fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
         }
         body.truncate(len);
     }
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk header")?;
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunk header")?;
         let size_str = std::str::from_utf8(&b[..eol]).map_err(|e| e.to_string())?;
         let size_str = size_str.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_str, 16).map_err(|e| format!("bad chunk size: {e}"))?;
+        let size =
+            usize::from_str_radix(size_str, 16).map_err(|e| format!("bad chunk size: {e}"))?;
         b = &b[eol + 2..];
         if size == 0 {
             return Ok(out);
