@@ -45,6 +45,9 @@ impl Server {
             let _ = self.child.kill(); // SIGKILL to this PID only
         }
         let _ = self.child.wait();
+        if let Some(f) = pid_file(self.child.id()) {
+            let _ = fs::remove_file(f);
+        }
     }
 
     /// Spawns `bin` with `make_args(addr)` on a free loopback port and waits (≤ 10 s) for
@@ -70,6 +73,10 @@ impl Server {
                 .stderr(logf)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
+            if let Some(f) = pid_file(child.id()) {
+                // Lets .ci/test stop this PID even if the test process dies without Drop.
+                let _ = fs::write(f, bin.as_os_str().as_encoded_bytes());
+            }
             let mut server = Server {
                 child,
                 addr,
@@ -120,6 +127,12 @@ impl Drop for Server {
         self.stop();
         // The TempDir field is dropped after this, once the process is gone.
     }
+}
+
+/// `$TACHYMETER_PID_DIR/<pid>` when `.ci/test` asked for a record of started servers.
+fn pid_file(pid: u32) -> Option<PathBuf> {
+    let dir = env::var_os("TACHYMETER_PID_DIR").filter(|d| !d.is_empty())?;
+    Some(PathBuf::from(dir).join(pid.to_string()))
 }
 
 /// Starts `prometheus-pushgateway` on a free loopback port without persistence.
