@@ -355,3 +355,88 @@ pub(crate) fn pool_snapshot() -> (usize, Vec<usize>) {
     let p = lock(tls::pool());
     (p.next, p.free.clone())
 }
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::AtomicU64;
+
+    #[derive(Debug)]
+    struct Cell64(AtomicU64);
+    impl Slot for Cell64 {
+        type Config = ();
+        fn new((): ()) -> Self {
+            Cell64(AtomicU64::new(0))
+        }
+    }
+
+    fn add(s: &Sharded<Cell64>, n: u64) {
+        s.update(
+            |c| {
+                c.0.store(c.0.load(Ordering::Relaxed) + n, Ordering::Relaxed)
+            },
+            |c| {
+                c.0.fetch_add(n, Ordering::Relaxed);
+            },
+        );
+    }
+
+    fn total(s: &Sharded<Cell64>) -> u64 {
+        let mut t = 0;
+        s.for_each(|c| t += c.0.load(Ordering::Relaxed));
+        t
+    }
+
+    #[test]
+    fn indices_are_returned_and_reused_lowest_first() {
+        let mine = thread_index();
+        assert_ne!(mine, NO_INDEX);
+        assert_eq!(thread_index(), mine, "stable within a thread");
+        let a = std::thread::spawn(thread_index).join().unwrap();
+        // The exited thread's index is free again, and is handed out before fresh ones.
+        let (_, free) = pool_snapshot();
+        assert!(free.contains(&a), "index {a} not returned: {free:?}");
+        let b = std::thread::spawn(thread_index).join().unwrap();
+        let (next, _) = pool_snapshot();
+        assert!(b < next);
+        assert!(
+            b <= a || free.iter().any(|&f| f < a),
+            "lowest free index first"
+        );
+    }
+
+    #[test]
+    fn single_writer_stays_home_and_second_writer_inflates() {
+        let s = Sharded::<Cell64>::new(());
+        add(&s, 5);
+        assert!(!s.is_inflated());
+        assert_eq!(s.shard_bytes(), 0);
+        std::thread::scope(|sc| {
+            sc.spawn(|| add(&s, 7));
+        });
+        assert!(s.is_inflated());
+        add(&s, 1); // the former owner now writes its shard
+        assert_eq!(total(&s), 13);
+        assert!(s.shard_bytes() >= (shard_count() + 1) * 128);
+    }
+
+    #[test]
+    fn more_threads_than_shards_use_the_overflow_without_loss() {
+        let s = Sharded::<Cell64>::new(());
+        let n = shard_count() * 2 + 3;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|sc| {
+            for _ in 0..n {
+                sc.spawn(|| {
+                    // Hold every index at once so some threads get indices ≥ shard_count().
+                    barrier.wait();
+                    for _ in 0..1000 {
+                        add(&s, 1);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(total(&s), n as u64 * 1000);
+    }
+}

@@ -6,7 +6,10 @@ use tachymeter::{Counter, Format, Gauge, LabelError, Registry};
 
 #[test]
 fn label_sets_that_concatenate_alike_are_distinct_series() {
-    let fam = Counter::builder("c_total", "C.").labels(["a", "b"]).build().unwrap();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["a", "b"])
+        .build()
+        .unwrap();
     fam.with_label_values(&["ab", "c"]).inc();
     fam.with_label_values(&["a", "bc"]).inc_by(10);
     fam.with_label_values(&["", "abc"]).inc_by(100);
@@ -18,10 +21,16 @@ fn label_sets_that_concatenate_alike_are_distinct_series() {
 
 #[test]
 fn wrong_arity_is_a_typed_error() {
-    let fam = Counter::builder("c_total", "C.").labels(["a", "b"]).build().unwrap();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["a", "b"])
+        .build()
+        .unwrap();
     assert_eq!(
         fam.try_with_label_values(&["x"]).unwrap_err(),
-        LabelError::Cardinality { expected: 2, got: 1 }
+        LabelError::Cardinality {
+            expected: 2,
+            got: 1
+        }
     );
     assert!(fam.with(&["x", "y", "z"], |c| c.inc()).is_err());
     assert!(fam.remove(&[]).is_err());
@@ -37,7 +46,10 @@ fn with_label_values_panics_on_wrong_arity() {
 
 #[test]
 fn handles_share_the_child() {
-    let fam = Counter::builder("c_total", "C.").labels(["a"]).build().unwrap();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["a"])
+        .build()
+        .unwrap();
     let h1 = fam.with_label_values(&["x"]);
     let h2 = fam.with_label_values(&["x"]);
     h1.inc();
@@ -49,7 +61,10 @@ fn handles_share_the_child() {
 #[test]
 fn remove_and_clear_drop_series_from_exposition() {
     let reg = Registry::new();
-    let fam = Counter::builder("c_total", "C.").labels(["a"]).register(&reg).unwrap();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["a"])
+        .register(&reg)
+        .unwrap();
     let kept = fam.with_label_values(&["x"]);
     fam.with_label_values(&["y"]).inc();
     kept.inc();
@@ -71,7 +86,10 @@ fn remove_and_clear_drop_series_from_exposition() {
 
 #[test]
 fn racing_creators_get_one_series() {
-    let fam = Counter::builder("c_total", "C.").labels(["k"]).build().unwrap();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["k"])
+        .build()
+        .unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let fam = fam.clone();
@@ -84,6 +102,8 @@ fn racing_creators_get_one_series() {
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
     assert_eq!(fam.len(), 50);
-    let total: f64 = (0..50).map(|i| fam.with_label_values(&[&format!("v{i}")]).get()).sum();
+    let total: f64 = (0..50)
+        .map(|i| fam.with_label_values(&[&format!("v{i}")]).get())
+        .sum();
     assert_eq!(total, 2000.0);
 }

@@ -26,9 +26,14 @@ fn counter_counts_exactly_across_threads_and_thread_exits() {
             h.join().unwrap();
         }
     }
-    let extra: u64 = (0..5u64).flat_map(|r| (0..6u64).map(move |t| r * 10 + t)).sum();
+    let extra: u64 = (0..5u64)
+        .flat_map(|r| (0..6u64).map(move |t| r * 10 + t))
+        .sum();
     assert_eq!(c.get(), (1 + 5 * 6 * 1000 + extra) as f64);
-    assert!(c.is_sharded(), "a second writer thread must inflate the counter");
+    assert!(
+        c.is_sharded(),
+        "a second writer thread must inflate the counter"
+    );
 }
 
 #[test]
@@ -46,8 +51,14 @@ fn counter_refuses_bad_increments_without_corruption() {
     let c = Counter::new();
     c.inc_by_f64(1.5);
     assert_eq!(c.try_inc_by_f64(-1.0), Err(CounterError::Negative(-1.0)));
-    assert!(matches!(c.try_inc_by_f64(f64::NAN), Err(CounterError::NotFinite(_))));
-    assert_eq!(c.try_inc_by_f64(f64::INFINITY), Err(CounterError::NotFinite(f64::INFINITY)));
+    assert!(matches!(
+        c.try_inc_by_f64(f64::NAN),
+        Err(CounterError::NotFinite(_))
+    ));
+    assert_eq!(
+        c.try_inc_by_f64(f64::INFINITY),
+        Err(CounterError::NotFinite(f64::INFINITY))
+    );
     c.inc_by_f64(-5.0); // ignored
     c.inc_by_f64(f64::NAN); // ignored
     assert_eq!(c.get(), 1.5);
@@ -112,29 +123,70 @@ fn gauge_adds_from_many_threads_are_not_lost() {
 fn bucket_validation() {
     assert_eq!(Buckets::new([]), Err(BucketError::Empty));
     assert_eq!(Buckets::new([f64::INFINITY]), Err(BucketError::Empty));
-    assert!(matches!(Buckets::new([1.0, f64::NAN]), Err(BucketError::NotFinite(_))));
+    assert!(matches!(
+        Buckets::new([1.0, f64::NAN]),
+        Err(BucketError::NotFinite(_))
+    ));
     assert_eq!(
         Buckets::new([1.0, 1.0]),
-        Err(BucketError::NotIncreasing { previous: 1.0, next: 1.0 })
+        Err(BucketError::NotIncreasing {
+            previous: 1.0,
+            next: 1.0
+        })
     );
     assert_eq!(
         Buckets::new([2.0, 1.0]),
-        Err(BucketError::NotIncreasing { previous: 2.0, next: 1.0 })
+        Err(BucketError::NotIncreasing {
+            previous: 2.0,
+            next: 1.0
+        })
     );
-    assert_eq!(Buckets::new([1.0, 2.0, f64::INFINITY]).unwrap().bounds(), &[1.0, 2.0]);
+    assert_eq!(
+        Buckets::new([1.0, 2.0, f64::INFINITY]).unwrap().bounds(),
+        &[1.0, 2.0]
+    );
     assert_eq!(Buckets::default().bounds(), &Buckets::DEFAULT);
-    assert_eq!(Buckets::linear(1.0, 0.5, 3).unwrap().bounds(), &[1.0, 1.5, 2.0]);
-    assert_eq!(Buckets::exponential(1.0, 2.0, 4).unwrap().bounds(), &[1.0, 2.0, 4.0, 8.0]);
-    assert_eq!(Buckets::linear(1.0, 0.0, 3), Err(BucketError::InvalidParameters));
-    assert_eq!(Buckets::linear(1.0, 1.0, 0), Err(BucketError::InvalidParameters));
-    assert_eq!(Buckets::exponential(0.0, 2.0, 3), Err(BucketError::InvalidParameters));
-    assert_eq!(Buckets::exponential(1.0, 1.0, 3), Err(BucketError::InvalidParameters));
+    assert_eq!(
+        Buckets::linear(1.0, 0.5, 3).unwrap().bounds(),
+        &[1.0, 1.5, 2.0]
+    );
+    assert_eq!(
+        Buckets::exponential(1.0, 2.0, 4).unwrap().bounds(),
+        &[1.0, 2.0, 4.0, 8.0]
+    );
+    assert_eq!(
+        Buckets::linear(1.0, 0.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::linear(1.0, 1.0, 0),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::exponential(0.0, 2.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::exponential(1.0, 1.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
 }
 
 #[test]
 fn histogram_buckets_are_upper_inclusive_and_cumulative() {
     let h = Histogram::new(Arc::new(Buckets::new([1.0, 2.0, 5.0]).unwrap()));
-    for v in [0.5, 1.0, 1.0001, 2.0, 4.9, 5.0, 5.1, 100.0, f64::INFINITY, -3.0] {
+    for v in [
+        0.5,
+        1.0,
+        1.0001,
+        2.0,
+        4.9,
+        5.0,
+        5.1,
+        100.0,
+        f64::INFINITY,
+        -3.0,
+    ] {
         h.observe(v);
     }
     h.observe(f64::NAN); // ignored
@@ -183,5 +235,10 @@ fn histogram_snapshots_stay_consistent_under_concurrent_observes() {
     }
     writers.into_iter().for_each(|w| w.join().unwrap());
     assert_eq!(h.count(), 400_000);
-    assert_eq!(h.sum(), (0..200_000u32).map(|i| f64::from(i % 5) + f64::from((i + 1) % 5)).sum::<f64>());
+    assert_eq!(
+        h.sum(),
+        (0..200_000u32)
+            .map(|i| f64::from(i % 5) + f64::from((i + 1) % 5))
+            .sum::<f64>()
+    );
 }

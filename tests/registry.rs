@@ -13,7 +13,9 @@ fn invalid_names_are_typed_errors() {
         RegistrationError::Name(NameError::InvalidMetricName("9bad".into()))
     );
     assert_eq!(
-        Counter::builder("__reserved", "x").register(&reg).unwrap_err(),
+        Counter::builder("__reserved", "x")
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::Name(NameError::InvalidMetricName("__reserved".into()))
     );
     assert_eq!(
@@ -21,15 +23,24 @@ fn invalid_names_are_typed_errors() {
         RegistrationError::Name(NameError::InvalidMetricName("".into()))
     );
     assert_eq!(
-        Gauge::builder("g", "x").labels(["__x"]).register(&reg).unwrap_err(),
+        Gauge::builder("g", "x")
+            .labels(["__x"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::Name(NameError::ReservedLabelName("__x".into()))
     );
     assert_eq!(
-        Gauge::builder("g", "x").labels(["a-b"]).register(&reg).unwrap_err(),
+        Gauge::builder("g", "x")
+            .labels(["a-b"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::Name(NameError::InvalidLabelName("a-b".into()))
     );
     assert_eq!(
-        Histogram::builder("h", "x").labels(["le"]).register(&reg).unwrap_err(),
+        Histogram::builder("h", "x")
+            .labels(["le"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::Name(NameError::LabelReservedForType {
             label: "le".into(),
             metric_type: "histogram"
@@ -40,29 +51,49 @@ fn invalid_names_are_typed_errors() {
         RegistrationError::Name(NameError::EmptyHelp("g".into()))
     );
     // `le` is only reserved on histograms.
-    Gauge::builder("g", "x").labels(["le"]).register(&reg).unwrap();
-    assert!(reg.descriptors().len() == 1, "failed registrations must leave nothing behind");
+    let _ = Gauge::builder("g", "x")
+        .labels(["le"])
+        .register(&reg)
+        .unwrap();
+    assert!(
+        reg.descriptors().len() == 1,
+        "failed registrations must leave nothing behind"
+    );
 }
 
 #[test]
 fn duplicates_and_inconsistent_redefinitions() {
     let reg = Registry::new();
-    Counter::builder("req_total", "Requests.").labels(["code"]).register(&reg).unwrap();
+    let _ = Counter::builder("req_total", "Requests.")
+        .labels(["code"])
+        .register(&reg)
+        .unwrap();
     // With or without `_total`, it is the same counter family.
     assert_eq!(
-        Counter::builder("req", "Requests.").labels(["code"]).register(&reg).unwrap_err(),
+        Counter::builder("req", "Requests.")
+            .labels(["code"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::AlreadyRegistered("req".into())
     );
     assert_eq!(
-        Counter::builder("req_total", "Other help.").labels(["code"]).register(&reg).unwrap_err(),
+        Counter::builder("req_total", "Other help.")
+            .labels(["code"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::InconsistentHelp("req".into())
     );
     assert_eq!(
-        Counter::builder("req_total", "Requests.").labels(["method"]).register(&reg).unwrap_err(),
+        Counter::builder("req_total", "Requests.")
+            .labels(["method"])
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::InconsistentLabels("req".into())
     );
     assert_eq!(
-        Gauge::builder("req", "Requests.").register(&reg).unwrap_err(),
+        Gauge::builder("req", "Requests.")
+            .register(&reg)
+            .unwrap_err(),
         RegistrationError::InconsistentType("req".into())
     );
 }
@@ -70,8 +101,10 @@ fn duplicates_and_inconsistent_redefinitions() {
 #[test]
 fn suffix_clashes_are_refused_both_ways() {
     let reg = Registry::new();
-    Counter::builder("foo", "Foo.").register(&reg).unwrap();
-    let e = Gauge::builder("foo_created", "x").register(&reg).unwrap_err();
+    let _ = Counter::builder("foo", "Foo.").register(&reg).unwrap();
+    let e = Gauge::builder("foo_created", "x")
+        .register(&reg)
+        .unwrap_err();
     assert_eq!(
         e,
         RegistrationError::SuffixClash {
@@ -80,31 +113,35 @@ fn suffix_clashes_are_refused_both_ways() {
             existing: "foo".into()
         }
     );
-    Gauge::builder("bar_count", "x").register(&reg).unwrap();
+    let _ = Gauge::builder("bar_count", "x").register(&reg).unwrap();
     assert!(matches!(
         Histogram::builder("bar", "x").register(&reg).unwrap_err(),
         RegistrationError::SuffixClash { .. }
     ));
-    Gauge::builder("baz_total", "x").register(&reg).unwrap();
+    let _ = Gauge::builder("baz_total", "x").register(&reg).unwrap();
     assert!(matches!(
         Counter::builder("baz", "x").register(&reg).unwrap_err(),
         RegistrationError::SuffixClash { .. }
     ));
     // A suffix that the other type does not produce is fine.
-    Gauge::builder("foo_bucket", "x").register(&reg).unwrap();
+    let _ = Gauge::builder("foo_bucket", "x").register(&reg).unwrap();
 }
 
 #[test]
 fn unregister_frees_the_names() {
     let reg = Registry::new();
-    Counter::builder("foo_total", "Foo.").register(&reg).unwrap();
+    let _ = Counter::builder("foo_total", "Foo.")
+        .register(&reg)
+        .unwrap();
     assert_eq!(
         reg.unregister("nope"),
         Err(RegistrationError::NotRegistered("nope".into()))
     );
     reg.unregister("foo_total").unwrap();
     assert_eq!(reg.encode_to_string(Format::Text), "");
-    Gauge::builder("foo_created", "Now allowed.").register(&reg).unwrap();
+    let _ = Gauge::builder("foo_created", "Now allowed.")
+        .register(&reg)
+        .unwrap();
 }
 
 #[test]
@@ -115,7 +152,10 @@ fn prefix_and_const_labels_apply_to_every_series() {
         .const_label("region", "eu \"west\"")
         .unwrap()
         .build();
-    let c = Counter::builder("hits_total", "Hits.").labels(["path"]).register(&reg).unwrap();
+    let c = Counter::builder("hits_total", "Hits.")
+        .labels(["path"])
+        .register(&reg)
+        .unwrap();
     c.with_label_values(&["/"]).inc();
     let g = Gauge::builder("up", "Up.").register(&reg).unwrap();
     g.set(1.0);
@@ -126,11 +166,21 @@ fn prefix_and_const_labels_apply_to_every_series() {
          # HELP app_up Up.\n# TYPE app_up gauge\napp_up{region=\"eu \\\"west\\\"\"} 1\n"
     );
     assert_eq!(
-        Gauge::builder("x", "X.").labels(["region"]).register(&reg).unwrap_err(),
-        RegistrationError::ConstLabelClash { name: "app_x".into(), label: "region".into() }
+        Gauge::builder("x", "X.")
+            .labels(["region"])
+            .register(&reg)
+            .unwrap_err(),
+        RegistrationError::ConstLabelClash {
+            name: "app_x".into(),
+            label: "region".into()
+        }
     );
     assert!(Registry::builder().prefix("bad-prefix").is_err());
-    assert!(Registry::builder().const_label("a", "1").unwrap().const_label("a", "2").is_err());
+    assert!(Registry::builder()
+        .const_label("a", "1")
+        .unwrap()
+        .const_label("a", "2")
+        .is_err());
 }
 
 #[test]
@@ -138,9 +188,15 @@ fn custom_collector_is_checked_and_encoded() {
     struct Temps;
     impl tachymeter::Collector for Temps {
         fn describe(&self) -> Vec<Descriptor> {
-            vec![Descriptor::new("temp_celsius", "Temperature.", MetricType::Gauge, &["room"]).unwrap()]
+            vec![
+                Descriptor::new("temp_celsius", "Temperature.", MetricType::Gauge, &["room"])
+                    .unwrap(),
+            ]
         }
-        fn collect(&self, w: &mut tachymeter::MetricWriter<'_>) -> Result<(), tachymeter::EncodeError> {
+        fn collect(
+            &self,
+            w: &mut tachymeter::MetricWriter<'_>,
+        ) -> Result<(), tachymeter::EncodeError> {
             let d = &self.describe()[0];
             if let Some(mut f) = w.family(d) {
                 f.sample("", &[("room", "lab\n1")], -4.5)?;
@@ -152,7 +208,10 @@ fn custom_collector_is_checked_and_encoded() {
     }
     let reg = Registry::new();
     reg.register(Temps).unwrap();
-    assert!(matches!(reg.register(Temps), Err(RegistrationError::AlreadyRegistered(_))));
+    assert!(matches!(
+        reg.register(Temps),
+        Err(RegistrationError::AlreadyRegistered(_))
+    ));
     assert_eq!(
         reg.encode_to_string(Format::Text),
         "# HELP temp_celsius Temperature.\n# TYPE temp_celsius gauge\ntemp_celsius{room=\"lab\\n1\"} -4.5\n"
@@ -162,15 +221,23 @@ fn custom_collector_is_checked_and_encoded() {
 #[test]
 fn filtered_encoding_keeps_only_named_families() {
     let reg = Registry::new();
-    Counter::builder("a_total", "A.").register(&reg).unwrap().inc();
+    Counter::builder("a_total", "A.")
+        .register(&reg)
+        .unwrap()
+        .inc();
     Gauge::builder("b", "B.").register(&reg).unwrap().set(2.0);
     let mut out = Vec::new();
     let only_a = |n: &str| n == "a_total";
-    reg.encode_filtered(Format::Text, &mut out, Some(&only_a)).unwrap();
-    assert_eq!(String::from_utf8(out).unwrap(), "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n");
+    reg.encode_filtered(Format::Text, &mut out, Some(&only_a))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n"
+    );
     let mut out = Vec::new();
     let only_a_base = |n: &str| n == "a";
-    reg.encode_filtered(Format::Text, &mut out, Some(&only_a_base)).unwrap();
+    reg.encode_filtered(Format::Text, &mut out, Some(&only_a_base))
+        .unwrap();
     assert!(String::from_utf8(out).unwrap().contains("a_total 1"));
 }
 

@@ -47,14 +47,27 @@ fn allocations() -> usize {
 
 #[test]
 fn warm_encode_and_recording_allocate_nothing() {
-    let reg = Registry::builder().prefix("app").unwrap().const_label("host", "h\"1").unwrap().build();
+    let reg = Registry::builder()
+        .prefix("app")
+        .unwrap()
+        .const_label("host", "h\"1")
+        .unwrap()
+        .build();
     let c = Counter::builder("requests_total", "Requests \\ served\n")
         .labels(["method", "path"])
         .register(&reg)
         .unwrap();
-    let g = Gauge::builder("temperature", "Temp.").labels(["room"]).register(&reg).unwrap();
-    let h = Histogram::builder("latency_seconds", "Latency.").labels(["op"]).register(&reg).unwrap();
-    let plain = Counter::builder("plain_total", "Plain.").register(&reg).unwrap();
+    let g = Gauge::builder("temperature", "Temp.")
+        .labels(["room"])
+        .register(&reg)
+        .unwrap();
+    let h = Histogram::builder("latency_seconds", "Latency.")
+        .labels(["op"])
+        .register(&reg)
+        .unwrap();
+    let plain = Counter::builder("plain_total", "Plain.")
+        .register(&reg)
+        .unwrap();
     for i in 0..100 {
         let p = format!("/p{i}\n\"q\"");
         c.with_label_values(&["GET", &p]).inc_by(i);
@@ -75,7 +88,10 @@ fn warm_encode_and_recording_allocate_nothing() {
         let mut buf = Vec::new();
         let cold = allocations();
         reg.encode(format, &mut buf).unwrap();
-        assert!(allocations() > cold, "the counter must see the cold encode grow the buffer");
+        assert!(
+            allocations() > cold,
+            "the counter must see the cold encode grow the buffer"
+        );
         let first_len = buf.len();
         assert!(first_len > 10_000, "a real snapshot: {first_len} bytes");
 
@@ -85,7 +101,10 @@ fn warm_encode_and_recording_allocate_nothing() {
             reg.encode(format, &mut buf).unwrap();
         }
         let during = allocations() - before;
-        assert_eq!(during, 0, "{format:?}: re-encoding allocated {during} times");
+        assert_eq!(
+            during, 0,
+            "{format:?}: re-encoding allocated {during} times"
+        );
         assert_eq!(buf.len(), first_len);
     }
 
@@ -100,5 +119,9 @@ fn warm_encode_and_recording_allocate_nothing() {
         g.with(&["/p3\n\"q\""], |x| x.add(1.0)).unwrap();
         h.with(&["/p2\n\"q\""], |x| x.observe(i as f64)).unwrap();
     }
-    assert_eq!(allocations() - before, 0, "recording into existing series allocated");
+    assert_eq!(
+        allocations() - before,
+        0,
+        "recording into existing series allocated"
+    );
 }
