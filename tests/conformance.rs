@@ -30,7 +30,10 @@ type Key = (String, Vec<(String, String)>);
 /// Builds a registry and returns it with every sample it must expose: (sample name, sorted
 /// labels) → value, computed from what was recorded, not from the encoder.
 fn recorded() -> (Registry, BTreeMap<Key, f64>) {
-    let reg = Registry::builder().const_label("service", "api \"v2\"").unwrap().build();
+    let reg = Registry::builder()
+        .const_label("service", "api \"v2\"")
+        .unwrap()
+        .build();
     let mut want = BTreeMap::new();
     let key = |name: &str, labels: &[(&str, &str)]| -> Key {
         let mut l: Vec<(String, String)> = labels
@@ -43,20 +46,33 @@ fn recorded() -> (Registry, BTreeMap<Key, f64>) {
         (name.to_owned(), l)
     };
 
-    let calls = Counter::builder("api_called_total", "How many times \\ the API was called.\nSecond line with \"quotes\".")
-        .labels(["inner_ip", "path"])
+    let calls = Counter::builder(
+        "api_called_total",
+        "How many times \\ the API was called.\nSecond line with \"quotes\".",
+    )
+    .labels(["inner_ip", "path"])
+    .register(&reg)
+    .unwrap();
+    for (i, v) in nasty_values().iter().enumerate() {
+        calls
+            .with_label_values(&["10.0.0.1", v])
+            .inc_by(i as u64 + 1);
+        want.insert(
+            key("api_called_total", &[("inner_ip", "10.0.0.1"), ("path", v)]),
+            i as f64 + 1.0,
+        );
+    }
+    let frac = Counter::builder("bytes_total", "Bytes, fractional.")
         .register(&reg)
         .unwrap();
-    for (i, v) in nasty_values().iter().enumerate() {
-        calls.with_label_values(&["10.0.0.1", v]).inc_by(i as u64 + 1);
-        want.insert(key("api_called_total", &[("inner_ip", "10.0.0.1"), ("path", v)]), i as f64 + 1.0);
-    }
-    let frac = Counter::builder("bytes_total", "Bytes, fractional.").register(&reg).unwrap();
     frac.inc_by_f64(0.1);
     frac.inc_by_f64(0.2);
     want.insert(key("bytes_total", &[]), 0.1 + 0.2);
 
-    let gauge = Gauge::builder("cpu_usage", "simulate the cpu usage metric").labels(["case"]).register(&reg).unwrap();
+    let gauge = Gauge::builder("cpu_usage", "simulate the cpu usage metric")
+        .labels(["case"])
+        .register(&reg)
+        .unwrap();
     for (case, v) in [
         ("neg", -3.25),
         ("tiny", 1e-300),
@@ -72,12 +88,15 @@ fn recorded() -> (Registry, BTreeMap<Key, f64>) {
     }
 
     let bounds = [1e-5, 0.0001, 0.5, 1.0, 2.5, 1e6];
-    let hist = Histogram::builder("task_time_seconds", "analyze the time of task with histogram")
-        .labels(["kind"])
-        .buckets(bounds)
-        .unwrap()
-        .register(&reg)
-        .unwrap();
+    let hist = Histogram::builder(
+        "task_time_seconds",
+        "analyze the time of task with histogram",
+    )
+    .labels(["kind"])
+    .buckets(bounds)
+    .unwrap()
+    .register(&reg)
+    .unwrap();
     let observations = [0.0, 3e-6, 0.00005, 0.3, 1.0, 2.0, 2.5, 7.0, 2e6, -1.0];
     for &o in &observations {
         hist.with_label_values(&["a"]).observe(o);
@@ -91,14 +110,27 @@ fn recorded() -> (Registry, BTreeMap<Key, f64>) {
             x if x.is_infinite() => "+Inf".to_owned(),
             x => format!("{x}"),
         };
-        want.insert(key("task_time_seconds_bucket", &[("kind", "a"), ("le", &le_s)]), n as f64);
+        want.insert(
+            key("task_time_seconds_bucket", &[("kind", "a"), ("le", &le_s)]),
+            n as f64,
+        );
     }
-    want.insert(key("task_time_seconds_count", &[("kind", "a")]), observations.len() as f64);
-    want.insert(key("task_time_seconds_sum", &[("kind", "a")]), observations.iter().sum());
+    want.insert(
+        key("task_time_seconds_count", &[("kind", "a")]),
+        observations.len() as f64,
+    );
+    want.insert(
+        key("task_time_seconds_sum", &[("kind", "a")]),
+        observations.iter().sum(),
+    );
     (reg, want)
 }
 
-fn assert_same(parsed: &[support::ParsedFamily], want: &BTreeMap<Key, f64>, le_fix: impl Fn(&str) -> String) {
+fn assert_same(
+    parsed: &[support::ParsedFamily],
+    want: &BTreeMap<Key, f64>,
+    le_fix: impl Fn(&str) -> String,
+) {
     let mut got = BTreeMap::new();
     for f in parsed {
         for s in &f.samples {
@@ -123,7 +155,10 @@ fn assert_same(parsed: &[support::ParsedFamily], want: &BTreeMap<Key, f64>, le_f
     }
     let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
     let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
     for (k, w) in want {
         let g = got[k];
         assert!(
@@ -147,7 +182,10 @@ fn text_body_passes_promtool_and_round_trips_through_python() {
     let parsed = support::python_parse_text(&body).expect("python text parser");
     assert_same(&parsed, &want, str::to_owned);
     let help = &support::family(&parsed, "api_called").expect("family").help;
-    assert_eq!(help, "How many times \\ the API was called.\nSecond line with \"quotes\".");
+    assert_eq!(
+        help,
+        "How many times \\ the API was called.\nSecond line with \"quotes\"."
+    );
 }
 
 #[test]
@@ -158,7 +196,8 @@ fn openmetrics_body_passes_both_strict_parsers_and_round_trips() {
     let (reg, want) = recorded();
     let body = reg.encode_to_string(Format::OpenMetrics);
     assert!(body.ends_with("# EOF\n"));
-    support::promtool_openmetrics_check(&body).unwrap_or_else(|e| panic!("promtool OM: {e}\n{body}"));
+    support::promtool_openmetrics_check(&body)
+        .unwrap_or_else(|e| panic!("promtool OM: {e}\n{body}"));
     let parsed = support::python_parse_openmetrics(&body).expect("python OpenMetrics parser");
     // OpenMetrics spells le canonically (1.0, 100000.0, ...): map to the text spelling to compare.
     // Go %g drops the ".0" that OpenMetrics adds to integral values; exponents are alike.
@@ -166,21 +205,34 @@ fn openmetrics_body_passes_both_strict_parsers_and_round_trips() {
     assert_same(&parsed, &want, to_text);
     let fam = support::family(&parsed, "api_called").expect("counter family without _total");
     assert_eq!(fam.typ, "counter");
-    assert_eq!(fam.help, "How many times \\ the API was called.\nSecond line with \"quotes\".");
+    assert_eq!(
+        fam.help,
+        "How many times \\ the API was called.\nSecond line with \"quotes\"."
+    );
 }
 
 /// The `le` label is series identity: Go's text spelling and OpenMetrics' canonical one.
 #[test]
 fn le_spelling_matches_go_and_openmetrics() {
     let reg = Registry::new();
-    let h = Histogram::builder("h", "H.").buckets([1e-5, 0.0001, 1.0, 100000.0, 1e6]).unwrap().register(&reg).unwrap();
+    let h = Histogram::builder("h", "H.")
+        .buckets([1e-5, 0.0001, 1.0, 100000.0, 1e6])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
     h.observe(1.0);
     let text = reg.encode_to_string(Format::Text);
     for le in ["1e-05", "0.0001", "1", "100000", "1e+06", "+Inf"] {
-        assert!(text.contains(&format!("h_bucket{{le=\"{le}\"}}")), "text le={le}\n{text}");
+        assert!(
+            text.contains(&format!("h_bucket{{le=\"{le}\"}}")),
+            "text le={le}\n{text}"
+        );
     }
     let om = reg.encode_to_string(Format::OpenMetrics);
     for le in ["1e-05", "0.0001", "1.0", "100000.0", "1e+06", "+Inf"] {
-        assert!(om.contains(&format!("h_bucket{{le=\"{le}\"}}")), "OpenMetrics le={le}\n{om}");
+        assert!(
+            om.contains(&format!("h_bucket{{le=\"{le}\"}}")),
+            "OpenMetrics le={le}\n{om}"
+        );
     }
 }
