@@ -7,6 +7,10 @@ use crate::error::{EncodeError, NameError, RegistrationError};
 use crate::names;
 use crate::sync::{lock, Arc, Mutex};
 
+/// Collectors are shared as `std` `Arc<dyn Collector>` even under loom, whose `Arc` cannot
+/// hold unsized types; the registry's state is behind a (modelled) mutex anyway.
+type SharedCollector = std::sync::Arc<dyn Collector>;
+
 /// Something that exposes metric families: every built-in [`Family`](crate::Family) (and so
 /// every registered metric), or a custom collector that reads values from elsewhere at scrape
 /// time.
@@ -48,7 +52,7 @@ pub trait Collector: Send + Sync + 'static {
 
 struct Registered {
     id: u64,
-    collector: Arc<dyn Collector>,
+    collector: SharedCollector,
     descriptors: Vec<Descriptor>,
 }
 
@@ -194,7 +198,7 @@ impl Registry {
     /// `foo_created`), or a metric label that is also a constant label. Nothing is registered
     /// on error.
     pub fn register(&self, collector: impl Collector) -> Result<(), RegistrationError> {
-        self.register_arc(Arc::new(collector))
+        self.register_arc(std::sync::Arc::new(collector))
     }
 
     /// Registers a shared collector; see [`register`](Self::register).
@@ -202,7 +206,7 @@ impl Registry {
     /// # Errors
     ///
     /// As [`register`](Self::register).
-    pub fn register_arc(&self, collector: Arc<dyn Collector>) -> Result<(), RegistrationError> {
+    pub fn register_arc(&self, collector: std::sync::Arc<dyn Collector>) -> Result<(), RegistrationError> {
         let descriptors = collector.describe();
         let prefix = &*self.inner.prefix;
         let mut state = lock(&self.inner.state);

@@ -132,35 +132,42 @@ mod tls {
 #[cfg(tachymeter_loom)]
 mod tls {
     use super::*;
+    use crate::sync::Arc;
 
     loom::lazy_static! {
-        static ref POOL: Mutex<IndexPool> = Mutex::new(IndexPool::default());
+        static ref POOL: Arc<Mutex<IndexPool>> = Arc::new(Mutex::new(IndexPool::default()));
     }
 
     pub(super) fn pool() -> &'static Mutex<IndexPool> {
         &POOL
     }
 
-    pub(super) struct Registration(Cell<usize>);
+    /// Holds its own handle on the pool: loom may tear the lazy static down before the main
+    /// model thread's thread-locals are dropped.
+    pub(super) struct Registration(Cell<usize>, Cell<Option<Arc<Mutex<IndexPool>>>>);
 
     impl Drop for Registration {
         fn drop(&mut self) {
             let i = self.0.get();
-            if i != NO_INDEX {
-                lock(pool()).release(i);
+            if let Some(pool) = self.1.take() {
+                if i != NO_INDEX {
+                    lock(&pool).release(i);
+                }
             }
         }
     }
 
     crate::sync::thread_local! {
-        static GUARD: Registration = Registration(Cell::new(NO_INDEX));
+        static GUARD: Registration = Registration(Cell::new(NO_INDEX), Cell::new(None));
     }
 
     pub(crate) fn thread_index() -> usize {
         GUARD
             .try_with(|g| {
                 if g.0.get() == NO_INDEX {
-                    g.0.set(lock(pool()).acquire());
+                    let pool: Arc<Mutex<IndexPool>> = POOL.clone();
+                    g.0.set(lock(&pool).acquire());
+                    g.1.set(Some(pool));
                 }
                 g.0.get()
             })
