@@ -3,3 +3,5 @@
 
 mod shard;
 mod sync;
+
+pub mod quantile;
