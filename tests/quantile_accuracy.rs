@@ -16,8 +16,18 @@ fn run_matrix(n: usize, points: &[usize], sets: &[&[(f64, f64)]]) -> Report {
     for (i, family) in Family::ALL.into_iter().enumerate() {
         let values = family.generate(n, 1 + i as u64);
         // Alternate the feeding path so both `insert` and `insert_batch` are covered.
-        let feed = if i % 2 == 0 { Feed::Single } else { Feed::Batches(0xBA7C + i as u64) };
-        total.absorb(run_stream(&format!("{family:?}"), &values, sets, points, feed));
+        let feed = if i % 2 == 0 {
+            Feed::Single
+        } else {
+            Feed::Batches(0xBA7C + i as u64)
+        };
+        total.absorb(run_stream(
+            &format!("{family:?}"),
+            &values,
+            sets,
+            points,
+            feed,
+        ));
     }
     total
 }
@@ -38,7 +48,10 @@ fn checker_flags_planted_wrong_answers() {
     let v = check(&sorted, 0.5, 0.05, 56.0).unwrap_err();
     assert_eq!((v.k_lo, v.k_hi), (45, 55));
     assert!(check(&sorted, 0.5, 0.05, 44.0).is_err());
-    assert_eq!(check(&sorted, 0.5, 0.05, 50.5).unwrap_err().reason, "not an observed value");
+    assert_eq!(
+        check(&sorted, 0.5, 0.05, 50.5).unwrap_err().reason,
+        "not an observed value"
+    );
     assert!(check(&sorted, 0.5, 0.05, f64::NAN).is_err());
     // Error measured in ε: 55 is Q(φ') for φ' ∈ (0.54, 0.55], 0.04 away from 0.5.
     let e = check(&sorted, 0.5, 0.05, 55.0).unwrap();
@@ -78,12 +91,23 @@ fn driver_flags_a_planted_bad_estimator() {
 fn generators_are_deterministic_and_cover_special_values() {
     for family in Family::ALL {
         assert_eq!(
-            family.generate(1000, 3).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            family.generate(1000, 3).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            family
+                .generate(1000, 3)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            family
+                .generate(1000, 3)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
             "{family:?}"
         );
     }
-    let all: Vec<f64> = Family::ALL.iter().flat_map(|f| f.generate(5000, 1)).collect();
+    let all: Vec<f64> = Family::ALL
+        .iter()
+        .flat_map(|f| f.generate(5000, 1))
+        .collect();
     assert!(all.iter().any(|v| *v == 0.0 && v.is_sign_negative()));
     assert!(all.iter().any(|v| *v == 0.0 && v.is_sign_positive()));
     assert!(all.contains(&f64::INFINITY));
@@ -107,18 +131,29 @@ fn all_families_named_sets_to_1e5() {
 #[test]
 fn random_target_sets() {
     // 400 seeded configurations at moderate n (larger in release builds).
-    let n = if cfg!(debug_assertions) { 10_000 } else { 100_000 };
+    let n = if cfg!(debug_assertions) {
+        10_000
+    } else {
+        100_000
+    };
     let mut rng = Rng::new(2024);
     let mut total = Report::default();
     for cfg in 0..400u64 {
         let set = random_targets(&mut rng);
         let family = Family::ALL[(cfg % 16) as usize];
         let values = family.generate(n, 100 + cfg);
-        let feed = if cfg % 3 == 0 { Feed::Single } else { Feed::Batches(cfg) };
+        let feed = if cfg % 3 == 0 {
+            Feed::Single
+        } else {
+            Feed::Batches(cfg)
+        };
         let label = format!("cfg#{cfg} {family:?}");
         total.absorb(run_stream(&label, &values, &[&set], &checkpoints(n), feed));
     }
-    eprintln!("400 random sets to {n}: {} checks, worst {:.3} eps at {}", total.checks, total.worst, total.worst_at);
+    eprintln!(
+        "400 random sets to {n}: {} checks, worst {:.3} eps at {}",
+        total.checks, total.worst, total.worst_at
+    );
     total.assert_clean("random target sets");
 }
 
@@ -212,9 +247,14 @@ fn nan_observations_are_counted_not_ranked() {
 #[ignore = "release-mode: run with cargo test --release -- --ignored"]
 fn all_families_to_1e6() {
     let n = 1_000_000;
-    let points = [0, 1, 10, 100, 1_000, 10_000, 100_000, 200_000, 400_000, 800_000, n];
+    let points = [
+        0, 1, 10, 100, 1_000, 10_000, 100_000, 200_000, 400_000, 800_000, n,
+    ];
     let report = run_matrix(n, &points, &[GO, JAVA_2292]);
-    eprintln!("16 families to 1e6: {} checks, worst {:.3} eps at {}", report.checks, report.worst, report.worst_at);
+    eprintln!(
+        "16 families to 1e6: {} checks, worst {:.3} eps at {}",
+        report.checks, report.worst, report.worst_at
+    );
     report.assert_clean("families to 1e6");
 }
 
@@ -226,6 +266,9 @@ fn all_families_to_1e7() {
     let n = 10_000_000;
     let points = [0, 1_000_000, 2_000_000, 4_000_000, 8_000_000, n];
     let report = run_matrix(n, &points, &[GO, JAVA_2292]);
-    eprintln!("16 families to 1e7: {} checks, worst {:.3} eps at {}", report.checks, report.worst, report.worst_at);
+    eprintln!(
+        "16 families to 1e7: {} checks, worst {:.3} eps at {}",
+        report.checks, report.worst, report.worst_at
+    );
     report.assert_clean("families to 1e7");
 }

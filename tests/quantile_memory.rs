@@ -37,13 +37,20 @@ fn check_bounds(points: &[usize]) {
     let mut failures = Vec::new();
     for family in Family::ALL {
         let lens = tuples_at(family, points, GO);
-        let bound = if family.is_adversarial() { ADVERSARIAL_MAX } else { BENIGN_MAX };
+        let bound = if family.is_adversarial() {
+            ADVERSARIAL_MAX
+        } else {
+            BENIGN_MAX
+        };
         lines.push(format!("{family:?}: {lens:?}"));
         if lens.iter().any(|&l| l > bound) {
             failures.push(format!("{family:?}: {lens:?} > {bound}"));
         }
     }
-    eprintln!("Go objectives, tuples at n = {points:?}:\n{}", lines.join("\n"));
+    eprintln!(
+        "Go objectives, tuples at n = {points:?}:\n{}",
+        lines.join("\n")
+    );
     assert!(failures.is_empty(), "{failures:?}");
 }
 
@@ -87,15 +94,29 @@ fn named_sets_within_analytic_bound() {
         let benign = 1.5 * analytic + 16.0;
         // Measured exception: the tight set {0.99: 1e-4, 0.999: 1e-4} holds 504–635 tuples on
         // benign streams at n = 1e5 (εn = 10), above 1.5·325 + 16 = 504.
-        let benign_allowed = if name == "tight" { 2.0 * analytic + 16.0 } else { benign };
+        let benign_allowed = if name == "tight" {
+            2.0 * analytic + 16.0
+        } else {
+            benign
+        };
         let mut worst = (0, Family::Uniform);
         for family in Family::ALL {
             let len = tuples_at(family, &[100_000], set)[0];
-            let bound = if family.is_adversarial() { 8.0 * benign } else { benign_allowed };
-            assert!(len as f64 <= bound, "{name} on {family:?}: {len} tuples > {bound}");
+            let bound = if family.is_adversarial() {
+                8.0 * benign
+            } else {
+                benign_allowed
+            };
+            assert!(
+                len as f64 <= bound,
+                "{name} on {family:?}: {len} tuples > {bound}"
+            );
             worst = worst.max((len, family));
         }
-        eprintln!("{name}: analytic {analytic:.0}, worst {} on {:?}", worst.0, worst.1);
+        eprintln!(
+            "{name}: analytic {analytic:.0}, worst {} on {:?}",
+            worst.0, worst.1
+        );
     }
 }
 
@@ -131,5 +152,10 @@ fn fast_drift_memory_is_gk_like_to_1e7() {
     let points = [1_000_000, 2_000_000, 4_000_000, 8_000_000, 10_000_000];
     let lens = tuples_at(Family::FastDriftUp, &points, GO);
     eprintln!("FastDriftUp (Go objectives) tuples at {points:?}: {lens:?}");
-    assert!(lens.iter().zip(points).all(|(&l, n)| l <= 16_384 && l * 100 <= n), "{lens:?}");
+    assert!(
+        lens.iter()
+            .zip(points)
+            .all(|(&l, n)| l <= 16_384 && l * 100 <= n),
+        "{lens:?}"
+    );
 }

@@ -24,7 +24,10 @@ fn values_expire_after_max_age() {
     // Default: 10 minutes in 5 buckets of 2 minutes.
     let t0 = Instant::now();
     let mut w = AgeBuckets::with_defaults(GO, t0).unwrap();
-    assert_eq!((w.max_age(), w.age_buckets()), (DEFAULT_MAX_AGE, DEFAULT_AGE_BUCKETS));
+    assert_eq!(
+        (w.max_age(), w.age_buckets()),
+        (DEFAULT_MAX_AGE, DEFAULT_AGE_BUCKETS)
+    );
     let mut old: Vec<f64> = (1..=1000).map(f64::from).collect();
     w.insert_batch(&mut old, at(t0, 10));
     // Visible for at least (B-1)/B·max_age = 8 minutes after insertion...
@@ -52,7 +55,10 @@ fn head_covers_between_four_fifths_and_all_of_max_age() {
         let age = s as f64 - oldest;
         assert!(age < 600.0, "at {s}s oldest value is {age}s old");
         if s >= 600 {
-            assert!(age >= 480.0 - 10.0, "at {s}s oldest value is only {age}s old");
+            assert!(
+                age >= 480.0 - 10.0,
+                "at {s}s oldest value is only {age}s old"
+            );
         }
         w.head(now).audit().unwrap();
     }

@@ -253,7 +253,10 @@ impl Ckms {
         let epsilon = if phi == 0.0 || phi == 1.0 {
             0.0
         } else {
-            self.targets.iter().find(|t| t.phi() == phi).map_or(0.0, Target::epsilon)
+            self.targets
+                .iter()
+                .find(|t| t.phi() == phi)
+                .map_or(0.0, Target::epsilon)
         };
         let (k_lo, k_hi) = rank_band(phi, epsilon, self.n);
         let t = phi * self.n as f64;
@@ -407,7 +410,11 @@ impl Ckms {
         let n = self.n;
         let nf = n as f64;
         if self.tuples.is_empty() {
-            return if n == 0 { Ok(()) } else { Err(format!("no tuples but n = {n}")) };
+            return if n == 0 {
+                Ok(())
+            } else {
+                Err(format!("no tuples but n = {n}"))
+            };
         }
         let first = self.tuples[0];
         let last = self.tuples[self.tuples.len() - 1];
@@ -417,9 +424,16 @@ impl Ckms {
         if (last.g, last.delta) != (1, 0) {
             return Err(format!("maximum not exact: {last:?}"));
         }
-        let constrained: Vec<Target> =
-            self.targets.iter().copied().filter(Target::is_constrained).collect();
-        let eps_min = constrained.iter().map(Target::epsilon).fold(f64::INFINITY, f64::min);
+        let constrained: Vec<Target> = self
+            .targets
+            .iter()
+            .copied()
+            .filter(Target::is_constrained)
+            .collect();
+        let eps_min = constrained
+            .iter()
+            .map(Target::epsilon)
+            .fold(f64::INFINITY, f64::min);
         let cap = if constrained.is_empty() {
             f64::INFINITY
         } else {
@@ -448,7 +462,9 @@ impl Ckms {
                 f = f.min(fj);
             }
             if width as f64 > f.max(1.0) * (1.0 + 1e-9) {
-                return Err(format!("tuple {idx} {t:?} at L = {l}: width {width} > f = {f}"));
+                return Err(format!(
+                    "tuple {idx} {t:?} at L = {l}: width {width} > f = {f}"
+                ));
             }
             if width >= 2 {
                 for c in &self.targets {
@@ -496,7 +512,12 @@ fn allowed_width(slopes: &[Slopes], l: u64, n: u64, cap: f64) -> f64 {
 pub(crate) fn sort_and_trim_nan(values: &mut [f64]) -> (&[f64], u64) {
     values.sort_unstable_by(f64::total_cmp);
     let start = values.iter().take_while(|v| v.is_nan()).count();
-    let end = values.len() - values[start..].iter().rev().take_while(|v| v.is_nan()).count();
+    let end = values.len()
+        - values[start..]
+            .iter()
+            .rev()
+            .take_while(|v| v.is_nan())
+            .count();
     let nans = (values.len() - (end - start)) as u64;
     (&values[start..end], nans)
 }
@@ -565,7 +586,7 @@ mod tests {
         let mut c = Ckms::new(&GO).unwrap();
         for _ in 0..10 {
             let mut batch = vec![1.0; 300];
-            batch.extend(std::iter::repeat(2.0).take(300));
+            batch.extend(std::iter::repeat_n(2.0, 300));
             c.insert_batch(&mut batch);
             c.audit().unwrap();
         }
@@ -628,7 +649,10 @@ mod tests {
         }
         c.flush();
         // Two merges swap tuples and scratch twice: back where they were.
-        assert_eq!((c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr()), ptrs);
+        assert_eq!(
+            (c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr()),
+            ptrs
+        );
     }
 
     #[test]
@@ -638,7 +662,10 @@ mod tests {
             c.insert(f64::from(i));
         }
         let (v, bound) = c.query_with_bound(0.3);
-        assert!(((v / 100_000.0) - 0.3).abs() <= bound + 1e-12, "v {v} bound {bound}");
+        assert!(
+            ((v / 100_000.0) - 0.3).abs() <= bound + 1e-12,
+            "v {v} bound {bound}"
+        );
         let (v, bound) = c.query_with_bound(0.9);
         assert!(bound <= 0.01 + 1e-9, "{bound}");
         assert!((89_000.0..=91_000.0).contains(&v));
@@ -647,4 +674,3 @@ mod tests {
         assert!(c.query(f64::NAN).is_nan());
     }
 }
-

@@ -84,7 +84,10 @@ impl Target {
             return Err(QuantileError::UnboundedMemory { phi });
         }
         // Normalise -0.0 so that `phi == 0.0` targets compare and print as 0.
-        Ok(Target { phi: phi + 0.0, epsilon: epsilon + 0.0 })
+        Ok(Target {
+            phi: phi + 0.0,
+            epsilon: epsilon + 0.0,
+        })
     }
 
     /// Builds a target for `phi` with the error from [`default_epsilon`].
@@ -94,7 +97,10 @@ impl Target {
     /// As [`Target::new`]: [`QuantileError::NonFinite`] or [`QuantileError::PhiOutOfRange`].
     pub fn with_default_epsilon(phi: f64) -> Result<Target, QuantileError> {
         if !phi.is_finite() {
-            return Err(QuantileError::NonFinite { phi, epsilon: f64::NAN });
+            return Err(QuantileError::NonFinite {
+                phi,
+                epsilon: f64::NAN,
+            });
         }
         Target::new(phi, default_epsilon(phi))
     }
@@ -257,22 +263,40 @@ mod tests {
 
     #[test]
     fn validation_rejects_bad_targets() {
-        assert!(matches!(Target::new(f64::NAN, 0.1), Err(QuantileError::NonFinite { .. })));
+        assert!(matches!(
+            Target::new(f64::NAN, 0.1),
+            Err(QuantileError::NonFinite { .. })
+        ));
         assert!(matches!(
             Target::new(0.5, f64::INFINITY),
             Err(QuantileError::NonFinite { .. })
         ));
-        assert_eq!(Target::new(99.0, 0.01), Err(QuantileError::PhiOutOfRange { phi: 99.0 }));
-        assert_eq!(Target::new(-0.1, 0.01), Err(QuantileError::PhiOutOfRange { phi: -0.1 }));
+        assert_eq!(
+            Target::new(99.0, 0.01),
+            Err(QuantileError::PhiOutOfRange { phi: 99.0 })
+        );
+        assert_eq!(
+            Target::new(-0.1, 0.01),
+            Err(QuantileError::PhiOutOfRange { phi: -0.1 })
+        );
         assert_eq!(
             Target::new(0.5, 1.0),
-            Err(QuantileError::EpsilonOutOfRange { phi: 0.5, epsilon: 1.0 })
+            Err(QuantileError::EpsilonOutOfRange {
+                phi: 0.5,
+                epsilon: 1.0
+            })
         );
         assert_eq!(
             Target::new(0.5, -0.01),
-            Err(QuantileError::EpsilonOutOfRange { phi: 0.5, epsilon: -0.01 })
+            Err(QuantileError::EpsilonOutOfRange {
+                phi: 0.5,
+                epsilon: -0.01
+            })
         );
-        assert_eq!(Target::new(0.5, 0.0), Err(QuantileError::UnboundedMemory { phi: 0.5 }));
+        assert_eq!(
+            Target::new(0.5, 0.0),
+            Err(QuantileError::UnboundedMemory { phi: 0.5 })
+        );
         assert!(Target::new(0.0, 0.0).is_ok());
         assert!(Target::new(1.0, 0.0).is_ok());
         assert_eq!(

@@ -79,7 +79,10 @@ impl AgeBuckets {
             .ok()
             .and_then(|b| max_age.checked_div(b))
             .filter(|p| !p.is_zero())
-            .ok_or(WindowError::PeriodTooShort { max_age, age_buckets })?;
+            .ok_or(WindowError::PeriodTooShort {
+                max_age,
+                age_buckets,
+            })?;
         Ok(AgeBuckets {
             buckets: vec![ckms; age_buckets].into_boxed_slice(),
             head: 0,
@@ -151,7 +154,10 @@ impl AgeBuckets {
             u64::try_from(advance / 1_000_000_000).unwrap_or(u64::MAX),
             (advance % 1_000_000_000) as u32,
         );
-        self.head_expires = self.head_expires.checked_add(advance).unwrap_or(now + self.period);
+        self.head_expires = self
+            .head_expires
+            .checked_add(advance)
+            .unwrap_or(now + self.period);
     }
 
     /// Empties every bucket and restarts the window at `now`; keeps allocations.
@@ -270,6 +276,9 @@ mod tests {
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.to_string().contains("positive error"));
         let w = AgeBuckets::with_defaults(&[(0.5, 0.05)], now).unwrap();
-        assert_eq!((w.max_age(), w.age_buckets(), w.targets().len()), (DEFAULT_MAX_AGE, 5, 1));
+        assert_eq!(
+            (w.max_age(), w.age_buckets(), w.targets().len()),
+            (DEFAULT_MAX_AGE, 5, 1)
+        );
     }
 }

@@ -229,8 +229,13 @@ pub const SITNIKOV: &[(f64, f64)] = &[(0.9, 0.04)];
 /// Exact extremes around a median.
 pub const EXTREMES: &[(f64, f64)] = &[(0.0, 0.0), (0.5, 0.05), (1.0, 0.0)];
 /// client_java's default-epsilon table applied to common quantiles.
-pub const JAVA_DEFAULTS: &[(f64, f64)] =
-    &[(0.5, 0.01), (0.9, 0.01), (0.95, 0.01), (0.99, 0.001), (0.999, 0.001)];
+pub const JAVA_DEFAULTS: &[(f64, f64)] = &[
+    (0.5, 0.01),
+    (0.9, 0.01),
+    (0.95, 0.01),
+    (0.99, 0.001),
+    (0.999, 0.001),
+];
 /// Tight tail targets.
 pub const TIGHT: &[(f64, f64)] = &[(0.99, 1e-4), (0.999, 1e-4)];
 
@@ -286,7 +291,14 @@ impl fmt::Display for Violation {
         write!(
             f,
             "n={} phi={} eps={}: got {:?}, band ranks [{}, {}] = [{:?}, {:?}] ({})",
-            self.n, self.phi, self.epsilon, self.got, self.k_lo, self.k_hi, self.lo, self.hi,
+            self.n,
+            self.phi,
+            self.epsilon,
+            self.got,
+            self.k_lo,
+            self.k_hi,
+            self.lo,
+            self.hi,
             self.reason
         )
     }
@@ -338,8 +350,16 @@ pub fn check(sorted: &[f64], phi: f64, epsilon: f64, got: f64) -> Result<f64, Vi
         return Err(violation);
     }
     // φ' with Q(φ') = got: ((first−1)/n, last/n], extended to −∞ / +∞ at the ends.
-    let lower = if first == 1 { f64::NEG_INFINITY } else { (first - 1) as f64 / nf };
-    let upper = if last == n { f64::INFINITY } else { last as f64 / nf };
+    let lower = if first == 1 {
+        f64::NEG_INFINITY
+    } else {
+        (first - 1) as f64 / nf
+    };
+    let upper = if last == n {
+        f64::INFINITY
+    } else {
+        last as f64 / nf
+    };
     let dist = if phi < lower {
         lower - phi
     } else if phi > upper {
@@ -428,7 +448,12 @@ impl Report {
             self.violations.is_empty(),
             "{what}: {} violations, first ones:\n{}",
             self.violations.len(),
-            self.violations.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+            self.violations
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         assert!(
             self.worst <= 1.0 + 1e-9,
@@ -449,7 +474,10 @@ pub fn run_stream(
     feed: Feed,
 ) -> Report {
     let mut report = Report::default();
-    let mut estimators: Vec<Ckms> = sets.iter().map(|s| Ckms::new(s).expect("valid set")).collect();
+    let mut estimators: Vec<Ckms> = sets
+        .iter()
+        .map(|s| Ckms::new(s).expect("valid set"))
+        .collect();
     let mut rng = match feed {
         Feed::Batches(seed) => Rng::new(seed),
         Feed::Single => Rng::new(0),
@@ -479,7 +507,9 @@ pub fn run_stream(
         for (set, est) in sets.iter().zip(&mut estimators) {
             let mut fail = |msg: String| {
                 if report.violations.len() < 100 {
-                    report.violations.push(format!("{label} set={set:?}: {msg}"));
+                    report
+                        .violations
+                        .push(format!("{label} set={set:?}: {msg}"));
                 }
             };
             for &(phi, eps) in set.iter() {
@@ -499,7 +529,11 @@ pub fn run_stream(
                 let (min, max) = (est.min(), est.max());
                 if min.to_bits() != sorted[0].to_bits() || max.to_bits() != sorted[n - 1].to_bits()
                 {
-                    fail(format!("n={n}: min/max {min:?}/{max:?}, want {:?}/{:?}", sorted[0], sorted[n - 1]));
+                    fail(format!(
+                        "n={n}: min/max {min:?}/{max:?}, want {:?}/{:?}",
+                        sorted[0],
+                        sorted[n - 1]
+                    ));
                 }
             }
             if est.count() != n as u64 {
