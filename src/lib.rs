@@ -65,6 +65,7 @@ mod error;
 mod family;
 mod metrics;
 mod names;
+pub mod quantile;
 mod registry;
 #[allow(unsafe_code)]
 mod shard;
