@@ -1,6 +1,6 @@
-//! Module implementing the HTTP transports: the scrape endpoint ([`start_http_server`], or
-//! [`render`] / [`Renderer`] to mount in your own server) and the Pushgateway client
-//! ([`Pusher`]).
+//! Module implementing the HTTP transports: the scrape endpoint (`start_http_server`, feature
+//! `http-server`, or [`render`] / [`Renderer`] to mount in your own server) and the
+//! Pushgateway client (`Pusher`, feature `push`).
 //!
 //! The request parsing here ([`negotiate`], [`accepts_gzip`], [`NameFilter`]) has no
 //! dependency; the built-in server (feature `http-server`) uses `tiny_http` and the push

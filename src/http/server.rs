@@ -126,8 +126,9 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Stops the server: the workers finish the scrape they are answering, then their threads
-    /// are joined and the listening socket is closed.
+    /// Stops the server: the workers finish the scrape they are answering and their threads
+    /// are joined; then the listening socket is closed (by `tiny_http`'s accept thread,
+    /// moments after this returns).
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }

@@ -182,8 +182,11 @@ impl Message {
     }
 }
 
+/// A start line and its headers.
+type Head = (String, Vec<(String, String)>);
+
 /// Reads the start line and headers of one HTTP/1.1 message; `None` at a clean EOF.
-fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<(String, String)>)>> {
+fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     let mut start = String::new();
     if r.read_line(&mut start)? == 0 {
         return Ok(None);
