@@ -77,7 +77,7 @@ pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};
 pub use error::{BucketError, CounterError, EncodeError, LabelError, NameError, RegistrationError};
 pub use family::Family;
 #[cfg(feature = "http-server")]
-pub use http::{start_http_server, ServerHandle};
+pub use http::{start_http_server, ServeError, ServerHandle};
 #[cfg(feature = "push")]
 pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{

@@ -274,6 +274,8 @@ fn percent_decode_into(s: &[u8], offset: usize, out: &mut Vec<u8>) -> Result<(),
 pub struct NameFilter {
     buf: String,
     names: Vec<Range<usize>>,
+    /// Scratch space for decoding parameter names.
+    key: Vec<u8>,
 }
 
 impl NameFilter {
@@ -300,14 +302,14 @@ impl NameFilter {
         self.buf.clear();
         self.names.clear();
         let mut bytes = core::mem::take(&mut self.buf).into_bytes();
-        let mut key = Vec::new();
+        let key = &mut self.key;
         let result = (|| {
             let mut offset = 0;
             for pair in query.split('&') {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
                 key.clear();
-                percent_decode_into(k.as_bytes(), offset, &mut key)?;
-                if key == b"name[]" {
+                percent_decode_into(k.as_bytes(), offset, key)?;
+                if key.as_slice() == b"name[]" {
                     let start = bytes.len();
                     percent_decode_into(v.as_bytes(), offset + k.len() + 1, &mut bytes)?;
                     if core::str::from_utf8(&bytes[start..]).is_err() {
