@@ -102,6 +102,7 @@ impl BackgroundPusher {
             wake: Condvar::new(),
         });
         let worker = shared.clone();
+        let url = pusher.url();
         let body = move || run(&pusher, &registry, interval, &worker);
         let thread = std::thread::Builder::new()
             .name("tachymeter-push".to_owned())
@@ -114,7 +115,7 @@ impl BackgroundPusher {
             Err(e) => {
                 // No thread: report it as the last error rather than panicking.
                 shared.record(&Err(PushError::Transport {
-                    url: String::new(),
+                    url,
                     source: Arc::new(e),
                 }));
                 BackgroundPusher {
