@@ -30,10 +30,7 @@ fn labels_of(group: &Json) -> BTreeMap<String, String> {
 
 /// The group whose grouping labels are exactly `labels`.
 fn group(gw: &Peer, labels: &[(&str, &str)]) -> Option<Json> {
-    let want: BTreeMap<String, String> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let want = map(labels);
     groups(gw).into_iter().find(|g| labels_of(g) == want)
 }
 

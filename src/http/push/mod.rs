@@ -60,8 +60,7 @@ pub struct PushRequest {
 impl PushRequest {
     /// Sets a header, replacing any with the same (case-insensitive) name.
     pub fn set_header(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.to_owned()));
+        replace_header(&mut self.headers, name, value);
     }
 
     /// The value of a header (case-insensitive name), if set.
@@ -71,6 +70,12 @@ impl PushRequest {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// Sets a header in `headers`, dropping any with the same (case-insensitive) name.
+fn replace_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+    headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    headers.push((name.to_owned(), value.to_owned()));
 }
 
 type Hook = Arc<dyn Fn(&mut PushRequest) + Send + Sync>;
@@ -254,8 +259,7 @@ impl Pusher {
     }
 
     fn set_header(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.to_owned()));
+        replace_header(&mut self.headers, name, value);
     }
 
     /// Sends `Authorization: Basic ...` with every request.
