@@ -62,27 +62,35 @@
 mod atomic;
 pub mod encode;
 mod error;
+#[allow(unsafe_code)]
+mod exemplar;
 mod family;
 #[cfg(feature = "_http-common")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http-server", feature = "push"))))]
 pub mod http;
 mod metrics;
 mod names;
+mod process;
 pub mod quantile;
 mod registry;
 #[allow(unsafe_code)]
 mod shard;
 mod sync;
+mod textfile;
 
 pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};
-pub use error::{BucketError, CounterError, EncodeError, LabelError, NameError, RegistrationError};
+pub use error::{
+    BucketError, CounterError, EncodeError, ExemplarError, LabelError, NameError,
+    RegistrationError, StateSetError, TextfileError,
+};
 pub use family::Family;
 #[cfg(feature = "http-server")]
 pub use http::{start_http_server, ServeError, ServerHandle};
 #[cfg(feature = "push")]
 pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{
-    Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress,
-    LabeledBuilder, Metric,
+    Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
+    LabeledBuilder, Metric, StateSet, States,
 };
+pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

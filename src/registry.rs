@@ -70,6 +70,8 @@ struct Inner {
     const_label_names: Box<[Box<str>]>,
     /// Constant labels rendered and escaped: `a="x",b="y"`.
     const_labels: Box<str>,
+    /// Whether OpenMetrics expositions carry `_created` samples.
+    created: bool,
     state: Mutex<State>,
 }
 
@@ -109,12 +111,23 @@ impl Default for Registry {
     }
 }
 
-/// Configures a [`Registry`]: a namespace prefix and constant labels.
-#[derive(Debug, Default, Clone)]
+/// Configures a [`Registry`]: a namespace prefix, constant labels, `_created` samples.
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct RegistryBuilder {
     prefix: Option<String>,
     const_labels: Vec<(String, String)>,
+    created: bool,
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        RegistryBuilder {
+            prefix: None,
+            const_labels: Vec::new(),
+            created: true,
+        }
+    }
 }
 
 impl RegistryBuilder {
@@ -143,6 +156,28 @@ impl RegistryBuilder {
         Ok(self)
     }
 
+    /// Whether OpenMetrics expositions carry a `_created` sample (the child's creation time,
+    /// seconds since the Unix epoch) for every counter, histogram and summary child. On by
+    /// default, as OpenMetrics recommends; the text format never has them (FORMATS rule 6:
+    /// Prometheus would ingest them as extra gauge series).
+    ///
+    /// ```
+    /// use tachymeter::{Counter, Format, Registry};
+    /// let with = Registry::new();
+    /// let without = Registry::builder().created_samples(false).build();
+    /// for r in [&with, &without] {
+    ///     Counter::builder("jobs_total", "Jobs.").register(r)?.inc();
+    ///     assert!(!r.encode_to_string(Format::Text).contains("_created"));
+    /// }
+    /// assert!(with.encode_to_string(Format::OpenMetrics).contains("\njobs_created 1"));
+    /// assert!(!without.encode_to_string(Format::OpenMetrics).contains("_created"));
+    /// # Ok::<(), tachymeter::RegistrationError>(())
+    /// ```
+    pub fn created_samples(mut self, on: bool) -> Self {
+        self.created = on;
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> Registry {
         let names: Box<[Box<str>]> = self
@@ -159,6 +194,7 @@ impl RegistryBuilder {
                     .map_or_else(|| "".into(), |p| format!("{p}_").into()),
                 const_label_names: names,
                 const_labels,
+                created: self.created,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -337,7 +373,8 @@ impl Registry {
             &self.inner.prefix,
             &self.inner.const_labels,
             filter,
-        );
+        )
+        .with_created(self.inner.created);
         for r in &state.collectors {
             r.collector.collect(&mut w)?;
         }
@@ -357,8 +394,15 @@ impl Registry {
 }
 
 /// The process-wide default registry (what `Registry` means in the Python client's
-/// `REGISTRY`).
+/// `REGISTRY`). Like the Python client's, it comes with a
+/// [`ProcessCollector`](crate::ProcessCollector) registered (`process_*` families on Linux);
+/// registries made with [`Registry::new`] start empty.
 pub fn default_registry() -> &'static Registry {
     static DEFAULT: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Registry::new)
+    DEFAULT.get_or_init(|| {
+        let r = Registry::new();
+        // Cannot fail: the registry is empty and the process families are valid.
+        let _ = r.register(crate::ProcessCollector::new());
+        r
+    })
 }

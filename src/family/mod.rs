@@ -2,7 +2,7 @@
 
 use core::hash::{Hash, Hasher};
 
-use crate::encode::{render_labels, Descriptor, MetricWriter};
+use crate::encode::{render_labels, Descriptor, MetricWriter, Value};
 use crate::error::{EncodeError, LabelError};
 use crate::metrics::Metric;
 use crate::registry::Collector;
@@ -109,6 +109,8 @@ pub(crate) struct Child<M> {
     pub(crate) key: LabelKey,
     pub(crate) metric: M,
     pub(crate) labels: Box<str>,
+    /// When the child was created, in seconds since the Unix epoch (`_created`).
+    pub(crate) created: f64,
 }
 
 #[cfg(not(tachymeter_loom))]
@@ -244,8 +246,9 @@ impl<M: Metric> Family<M> {
         let inner = &*self.inner;
         inner.children.get_or_insert(q, || Child {
             key: q.to_key(),
-            metric: M::new_child(&inner.options),
+            metric: M::new_child_in(&inner.options, &inner.desc),
             labels: render_labels(inner.desc.label_names(), q.0),
+            created: crate::encode::now_seconds(),
         })
     }
 
@@ -324,10 +327,17 @@ impl<M: Metric> Collector for Family<M> {
 
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
         let inner = &*self.inner;
+        // Counters, histograms and summaries carry `_created` (OpenMetrics only, and only
+        // when the registry has it on): written here, once for every type, after the child's
+        // own samples so it stays inside the child's MetricPoint.
+        let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
-            inner
-                .children
-                .for_each(|c| c.metric.encode_child(&inner.options, &mut fw, &c.labels));
+            inner.children.for_each(|c| {
+                c.metric.encode_child(&inner.options, &mut fw, &c.labels);
+                if created {
+                    fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));
+                }
+            });
         }
         Ok(())
     }
