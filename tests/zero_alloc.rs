@@ -7,7 +7,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use tachymeter::{Counter, Format, Gauge, Histogram, Registry};
+use tachymeter::{Counter, Format, Gauge, Histogram, Info, Registry, StateSet};
 
 struct Counting;
 
@@ -75,6 +75,34 @@ fn warm_encode_and_recording_allocate_nothing() {
         h.with_label_values(&[&p]).observe(i as f64 / 50.0);
     }
     plain.inc_by_f64(0.25);
+    // OpenMetrics extras: units, exemplars, `_created`, info, state set, negative buckets.
+    let timed = Histogram::builder("wait_seconds", "Wait.")
+        .unit("seconds")
+        .unwrap()
+        .labels(["op"])
+        .buckets([-1.0, 0.5, 1.0])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    for i in 0..20 {
+        let op = format!("op{i}");
+        timed
+            .with_label_values(&[&op])
+            .observe_with_exemplar(i as f64 / 10.0 - 1.0, &[("trace_id", "t\"1\"")]);
+        c.with_label_values(&["POST", &op])
+            .inc_with_exemplar(&[("trace_id", &op), ("user", "ü")]);
+    }
+    Info::builder("build", "Build.")
+        .register(&reg)
+        .unwrap()
+        .set(&[("version", "1.2.3")])
+        .unwrap();
+    let mode = StateSet::builder("mode", "Mode.", ["a", "b\"q"])
+        .unwrap()
+        .labels(["dev"])
+        .register(&reg)
+        .unwrap();
+    mode.with_label_values(&["sda"]).set("b\"q").unwrap();
     // A second thread inflates some metrics to shards before measuring.
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -106,10 +134,27 @@ fn warm_encode_and_recording_allocate_nothing() {
             "{format:?}: re-encoding allocated {during} times"
         );
         assert_eq!(buf.len(), first_len);
+        if format == Format::OpenMetrics {
+            // The OpenMetrics extras were really on the measured path.
+            let body = std::str::from_utf8(&buf).unwrap();
+            for part in [
+                " # {trace_id=",
+                "_created",
+                "# UNIT ",
+                "build_info{",
+                "mode{",
+            ] {
+                assert!(body.contains(part), "{part} missing");
+            }
+        }
     }
 
-    // Recording into existing series allocates nothing, on any path.
+    // Recording into existing series allocates nothing, on any path; nor does replacing an
+    // exemplar whose buffer is already big enough.
     let handle = c.with_label_values(&["GET", "/p5\n\"q\""]);
+    let ex_counter = c.with_label_values(&["POST", "op3"]);
+    let ex_hist = timed.with_label_values(&["op4"]);
+    let state = mode.with_label_values(&["sda"]);
     let before = allocations();
     for i in 0..10_000 {
         handle.inc();
@@ -118,6 +163,9 @@ fn warm_encode_and_recording_allocate_nothing() {
         let _ = c.with_label_values(&["GET", "/p9\n\"q\""]);
         g.with(&["/p3\n\"q\""], |x| x.add(1.0)).unwrap();
         h.with(&["/p2\n\"q\""], |x| x.observe(i as f64)).unwrap();
+        ex_counter.inc_with_exemplar(&[("trace_id", "op3")]);
+        ex_hist.observe_with_exemplar(-0.6, &[("trace_id", "t")]);
+        state.set(if i % 2 == 0 { "a" } else { "b\"q" }).unwrap();
     }
     assert_eq!(
         allocations() - before,
