@@ -3,6 +3,7 @@
 //! same. Also the cost of recording an exemplar itself.
 //!
 //! `cargo bench --bench exemplar`
+#![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -306,7 +306,7 @@ fn rule10_metadata_once_per_family_and_families_not_interleaved() {
 #[test]
 fn rule11_suffix_clashes_of_the_new_types_are_refused() {
     let r = Registry::new();
-    Info::builder("build", "B.").register(&r).unwrap();
+    let _ = Info::builder("build", "B.").register(&r).unwrap();
     // info `build` exposes `build_info`.
     assert!(matches!(
         Gauge::builder("build_info", "G.").register(&r),
@@ -314,13 +314,13 @@ fn rule11_suffix_clashes_of_the_new_types_are_refused() {
     ));
     // ... and given as `build_info`, it is the same family.
     assert!(Info::builder("build_info", "B.").register(&r).is_err());
-    Gauge::builder("app_info", "G.").register(&r).unwrap();
+    let _ = Gauge::builder("app_info", "G.").register(&r).unwrap();
     assert!(matches!(
         Info::builder("app", "A.").register(&r),
         Err(RegistrationError::SuffixClash { .. })
     ));
     // A counter `jobs` exposes `jobs_created`; a state set cannot take that name.
-    Counter::builder("jobs", "J.").register(&r).unwrap();
+    let _ = Counter::builder("jobs", "J.").register(&r).unwrap();
     assert!(matches!(
         StateSet::builder("jobs_created", "S.", ["a"])
             .unwrap()

@@ -182,10 +182,10 @@ impl Descriptor {
     ///
     /// # Errors
     ///
-    /// [`NameError::InvalidUnit`] for a unit that is not `[a-zA-Z0-9_:]+`,
-    /// [`NameError::UnitNotSuffix`] when the family name does not end in `_` + unit (the
+    /// [`NameError::InvalidUnit`](crate::NameError::InvalidUnit) for a unit that is not `[a-zA-Z0-9_:]+`,
+    /// [`NameError::UnitNotSuffix`](crate::NameError::UnitNotSuffix) when the family name does not end in `_` + unit (the
     /// OpenMetrics rule; for a counter the name without `_total`),
-    /// [`NameError::UnitNotAllowed`] on an info or state set, which have no unit.
+    /// [`NameError::UnitNotAllowed`](crate::NameError::UnitNotAllowed) on an info or state set, which have no unit.
     pub fn with_unit(mut self, unit: &str) -> Result<Descriptor, crate::error::NameError> {
         names::check_unit(&self.name, self.metric_type, unit)?;
         self.unit = unit.into();

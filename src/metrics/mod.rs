@@ -124,8 +124,8 @@ impl<M: Metric> Builder<M> {
     ///
     /// # Errors
     ///
-    /// [`NameError::InvalidUnit`], [`NameError::UnitNotSuffix`] or
-    /// [`NameError::UnitNotAllowed`] (see [`Descriptor::with_unit`]); an invalid name is
+    /// [`NameError::InvalidUnit`](crate::NameError::InvalidUnit), [`NameError::UnitNotSuffix`](crate::NameError::UnitNotSuffix) or
+    /// [`NameError::UnitNotAllowed`](crate::NameError::UnitNotAllowed) (see [`Descriptor::with_unit`]); an invalid name is
     /// reported by `build`/`register`.
     pub fn unit(mut self, unit: &str) -> Result<Self, crate::error::NameError> {
         // Validate against the family name as `Descriptor::new` will store it.
