@@ -206,7 +206,10 @@ impl Registry {
     /// # Errors
     ///
     /// As [`register`](Self::register).
-    pub fn register_arc(&self, collector: std::sync::Arc<dyn Collector>) -> Result<(), RegistrationError> {
+    pub fn register_arc(
+        &self,
+        collector: std::sync::Arc<dyn Collector>,
+    ) -> Result<(), RegistrationError> {
         let descriptors = collector.describe();
         let prefix = &*self.inner.prefix;
         let mut state = lock(&self.inner.state);

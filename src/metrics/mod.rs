@@ -1,9 +1,10 @@
 //! Module implementing the metric types and their builders. See [`Counter`], [`Gauge`],
-//! [`Histogram`] and [`Builder`].
+//! [`Histogram`], [`Summary`] and [`Builder`].
 
 pub(crate) mod counter;
 pub(crate) mod gauge;
 pub(crate) mod histogram;
+pub(crate) mod summary;
 
 use core::marker::PhantomData;
 
@@ -15,6 +16,7 @@ use crate::registry::Registry;
 pub use counter::Counter;
 pub use gauge::{Gauge, GaugeTimer, InProgress};
 pub use histogram::{Buckets, Histogram, HistogramTimer};
+pub use summary::{Summary, SummaryConfig, SummaryTimer};
 
 mod private {
     pub trait Sealed {}

@@ -306,6 +306,18 @@ impl Ckms {
         self.tuples.len()
     }
 
+    /// Heap bytes held: tuples, merge scratch, insert buffer and targets (capacities, not
+    /// lengths); for memory accounting.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        use core::mem::size_of;
+        (self.tuples.capacity() + self.scratch.capacity()) * size_of::<Tuple>()
+            + self.buffer.capacity() * size_of::<f64>()
+            + self.targets.capacity() * size_of::<Target>()
+            + self.slopes.capacity() * size_of::<Slopes>()
+    }
+
     /// Whether nothing (except perhaps NaN) was observed since creation or the last reset.
     #[must_use]
     pub fn is_empty(&self) -> bool {
