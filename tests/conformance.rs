@@ -104,11 +104,14 @@ fn recorded() -> (Registry, BTreeMap<Key, f64>) {
     for le in bounds.iter().copied().chain([f64::INFINITY]) {
         let n = observations.iter().filter(|&&o| o <= le).count();
         // `le` strings as Go/promtool spell them; checked separately in `le_spelling`.
-        let le_s = match le {
-            x if x == 1e-5 => "1e-05".to_owned(),
-            x if x == 1e6 => "1e+06".to_owned(),
-            x if x.is_infinite() => "+Inf".to_owned(),
-            x => format!("{x}"),
+        let le_s = if le == 1e-5 {
+            "1e-05".to_owned()
+        } else if le == 1e6 {
+            "1e+06".to_owned()
+        } else if le.is_infinite() {
+            "+Inf".to_owned()
+        } else {
+            format!("{le}")
         };
         want.insert(
             key("task_time_seconds_bucket", &[("kind", "a"), ("le", &le_s)]),
