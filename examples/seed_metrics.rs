@@ -6,7 +6,7 @@
 //! cargo run --example seed_metrics -- --format openmetrics # OpenMetrics 1.0
 //! ```
 
-use tachymeter::{Counter, Format, Gauge, Histogram, Registry};
+use tachymeter::{Counter, Format, Gauge, Histogram, Registry, Summary};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let format = match std::env::args()
@@ -34,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .buckets([1.0, 2.0, 3.0, 4.0, 5.0])?
     .register(&registry)?;
+    let summary = Summary::builder("task_time_summary", "analyze the time of task with summary")
+        .objectives(&[(0.5, 0.05), (0.9, 0.01), (0.99, 0.001)])?
+        .register(&registry)?;
 
     counter.with_label_values(&["10.0.0.1"]).inc();
     counter.with_label_values(&["10.0.0.2"]).inc_by(3);
@@ -41,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gauge.with_label_values(&["10.0.0.2"]).set(0.75);
     for v in [0.5, 1.5, 3.0, 3.0, 4.2, 7.0] {
         histogram.observe(v);
+        summary.observe(v);
     }
 
     let mut out = Vec::new();
