@@ -354,7 +354,7 @@ fn conformance_registry() -> Registry {
         .const_label("svc", "a\"b")
         .unwrap()
         .build();
-    let s = Summary::builder("task_time_summary", "analyze the time of task with summary")
+    let s = Summary::builder("task_seconds", "analyze the time of task with summary")
         .labels(["op"])
         .objectives(&[(0.5, 0.05), (0.9, 0.01), (0.99, 0.001), (0.00001, 0.000001)])
         .unwrap()
@@ -383,12 +383,12 @@ fn summary_bodies_pass_promtool_and_the_python_parsers() {
         other => panic!("promtool: {other:?}\n{text}"),
     }
     let parsed = support::python_parse_text(&text).expect("python text parser");
-    let fam = support::family(&parsed, "task_time_summary").expect("family");
+    let fam = support::family(&parsed, "task_seconds").expect("family");
     assert_eq!(fam.typ, "summary");
     let get: Vec<(String, f64)> = fam
         .samples
         .iter()
-        .filter(|s| s.name == "task_time_summary" && s.label("op") == Some("get"))
+        .filter(|s| s.name == "task_seconds" && s.label("op") == Some("get"))
         .map(|s| (s.label("quantile").unwrap().to_owned(), s.value))
         .collect();
     let qs: Vec<&str> = get.iter().map(|(q, _)| q.as_str()).collect();
@@ -396,7 +396,7 @@ fn summary_bodies_pass_promtool_and_the_python_parsers() {
     assert_eq!(get[0].1, 0.1);
     assert_eq!(get[3].1, 9.9);
     let count = fam
-        .samples_named("task_time_summary_count")
+        .samples_named("task_seconds_count")
         .find(|s| s.label("op") == Some("get"))
         .unwrap();
     assert_eq!(count.value, 100.0);
@@ -408,7 +408,7 @@ fn summary_bodies_pass_promtool_and_the_python_parsers() {
     let om = reg.encode_to_string(Format::OpenMetrics);
     support::promtool_openmetrics_check(&om).unwrap_or_else(|e| panic!("promtool OM: {e}\n{om}"));
     let parsed = support::python_parse_openmetrics(&om).expect("python OpenMetrics parser");
-    let fam = support::family(&parsed, "task_time_summary").expect("family");
+    let fam = support::family(&parsed, "task_seconds").expect("family");
     assert_eq!(fam.typ, "summary");
     assert!(fam
         .samples
