@@ -15,6 +15,55 @@ use std::thread::JoinHandle;
 /// How long an accept thread lives at most, whether or not it is dropped.
 const ACCEPT_LIFETIME: Duration = Duration::from_secs(120);
 
+/// At most this many connections per listener.
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// A 127.0.0.1 listener whose thread hands each connection to `serve`, in order. The thread
+/// ends on drop (which joins it), after [`ACCEPT_LIFETIME`] or after [`MAX_CONNECTIONS`];
+/// `serve` is dropped with it, and so is every stream it kept.
+struct Acceptor {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Acceptor {
+    fn start(mut serve: impl FnMut(TcpStream) + Send + 'static) -> Acceptor {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local_addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = thread::spawn(move || {
+            let deadline = Instant::now() + ACCEPT_LIFETIME;
+            let mut n = 0;
+            while !st.load(Ordering::Acquire) && Instant::now() < deadline && n < MAX_CONNECTIONS {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        n += 1;
+                        serve(stream);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Acceptor {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Acceptor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// One request as a [`CaptureServer`] received it.
 #[derive(Debug, Clone, Default)]
 pub struct CapturedRequest {
@@ -30,10 +79,7 @@ pub struct CapturedRequest {
 impl CapturedRequest {
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// Body as UTF-8 (lossy).
@@ -55,67 +101,40 @@ pub enum Answer {
 /// A loopback HTTP/1.1 server that records every request and answers from a script: the n-th
 /// connection gets `script[n]`, the last answer repeats. One request per connection.
 pub struct CaptureServer {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     requests: Arc<Mutex<Vec<CapturedRequest>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl CaptureServer {
     pub fn start(script: Vec<Answer>) -> CaptureServer {
         assert!(!script.is_empty(), "a capture server needs an answer");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("local_addr");
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (reqs, st) = (requests.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            let deadline = Instant::now() + ACCEPT_LIFETIME;
-            let mut silent = Vec::new();
-            let mut n = 0;
-            while !st.load(Ordering::Acquire) && Instant::now() < deadline && n < 10_000 {
-                let Ok((stream, _)) = listener.accept() else {
-                    thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let answer = &script[n.min(script.len() - 1)];
-                n += 1;
-                if let Some(s) = serve_one(stream, answer, &reqs) {
-                    silent.push(s); // kept open, unanswered, until this thread ends
-                }
+        let reqs = requests.clone();
+        let mut silent = Vec::new();
+        let mut n = 0;
+        let acceptor = Acceptor::start(move |stream| {
+            let answer = &script[n.min(script.len() - 1)];
+            n += 1;
+            if let Some(s) = serve_one(stream, answer, &reqs) {
+                silent.push(s); // kept open, unanswered, until the acceptor ends
             }
         });
-        CaptureServer {
-            addr,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
+        CaptureServer { acceptor, requests }
     }
 
     /// `127.0.0.1:PORT`
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.acceptor.addr
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.acceptor.addr)
     }
 
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<CapturedRequest> {
         self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for CaptureServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -209,10 +228,8 @@ fn bytes_contain(hay: &[u8], needle: &str) -> bool {
 /// A loopback TCP proxy to `target` for bodiless requests (scrapes): logs the request heads
 /// and the responses, and can replace each request's `Accept` header.
 pub struct LoggingProxy {
-    addr: SocketAddr,
+    acceptor: Acceptor,
     log: Arc<Mutex<ProxyLog>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl LoggingProxy {
@@ -220,60 +237,35 @@ impl LoggingProxy {
     pub const CAP: usize = 1 << 20;
 
     pub fn start(target: SocketAddr, accept: Option<&'static str>) -> LoggingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("local_addr");
         let log = Arc::new(Mutex::new(ProxyLog::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log2, st2) = (log.clone(), stop.clone());
-        let thread = thread::spawn(move || {
-            let deadline = Instant::now() + ACCEPT_LIFETIME;
-            while !st2.load(Ordering::Acquire) && Instant::now() < deadline {
-                let Ok((client, _)) = listener.accept() else {
-                    thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                let Ok(server) = TcpStream::connect_timeout(&target, HTTP_TIMEOUT) else {
-                    continue;
-                };
-                for s in [&client, &server] {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                }
-                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
-                    continue;
-                };
-                let up = log2.clone();
-                thread::spawn(move || forward_requests(c2, s2, accept, &up));
-                let down = log2.clone();
-                thread::spawn(move || forward_responses(server, client, &down));
+        let log2 = log.clone();
+        let acceptor = Acceptor::start(move |client| {
+            let Ok(server) = TcpStream::connect_timeout(&target, HTTP_TIMEOUT) else {
+                return;
+            };
+            for s in [&client, &server] {
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
             }
+            let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                return;
+            };
+            let up = log2.clone();
+            thread::spawn(move || forward_requests(c2, s2, accept, &up));
+            let down = log2.clone();
+            thread::spawn(move || forward_responses(server, client, &down));
         });
-        LoggingProxy {
-            addr,
-            log,
-            stop,
-            thread: Some(thread),
-        }
+        LoggingProxy { acceptor, log }
     }
 
     /// `127.0.0.1:PORT`
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.acceptor.addr
     }
 
     /// A copy of the traffic seen so far.
     pub fn log(&self) -> ProxyLog {
         self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for LoggingProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -15,10 +15,7 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// First header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// Body as UTF-8 (lossy).
@@ -30,6 +27,14 @@ impl HttpResponse {
     pub fn json(&self) -> Result<Json, String> {
         Json::parse(&self.text())
     }
+}
+
+/// The value of the first header called `name` (case-insensitive).
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Timeouts for connect, each read and each write.
@@ -131,11 +136,7 @@ fn parse_response(raw: &[u8], head_request: bool) -> Result<HttpResponse, String
         // No body to frame: keep whatever came, so a test can assert there was none.
     } else if chunked {
         body = dechunk(&body)?;
-    } else if let Some(len) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
+    } else if let Some(len) = find_header(&headers, "content-length").and_then(|v| v.parse().ok()) {
         // With `Connection: close` the body is all that follows: exactly `len` bytes.
         if body.len() != len {
             return Err(format!(
