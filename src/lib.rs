@@ -65,6 +65,9 @@ mod atomic;
 pub mod encode;
 mod error;
 mod family;
+#[cfg(feature = "_http-common")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http-server", feature = "push"))))]
+pub mod http;
 mod metrics;
 mod names;
 pub mod quantile;
@@ -76,6 +79,10 @@ mod sync;
 pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};
 pub use error::{BucketError, CounterError, EncodeError, LabelError, NameError, RegistrationError};
 pub use family::Family;
+#[cfg(feature = "http-server")]
+pub use http::{start_http_server, ServeError, ServerHandle};
+#[cfg(feature = "push")]
+pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress,
     LabeledBuilder, Metric, Summary, SummaryConfig, SummaryTimer,

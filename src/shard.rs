@@ -33,8 +33,9 @@ use crate::sync::{lock, AtomicPtr, Mutex, Ordering};
 /// Index value meaning "this thread has no index (TLS torn down or pool exhausted)".
 pub(crate) const NO_INDEX: usize = usize::MAX;
 
-/// Owner value of a [`Sharded`] whose home slot nobody has claimed yet.
-const UNOWNED: usize = 0;
+/// Owner value of a [`Sharded`] whose home slot nobody has claimed yet. Neither a real index
+/// nor `NO_INDEX`, so `owner == thread_index()` alone decides ownership.
+const UNOWNED: usize = usize::MAX - 2;
 
 /// The pool of thread indices: the next never-used index and the returned ones.
 #[derive(Default)]
@@ -213,7 +214,7 @@ struct Shards<S> {
 /// Storage for one metric: a home slot for the first writer, inflating to per-thread padded
 /// shards on the first write by a second thread. See the [module docs](self).
 pub(crate) struct Sharded<S: Slot> {
-    /// `thread index + 1` of the home slot's owner, or `UNOWNED`.
+    /// Thread index of the home slot's owner, or `UNOWNED`.
     owner: crate::sync::AtomicUsize,
     /// Null until inflated; then points at a leaked `Box<Shards<S>>` freed in `Drop`.
     shards: AtomicPtr<Shards<S>>,
@@ -245,14 +246,14 @@ impl<S: Slot> Sharded<S> {
             // under the pool mutex) is what makes the home slot single-writer; a stale read can
             // only make us miss our own claim, which the CAS below then rejects.
             let owner = self.owner.load(Ordering::Relaxed);
-            if owner == idx.wrapping_add(1) && idx != NO_INDEX {
+            if owner == idx {
                 return exclusive(&self.home);
             }
             if owner == UNOWNED
                 && idx != NO_INDEX
                 && self
                     .owner
-                    .compare_exchange(UNOWNED, idx + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(UNOWNED, idx, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
                 return exclusive(&self.home);

@@ -107,3 +107,57 @@ fn racing_creators_get_one_series() {
         .sum();
     assert_eq!(total, 2000.0);
 }
+
+#[test]
+fn lookups_nest_inside_a_lookup_closure() {
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["k"])
+        .build()
+        .unwrap();
+    let other = Gauge::builder("g", "G.").labels(["k"]).build().unwrap();
+    fam.with_label_values(&["a"]).inc();
+    other.with_label_values(&["b"]).set(1.0);
+    for _ in 0..3 {
+        fam.with(&["a"], |c| {
+            c.inc();
+            // Same family and another one, from inside the closure.
+            fam.with(&["a"], |c2| c2.inc()).unwrap();
+            fam.with(&["new"], |c3| c3.inc()).unwrap();
+            other.with(&["b"], |g| g.add(1.0)).unwrap();
+        })
+        .unwrap();
+    }
+    assert_eq!(fam.with_label_values(&["a"]).get(), 7.0);
+    assert_eq!(fam.with_label_values(&["new"]).get(), 3.0);
+    assert_eq!(other.with_label_values(&["b"]).get(), 4.0);
+}
+
+#[test]
+fn removal_on_one_thread_is_seen_by_cached_lookups_on_another() {
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["k"])
+        .build()
+        .unwrap();
+    let (to_worker, worker_rx) = std::sync::mpsc::channel::<()>();
+    let (to_main, main_rx) = std::sync::mpsc::channel::<()>();
+    let worker = {
+        let fam = fam.clone();
+        thread::spawn(move || {
+            fam.with(&["x"], |c| c.inc()).unwrap(); // caches the child on this thread
+            to_main.send(()).unwrap();
+            worker_rx.recv().unwrap(); // main removed it meanwhile
+            fam.with(&["x"], |c| c.inc()).unwrap(); // must create a fresh child, not reuse
+        })
+    };
+    main_rx.recv().unwrap();
+    let old = fam.with_label_values(&["x"]);
+    assert!(fam.remove(&["x"]).unwrap());
+    to_worker.send(()).unwrap();
+    worker.join().unwrap();
+    assert_eq!(
+        old.get(),
+        1.0,
+        "the removed child got no increment after removal"
+    );
+    assert_eq!(fam.with_label_values(&["x"]).get(), 1.0);
+}

@@ -24,7 +24,7 @@ mod private {
 pub(crate) use private::Sealed;
 
 /// A metric type that can be a child of a [`Family`]: [`Counter`], [`Gauge`], [`Histogram`]
-/// and [`Summary`](crate::Summary). Sealed: implement [`Collector`](crate::Collector) for
+/// and `Summary`. Sealed: implement [`Collector`](crate::Collector) for
 /// custom metrics instead.
 pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// Per-family configuration shared by every child (histogram buckets, summary
