@@ -9,10 +9,13 @@ use tachymeter::{Counter, Format, Gauge, Histogram, Registry};
 
 fn registry() -> Registry {
     let reg = Registry::new();
-    let req = Counter::builder("http_requests_total", "Requests served, by method and code.")
-        .labels(["method", "code"])
-        .register(&reg)
-        .unwrap();
+    let req = Counter::builder(
+        "http_requests_total",
+        "Requests served, by method and code.",
+    )
+    .labels(["method", "code"])
+    .register(&reg)
+    .unwrap();
     req.with_label_values(&["GET", "200"]).inc_by(1027);
     let temp = Gauge::builder(
         "temperature_celsius",
@@ -21,8 +24,12 @@ fn registry() -> Registry {
     .labels(["room"])
     .register(&reg)
     .unwrap();
-    temp.with_label_values(&["lab \"A\"\n2nd floor \\ east"]).set(-4.5);
-    let edge = Gauge::builder("edge_values", "Non-finite and extreme values.").labels(["case"]).register(&reg).unwrap();
+    temp.with_label_values(&["lab \"A\"\n2nd floor \\ east"])
+        .set(-4.5);
+    let edge = Gauge::builder("edge_values", "Non-finite and extreme values.")
+        .labels(["case"])
+        .register(&reg)
+        .unwrap();
     for (case, v) in [
         ("nan", f64::NAN),
         ("pinf", f64::INFINITY),
@@ -44,17 +51,27 @@ fn registry() -> Registry {
 }
 
 fn golden(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/golden/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
 fn text_matches_golden_file() {
-    assert_eq!(registry().encode_to_string(Format::Text), golden("text.prom"));
+    assert_eq!(
+        registry().encode_to_string(Format::Text),
+        golden("text.prom")
+    );
 }
 
 #[test]
 fn openmetrics_matches_golden_file() {
-    assert_eq!(registry().encode_to_string(Format::OpenMetrics), golden("openmetrics.prom"));
+    assert_eq!(
+        registry().encode_to_string(Format::OpenMetrics),
+        golden("openmetrics.prom")
+    );
 }
 
 /// The golden files are what the real parsers accept (and promtool lints nothing in them).
@@ -64,13 +81,22 @@ fn golden_files_pass_the_real_parsers() {
         return;
     }
     let text = golden("text.prom");
-    assert!(matches!(support::promtool_check(&text), PromtoolOutcome::Clean));
+    assert!(matches!(
+        support::promtool_check(&text),
+        PromtoolOutcome::Clean
+    ));
     let parsed = support::python_parse_text(&text).unwrap();
     assert_eq!(parsed.len(), 4);
     let om = golden("openmetrics.prom");
     support::promtool_openmetrics_check(&om).unwrap();
     let parsed = support::python_parse_openmetrics(&om).unwrap();
     let temp = support::family(&parsed, "temperature_celsius").unwrap();
-    assert_eq!(temp.help, "Temperature with a backslash \\ and a newline \n in its help; \"quotes\" stay.");
-    assert_eq!(temp.samples[0].label("room"), Some("lab \"A\"\n2nd floor \\ east"));
+    assert_eq!(
+        temp.help,
+        "Temperature with a backslash \\ and a newline \n in its help; \"quotes\" stay."
+    );
+    assert_eq!(
+        temp.samples[0].label("room"),
+        Some("lab \"A\"\n2nd floor \\ east")
+    );
 }
