@@ -3,36 +3,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use support::{Peer, PromtoolOutcome};
 
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        // `cargo test --test seed_example` alone does not build examples; a full `cargo test`
-        // does. Build it with the same cargo.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example");
-        assert!(st.success());
-    }
-    path
-}
-
 fn run(args: &[&str]) -> String {
-    let out = Command::new(example("seed_metrics"))
+    let out = Command::new(support::example_bin("seed_metrics"))
         .args(args)
         .output()
         .expect("run seed_metrics");
@@ -121,7 +97,7 @@ fn seed_metrics_prints_openmetrics_on_request() {
         body.contains("task_time_summary{quantile=\"0.99\"} 7.0\n"),
         "{body}"
     );
-    let bad = Command::new(example("seed_metrics"))
+    let bad = Command::new(support::example_bin("seed_metrics"))
         .args(["--format", "xml"])
         .output()
         .unwrap();

@@ -306,3 +306,26 @@ pub fn wait_until<T>(
         thread::sleep(step);
     }
 }
+
+/// Path of the example binary `name`, built by this test's cargo if a bare
+/// `cargo test --test X` did not build examples (a full `cargo test` does).
+pub fn example_bin(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("examples")
+        .join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build --example");
+        assert!(st.success(), "cargo build --example {name} failed");
+    }
+    path
+}
