@@ -9,7 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use tachymeter::{start_http_server, Counter, Gauge, Histogram, Registry};
+mod seed;
+
+use seed::Seed;
+use tachymeter::{start_http_server, Registry};
 
 fn usage() -> ! {
     eprintln!("usage: pull_demo [--addr HOST:PORT] [--seconds N]");
@@ -36,21 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let registry = Registry::new();
-    let api_called = Counter::builder("api_called_total", "How many is the api called")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let cpu_usage = Gauge::builder("cpu_usage", "simulate the cpu usage metric")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let task_time = Histogram::builder(
-        "task_time_histogram",
-        "analyze the time of task with histogram",
-    )
-    .buckets([1.0, 2.0, 3.0, 4.0, 5.0])?
-    .register(&registry)?;
-    // TODO(lead): register `task_time_summary` here once the Summary type exists, e.g.
-    // let task_summary = Summary::builder("task_time_summary", "analyze the time of task with summary")
-    //     .register(&registry)?;
+    let seed = Seed::register(&registry)?;
 
     let server = start_http_server(addr.as_str(), &registry)?;
     println!("serving http://{}/metrics", server.local_addr());
@@ -59,11 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Handles are resolved once and kept: no label lookup in the loop.
     let calls: Vec<_> = ips
         .iter()
-        .map(|ip| api_called.with_label_values(&[ip]))
+        .map(|ip| seed.api_called.with_label_values(&[ip]))
         .collect();
     let cpus: Vec<_> = ips
         .iter()
-        .map(|ip| cpu_usage.with_label_values(&[ip]))
+        .map(|ip| seed.cpu_usage.with_label_values(&[ip]))
         .collect();
     let start = Instant::now();
     let mut tick: u64 = 0;
@@ -75,8 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             g.set(((tick * 37 + i as u64 * 11) % 100) as f64 / 100.0);
         }
         let t = ((tick * 7) % 60) as f64 / 10.0;
-        task_time.observe(t);
-        // task_summary.observe(t); // TODO(lead): once Summary exists
+        seed.observe_task(t);
         std::thread::sleep(Duration::from_secs(1));
     }
     server.shutdown();

@@ -8,7 +8,10 @@
 
 use std::time::Duration;
 
-use tachymeter::{Counter, Gauge, Histogram, Pusher, Registry};
+mod seed;
+
+use seed::Seed;
+use tachymeter::{Pusher, Registry};
 
 fn usage(why: &str) -> ! {
     eprintln!("push_demo: {why}");
@@ -78,19 +81,7 @@ fn run(
     once: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let registry = Registry::new();
-    let api_called = Counter::builder("api_called_total", "How many is the api called")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let cpu_usage = Gauge::builder("cpu_usage", "simulate the cpu usage metric")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let task_time = Histogram::builder(
-        "task_time_histogram",
-        "analyze the time of task with histogram",
-    )
-    .buckets([1.0, 2.0, 3.0, 4.0, 5.0])?
-    .register(&registry)?;
-    // TODO(lead): register `task_time_summary` here once the Summary type exists.
+    let seed = Seed::register(&registry)?;
 
     let pusher = Pusher::new(gateway, job)?
         .grouping_key("instance", instance)?
@@ -98,11 +89,11 @@ fn run(
     println!("pushing to {}", pusher.url());
 
     let update = |tick: u64| {
-        api_called.with_label_values(&[instance]).inc();
-        cpu_usage
+        seed.api_called.with_label_values(&[instance]).inc();
+        seed.cpu_usage
             .with_label_values(&[instance])
             .set(((tick * 37) % 100) as f64 / 100.0);
-        task_time.observe(((tick * 7) % 60) as f64 / 10.0);
+        seed.observe_task(((tick * 7) % 60) as f64 / 10.0);
     };
 
     if once {

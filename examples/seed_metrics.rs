@@ -6,7 +6,10 @@
 //! cargo run --example seed_metrics -- --format openmetrics # OpenMetrics 1.0
 //! ```
 
-use tachymeter::{Counter, Format, Gauge, Histogram, Registry};
+mod seed;
+
+use seed::Seed;
+use tachymeter::{Format, Registry};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let format = match std::env::args()
@@ -22,25 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let registry = Registry::new();
-    let counter = Counter::builder("api_called_total", "How many is the api called")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let gauge = Gauge::builder("cpu_usage", "simulate the cpu usage metric")
-        .labels(["inner_ip"])
-        .register(&registry)?;
-    let histogram = Histogram::builder(
-        "task_time_histogram",
-        "analyze the time of task with histogram",
-    )
-    .buckets([1.0, 2.0, 3.0, 4.0, 5.0])?
-    .register(&registry)?;
-
-    counter.with_label_values(&["10.0.0.1"]).inc();
-    counter.with_label_values(&["10.0.0.2"]).inc_by(3);
-    gauge.with_label_values(&["10.0.0.1"]).set(0.3);
-    gauge.with_label_values(&["10.0.0.2"]).set(0.75);
+    let seed = Seed::register(&registry)?;
+    seed.api_called.with_label_values(&["10.0.0.1"]).inc();
+    seed.api_called.with_label_values(&["10.0.0.2"]).inc_by(3);
+    seed.cpu_usage.with_label_values(&["10.0.0.1"]).set(0.3);
+    seed.cpu_usage.with_label_values(&["10.0.0.2"]).set(0.75);
     for v in [0.5, 1.5, 3.0, 3.0, 4.2, 7.0] {
-        histogram.observe(v);
+        seed.observe_task(v);
     }
 
     let mut out = Vec::new();

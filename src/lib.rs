@@ -55,6 +55,8 @@
 //! | [`Family::with_label_values`] with the wrong number of values | panics (documented convenience); [`Family::try_with_label_values`] returns [`LabelError`] |
 //! | [`Counter::inc_by_f64`] with a negative or non-finite value | ignored; [`Counter::try_inc_by_f64`] returns [`CounterError`] |
 //! | [`Histogram::observe`] with NaN | ignored (no bucket holds NaN) |
+//! | [`Summary::observe`] with NaN | ignored (not ranked, not in `_count` or `_sum`) |
+//! | summary objectives or window settings out of range | typed error ([`quantile::QuantileError`], [`quantile::WindowError`]) |
 //! | encoding | never fails for built-in metrics; a custom [`Collector`] may return [`EncodeError`] |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -90,7 +92,7 @@ pub use http::{start_http_server, ServeError, ServerHandle};
 pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
-    LabeledBuilder, Metric, StateSet, States,
+    LabeledBuilder, Metric, StateSet, States, Summary, SummaryConfig, SummaryTimer,
 };
 pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

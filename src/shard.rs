@@ -282,6 +282,46 @@ impl<S: Slot> Sharded<S> {
         }
     }
 
+    /// The slot the calling thread should use: its home or own shard, or the shared overflow
+    /// slot. For slots that synchronise themselves (a summary's mutex-guarded buffer), where
+    /// the exclusive/shared distinction of [`update`](Self::update) does not matter.
+    #[inline]
+    pub(crate) fn slot(&self) -> &S {
+        let idx = thread_index();
+        // Acquire pairs with the Release of the CAS in `inflate`, as in `update`.
+        let p = self.shards.load(Ordering::Acquire);
+        let p = if p.is_null() {
+            // Relaxed: as in `update`; `owner` publishes no memory.
+            let owner = self.owner.load(Ordering::Relaxed);
+            if idx != NO_INDEX
+                && (owner == idx.wrapping_add(1)
+                    || (owner == UNOWNED
+                        && self
+                            .owner
+                            .compare_exchange(
+                                UNOWNED,
+                                idx + 1,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()))
+            {
+                return &self.home;
+            }
+            self.inflate()
+        } else {
+            p
+        };
+        // SAFETY: as in `update_inflated`: `p` is non-null, came from `Box::into_raw` in
+        // `inflate`, was published with Release and loaded with Acquire, and is freed only in
+        // `Drop` (which takes `&mut self`), so it outlives the returned `&S` tied to `&self`.
+        let shards = unsafe { &*p };
+        match shards.cells.get(idx) {
+            Some(cell) => cell,
+            None => &shards.overflow,
+        }
+    }
+
     #[cold]
     fn inflate(&self) -> *mut Shards<S> {
         let n = shard_count();

@@ -1,45 +1,14 @@
 //! Once warm, answering a scrape through a [`Renderer`] allocates nothing: encoding, the
 //! `name[]` filter and gzip all reuse their buffers and state.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod support;
 
+use support::allocations;
 use tachymeter::http::Renderer;
 use tachymeter::{Counter, Gauge, Histogram, Registry};
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Counts the allocations made by the current thread (other test threads do not disturb it).
-struct Counting;
-
-// SAFETY: forwards every call unchanged to the system allocator; the counter is a
-// thread-local `Cell` (const-initialised, so touching it does not allocate).
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above, for `dealloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: as above, for `realloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: support::CountingAlloc = support::CountingAlloc;
 
 #[test]
 fn warm_scrapes_do_not_allocate() {
@@ -69,6 +38,12 @@ fn warm_scrapes_do_not_allocate() {
         ),
         (None, None, Some("name[]=task_time_histogram")),
     ];
+    let cold = allocations();
+    renderer.render(&r, None, None, None).unwrap();
+    assert!(
+        allocations() > cold,
+        "the counter must see the cold render allocate"
+    );
     for (a, e, q) in cases {
         for _ in 0..3 {
             renderer.render(&r, a, e, q).unwrap();

@@ -1,19 +1,29 @@
 //! The built-in scrape server over real sockets: negotiation, gzip, HEAD, filtering, status
 //! codes, concurrency and shutdown.
 
-mod common_http;
+mod support;
 
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common_http::{get, request};
+use support::HttpResponse;
 use tachymeter::http::ServeError;
 use tachymeter::{start_http_server, Counter, Format, Gauge, Histogram, Registry};
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROM_242_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// One request to `path` on the server at `a`, with these extra headers and no body.
+fn request(method: &str, a: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    support::http_request(method, &format!("http://{a}{path}"), headers, b"")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn get(a: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    request("GET", a, path, headers)
+}
 
 fn seed() -> Registry {
     let r = Registry::new();
@@ -39,13 +49,13 @@ fn seed() -> Registry {
 fn serves_text_by_default_with_exact_content_type() {
     let r = seed();
     let server = start_http_server("127.0.0.1:0", &r).unwrap();
-    let m = get(server.local_addr(), "/metrics", &[]).unwrap();
+    let m = get(server.local_addr(), "/metrics", &[]);
     assert_eq!(m.status, 200);
     assert_eq!(m.header("Content-Type"), Some(TEXT));
     assert_eq!(m.header("Content-Encoding"), None);
     assert_eq!(m.text(), r.encode_to_string(Format::Text));
     // A malformed Accept header still gets a scrape, in text.
-    let m = get(server.local_addr(), "/metrics", &[("Accept", "garbage;;")]).unwrap();
+    let m = get(server.local_addr(), "/metrics", &[("Accept", "garbage;;")]);
     assert_eq!((m.status, m.header("Content-Type")), (200, Some(TEXT)));
     server.shutdown();
 }
@@ -55,7 +65,7 @@ fn negotiates_openmetrics_for_prometheus_accept_and_honours_q() {
     let r = seed();
     let server = start_http_server("127.0.0.1:0", &r).unwrap();
     let a = server.local_addr();
-    let m = get(a, "/metrics", &[("Accept", PROM_242_ACCEPT)]).unwrap();
+    let m = get(a, "/metrics", &[("Accept", PROM_242_ACCEPT)]);
     assert_eq!(m.header("Content-Type"), Some(OM));
     assert_eq!(m.text(), r.encode_to_string(Format::OpenMetrics));
     let m = get(
@@ -65,8 +75,7 @@ fn negotiates_openmetrics_for_prometheus_accept_and_honours_q() {
             "Accept",
             "application/openmetrics-text;q=0.3, text/plain;q=0.7",
         )],
-    )
-    .unwrap();
+    );
     assert_eq!(m.header("Content-Type"), Some(TEXT));
 }
 
@@ -78,8 +87,7 @@ fn gzips_when_asked() {
         server.local_addr(),
         "/metrics",
         &[("Accept-Encoding", "gzip"), ("Accept", PROM_242_ACCEPT)],
-    )
-    .unwrap();
+    );
     assert_eq!(m.header("Content-Encoding"), Some("gzip"));
     assert_eq!(
         m.header("Content-Length"),
@@ -94,8 +102,7 @@ fn gzips_when_asked() {
         server.local_addr(),
         "/metrics",
         &[("Accept-Encoding", "gzip;q=0, identity")],
-    )
-    .unwrap();
+    );
     assert_eq!(m.header("Content-Encoding"), None);
 }
 
@@ -103,8 +110,8 @@ fn gzips_when_asked() {
 fn head_answers_headers_without_body() {
     let r = seed();
     let server = start_http_server("127.0.0.1:0", &r).unwrap();
-    let full = get(server.local_addr(), "/metrics", &[]).unwrap();
-    let head = request("HEAD", server.local_addr(), "/metrics", &[]).unwrap();
+    let full = get(server.local_addr(), "/metrics", &[]);
+    let head = request("HEAD", server.local_addr(), "/metrics", &[]);
     assert_eq!(head.status, 200);
     assert_eq!(head.header("Content-Type"), Some(TEXT));
     assert_eq!(
@@ -123,16 +130,15 @@ fn name_filter_and_bad_query() {
         a,
         "/metrics?name[]=cpu_usage&name%5B%5D=api_called_total",
         &[],
-    )
-    .unwrap();
+    );
     assert_eq!(m.status, 200);
     let body = m.text();
     assert!(body.contains("cpu_usage 0.5\n"), "{body}");
     assert!(body.contains("api_called_total{inner_ip=\"10.0.0.1\"} 1\n"));
     assert!(!body.contains("task_time_histogram"), "{body}");
-    let m = get(a, "/metrics?name[]=nothing_here", &[]).unwrap();
+    let m = get(a, "/metrics?name[]=nothing_here", &[]);
     assert_eq!((m.status, m.text().as_str()), (200, ""));
-    let m = get(a, "/metrics?name[]=%G0", &[]).unwrap();
+    let m = get(a, "/metrics?name[]=%G0", &[]);
     assert_eq!(m.status, 400);
     assert!(m.text().contains("percent-encoding"), "{}", m.text());
 }
@@ -143,10 +149,10 @@ fn other_paths_404_other_methods_405() {
     let server = start_http_server("127.0.0.1:0", &r).unwrap();
     let a = server.local_addr();
     for path in ["/", "/metricsx", "/metrics/", "/favicon.ico"] {
-        assert_eq!(get(a, path, &[]).unwrap().status, 404, "{path}");
+        assert_eq!(get(a, path, &[]).status, 404, "{path}");
     }
     for method in ["POST", "PUT", "DELETE"] {
-        let m = request(method, a, "/metrics", &[("Content-Length", "0")]).unwrap();
+        let m = request(method, a, "/metrics", &[]);
         assert_eq!(m.status, 405, "{method}");
         assert_eq!(m.header("Allow"), Some("GET, HEAD"));
     }
@@ -172,7 +178,7 @@ fn concurrent_scrapes_while_recording() {
                     let mut last = 0.0;
                     for _ in 0..30 {
                         let enc = if i % 2 == 0 { "gzip" } else { "identity" };
-                        let m = get(a, "/metrics", &[("Accept-Encoding", enc)]).unwrap();
+                        let m = get(a, "/metrics", &[("Accept-Encoding", enc)]);
                         assert_eq!(m.status, 200);
                         let body = if enc == "gzip" {
                             let mut t = String::new();
@@ -200,16 +206,19 @@ fn concurrent_scrapes_while_recording() {
             t.join().unwrap();
         }
     });
-    let m = get(a, "/metrics?name[]=hits_total", &[]).unwrap();
+    let m = get(a, "/metrics?name[]=hits_total", &[]);
     assert!(m.text().contains("hits_total 200000\n"), "{}", m.text());
 }
 
 /// tiny_http closes the listening socket from its accept thread, moments after the server
 /// is dropped.
-fn port_closes(a: std::net::SocketAddr) -> bool {
-    common_http::wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
-        TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_err()
+fn port_closes(a: SocketAddr) -> bool {
+    support::wait_until(Duration::from_secs(3), Duration::from_millis(20), || {
+        TcpStream::connect_timeout(&a, Duration::from_millis(200))
+            .is_err()
+            .then_some(())
     })
+    .is_some()
 }
 
 #[test]

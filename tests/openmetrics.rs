@@ -775,3 +775,40 @@ fn process_metrics_on_the_default_registry_only() {
         }
     }
 }
+
+#[test]
+fn rule13_summary_quantiles_canonical_nan_when_empty_with_created() {
+    use tachymeter::Summary;
+    let before = now();
+    let r = Registry::new();
+    let s = Summary::builder("rpc_seconds", "RPC.")
+        .objectives(&Summary::GO_OBJECTIVES)
+        .unwrap()
+        .labels(["op"])
+        .register(&r)
+        .unwrap();
+    let empty = s.with_label_values(&["idle"]);
+    let _ = empty;
+    let after = now();
+    let om = r.encode_to_string(Format::OpenMetrics);
+    assert_eq!(
+        mask_created(&om),
+        "# TYPE rpc_seconds summary\n# HELP rpc_seconds RPC.\n\
+         rpc_seconds{op=\"idle\",quantile=\"0.5\"} NaN\n\
+         rpc_seconds{op=\"idle\",quantile=\"0.9\"} NaN\n\
+         rpc_seconds{op=\"idle\",quantile=\"0.99\"} NaN\n\
+         rpc_seconds_sum{op=\"idle\"} 0.0\nrpc_seconds_count{op=\"idle\"} 0\n\
+         rpc_seconds_created{op=\"idle\"} T\n# EOF\n"
+    );
+    let parsed = peers_accept(&om);
+    if let Some(f) = support::family(&parsed, "rpc_seconds") {
+        let c = f.samples_named("rpc_seconds_created").next().unwrap();
+        assert!(c.value >= before - 0.001 && c.value <= after + 0.001);
+    }
+    assert!(!r.encode_to_string(Format::Text).contains("_created"));
+    // `quantile` is not a user label.
+    assert!(Summary::builder("x", "X.")
+        .labels(["quantile"])
+        .register(&r)
+        .is_err());
+}

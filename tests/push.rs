@@ -1,11 +1,11 @@
 //! The push client against a loopback capture server: what goes on the wire (method, path,
 //! headers, body) and every error path as a typed error.
 
-mod common_http;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common_http::{Answer, CaptureServer};
+use support::{Answer, CaptureServer};
 use tachymeter::http::{AddressProblem, PushError, PushMethod};
 use tachymeter::{Counter, Format, Pusher, Registry};
 
@@ -21,7 +21,7 @@ fn registry() -> Registry {
 }
 
 fn pusher(server: &CaptureServer) -> Pusher {
-    Pusher::new(&server.addr.to_string(), "nightly")
+    Pusher::new(&server.addr().to_string(), "nightly")
         .unwrap()
         .grouping_key("instance", "10.0.0.1")
         .unwrap()
@@ -61,7 +61,7 @@ fn put_post_delete_carry_token_method_path_and_content_type() {
 #[test]
 fn grouping_values_are_encoded_on_the_wire() {
     let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
-    let p = Pusher::new(&format!("http://{}/", server.addr), "a/b job")
+    let p = Pusher::new(&format!("{}/", server.url()), "a/b job")
         .unwrap()
         .grouping_key("path", "/var/tmp")
         .unwrap()
@@ -107,10 +107,7 @@ fn hook_sees_and_changes_method_url_headers_and_body() {
         seen,
         [(
             PushMethod::Put,
-            format!(
-                "http://{}/metrics/job/nightly/instance/10.0.0.1",
-                server.addr
-            ),
+            format!("{}/metrics/job/nightly/instance/10.0.0.1", server.url()),
             Some("s3cr3t".to_owned())
         )]
     );
@@ -184,7 +181,7 @@ fn error_status_carries_status_and_body() {
 
 #[test]
 fn connection_refused_is_a_transport_error_within_the_timeout() {
-    let port = common_http::free_port(); // nothing listens there any more
+    let port = support::free_port(); // nothing listens there any more
     let p = Pusher::new(&format!("127.0.0.1:{port}"), "j")
         .unwrap()
         .timeout(Duration::from_secs(3));
@@ -238,7 +235,7 @@ fn https_scheme_speaks_tls() {
     // The capture server speaks plain HTTP: a TLS client fails the handshake with a
     // transport error (rather than sending a plain request), which shows https:// is honoured.
     let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
-    let p = Pusher::new(&format!("https://{}", server.addr), "j")
+    let p = Pusher::new(&format!("https://{}", server.addr()), "j")
         .unwrap()
         .timeout(Duration::from_secs(3));
     let e = p.push(&registry()).unwrap_err();
@@ -259,10 +256,10 @@ fn background_pusher_survives_errors_backs_off_and_pushes_on_shutdown() {
     let r = registry();
     let bg = pusher(&server).spawn_background(&r, Duration::from_millis(50));
     // 500 at once, 503 after 100 ms (backoff), then successes.
-    let ok = common_http::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
-        bg.successes() >= 2
+    let ok = support::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
+        (bg.successes() >= 2).then_some(())
     });
-    assert!(ok, "{bg:?}");
+    assert!(ok.is_some(), "{bg:?}");
     assert_eq!(bg.failures(), 2);
     assert!(matches!(
         bg.last_error(),
@@ -279,16 +276,15 @@ fn background_pusher_survives_errors_backs_off_and_pushes_on_shutdown() {
 
 #[test]
 fn background_pusher_to_a_dead_gateway_keeps_going_and_reports() {
-    let port = common_http::free_port();
+    let port = support::free_port();
     let p = Pusher::new(&format!("127.0.0.1:{port}"), "j")
         .unwrap()
         .timeout(Duration::from_secs(2));
     let bg = p.spawn_background(&registry(), Duration::from_millis(10));
-    assert!(common_http::wait_until(
-        Duration::from_secs(10),
-        Duration::from_millis(5),
-        || { bg.failures() >= 3 }
-    ));
+    let failed = support::wait_until(Duration::from_secs(10), Duration::from_millis(5), || {
+        (bg.failures() >= 3).then_some(())
+    });
+    assert!(failed.is_some(), "{bg:?}");
     assert_eq!(bg.successes(), 0);
     assert!(matches!(bg.last_error(), Some(PushError::Transport { .. })));
     // Dropping also stops it (after the final push, which fails too).

@@ -2,34 +2,42 @@
 //! PUT/POST/DELETE semantics and grouping-key encoding, read back through
 //! `/api/v1/metrics`.
 
-mod common_http;
+mod support;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use common_http::{get, Json, Peer};
+use support::{Json, Peer, Server};
 use tachymeter::{Counter, Gauge, PushError, Pusher, Registry};
 
 /// Every group the gateway holds, from its JSON API.
-fn groups(gw: &Peer) -> Vec<Json> {
-    let m = get(gw.addr, "/api/v1/metrics", &[]).unwrap();
+fn groups(gw: &Server) -> Vec<Json> {
+    let url = format!("{}/api/v1/metrics", gw.url());
+    let m = support::http_get(&url).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(m.status, 200, "{}", m.text());
-    Json::parse(&m.text()).get("data").arr().to_vec()
+    let v = m.json().unwrap_or_else(|e| panic!("{e}: {}", m.text()));
+    v.get("data")
+        .and_then(Json::as_array)
+        .unwrap_or_else(|| panic!("no data array: {}", m.text()))
+        .to_vec()
 }
 
+/// A group's grouping labels; every value is a string.
 fn labels_of(group: &Json) -> BTreeMap<String, String> {
     group
         .get("labels")
-        .obj()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.str().unwrap_or_default().to_owned()))
-                .collect()
+        .and_then(Json::as_object)
+        .unwrap_or_else(|| panic!("group without labels: {group:?}"))
+        .iter()
+        .map(|(k, v)| {
+            let v = v.as_str().unwrap_or_else(|| panic!("label {k}: {v:?}"));
+            (k.clone(), v.to_owned())
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// The group whose grouping labels are exactly `labels`.
-fn group(gw: &Peer, labels: &[(&str, &str)]) -> Option<Json> {
+fn group(gw: &Server, labels: &[(&str, &str)]) -> Option<Json> {
     let want = map(labels);
     groups(gw).into_iter().find(|g| labels_of(g) == want)
 }
@@ -38,15 +46,17 @@ fn group(gw: &Peer, labels: &[(&str, &str)]) -> Option<Json> {
 /// first sample's value.
 fn metrics(group: &Json) -> BTreeMap<String, String> {
     group
-        .obj()
+        .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, v)| v.get("metrics") != &Json::Null && !k.starts_with("push_"))
+        .filter(|(k, v)| {
+            v.get("metrics").is_some_and(|m| *m != Json::Null) && !k.starts_with("push_")
+        })
         .map(|(k, v)| {
-            let value = v.get("metrics").arr()[0]
-                .get("value")
-                .str()
-                .unwrap()
+            let value = v
+                .at(&["metrics", "0", "value"])
+                .and_then(Json::as_str)
+                .unwrap_or_else(|| panic!("{k}: no first sample value: {v:?}"))
                 .to_owned();
             (k.clone(), value)
         })
@@ -60,8 +70,8 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn pusher(gw: &Peer, instance: &str) -> Pusher {
-    Pusher::new(&gw.addr.to_string(), "batch")
+fn pusher(gw: &Server, instance: &str) -> Pusher {
+    Pusher::new(&gw.addr().to_string(), "batch")
         .unwrap()
         .grouping_key("instance", instance)
         .unwrap()
@@ -71,9 +81,10 @@ fn pusher(gw: &Peer, instance: &str) -> Pusher {
 
 #[test]
 fn put_replaces_post_merges_delete_removes_only_its_group() {
-    let Some(gw) = Peer::pushgateway() else {
+    if !support::have(&[Peer::Pushgateway]) {
         return;
-    };
+    }
+    let gw = support::start_pushgateway();
     let a = Registry::new();
     Counter::builder("runs_total", "Runs.")
         .register(&a)
@@ -121,11 +132,14 @@ fn put_replaces_post_merges_delete_removes_only_its_group() {
 
     // DELETE removes only that group (the gateway applies it asynchronously).
     p1.delete().unwrap();
-    assert!(common_http::wait_until(
-        std::time::Duration::from_secs(5),
-        std::time::Duration::from_millis(20),
-        || group(&gw, &g1).is_none()
-    ));
+    let deleted = support::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        group(&gw, &g1).is_none().then_some(())
+    });
+    assert!(
+        deleted.is_some(),
+        "group {g1:?} still there: {:?}",
+        groups(&gw)
+    );
     assert_eq!(
         metrics(&group(&gw, &g2).unwrap()),
         map(&[("runs_total", "3"), ("temp", "20")])
@@ -134,9 +148,10 @@ fn put_replaces_post_merges_delete_removes_only_its_group() {
 
 #[test]
 fn grouping_values_land_exactly_as_given() {
-    let Some(gw) = Peer::pushgateway() else {
+    if !support::have(&[Peer::Pushgateway]) {
         return;
-    };
+    }
+    let gw = support::start_pushgateway();
     let r = Registry::new();
     Gauge::builder("up_to_date", "Whether it is.")
         .register(&r)
@@ -151,7 +166,7 @@ fn grouping_values_land_exactly_as_given() {
         ("dots", ".."),
         ("colon", "10.0.0.1:9100"),
     ];
-    let mut p = Pusher::new(&format!("http://{}", gw.addr), job).unwrap();
+    let mut p = Pusher::new(&gw.url(), job).unwrap();
     for (k, v) in cases {
         p = p.grouping_key(k, v).unwrap();
     }
@@ -170,9 +185,10 @@ fn grouping_values_land_exactly_as_given() {
 
 #[test]
 fn rejected_push_carries_the_gateways_status_and_body() {
-    let Some(gw) = Peer::pushgateway() else {
+    if !support::have(&[Peer::Pushgateway]) {
         return;
-    };
+    }
+    let gw = support::start_pushgateway();
     let a = Registry::new();
     Gauge::builder("clash_total", "A gauge here.")
         .register(&a)

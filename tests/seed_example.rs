@@ -3,36 +3,12 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use support::{Peer, PromtoolOutcome};
 
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        // `cargo test --test seed_example` alone does not build examples; a full `cargo test`
-        // does. Build it with the same cargo.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example");
-        assert!(st.success());
-    }
-    path
-}
-
 fn run(args: &[&str]) -> String {
-    let out = Command::new(example("seed_metrics"))
+    let out = Command::new(support::example_bin("seed_metrics"))
         .args(args)
         .output()
         .expect("run seed_metrics");
@@ -60,6 +36,18 @@ fn seed_metrics_prints_a_valid_text_exposition() {
         "{body}"
     );
     assert!(body.contains("task_time_histogram_count 6\n"), "{body}");
+    // Six observations: every objective's εn < 1, so the quantiles are exact nearest ranks.
+    assert!(
+        body.contains(
+            "# TYPE task_time_summary summary\n\
+             task_time_summary{quantile=\"0.5\"} 3\n\
+             task_time_summary{quantile=\"0.9\"} 7\n\
+             task_time_summary{quantile=\"0.99\"} 7\n\
+             task_time_summary_sum 19.2\n\
+             task_time_summary_count 6\n"
+        ),
+        "{body}"
+    );
     if !support::have(&[Peer::Promtool, Peer::Python]) {
         return;
     }
@@ -80,6 +68,18 @@ fn seed_metrics_prints_a_valid_text_exposition() {
         .map(|s| s.value)
         .sum();
     assert_eq!(sum, 0.5 + 1.5 + 3.0 + 3.0 + 4.2 + 7.0);
+    let summ = support::family(&parsed, "task_time_summary").expect("summary family");
+    assert_eq!(summ.typ, "summary");
+    let quantiles: Vec<(&str, f64)> = summ
+        .samples_named("task_time_summary")
+        .map(|s| (s.label("quantile").expect("quantile label"), s.value))
+        .collect();
+    assert_eq!(quantiles, [("0.5", 3.0), ("0.9", 7.0), ("0.99", 7.0)]);
+    let count = summ
+        .samples_named("task_time_summary_count")
+        .next()
+        .unwrap();
+    assert_eq!(count.value, 6.0);
 }
 
 #[test]
@@ -90,8 +90,14 @@ fn seed_metrics_prints_openmetrics_on_request() {
     if !support::have(&[Peer::Python]) {
         return;
     }
-    support::python_parse_openmetrics(&body).unwrap();
-    let bad = Command::new(example("seed_metrics"))
+    let parsed = support::python_parse_openmetrics(&body).unwrap();
+    let summ = support::family(&parsed, "task_time_summary").expect("summary family");
+    assert_eq!(summ.typ, "summary");
+    assert!(
+        body.contains("task_time_summary{quantile=\"0.99\"} 7.0\n"),
+        "{body}"
+    );
+    let bad = Command::new(support::example_bin("seed_metrics"))
         .args(["--format", "xml"])
         .output()
         .unwrap();

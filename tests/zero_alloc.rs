@@ -4,46 +4,13 @@
 //! Allocations are counted per thread (the harness and exiting helper threads allocate on
 //! their own threads), so only this test's own allocations are measured.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod support;
 
-use tachymeter::{Counter, Format, Gauge, Histogram, Info, Registry, StateSet};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: allocations during thread-local teardown are not this test's.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use support::allocations;
+use tachymeter::{Counter, Format, Gauge, Histogram, Info, Registry, StateSet, Summary};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: support::CountingAlloc = support::CountingAlloc;
 
 #[test]
 fn warm_encode_and_recording_allocate_nothing() {
@@ -68,6 +35,22 @@ fn warm_encode_and_recording_allocate_nothing() {
     let plain = Counter::builder("plain_total", "Plain.")
         .register(&reg)
         .unwrap();
+    let sm = Summary::builder("rpc_seconds", "RPC.")
+        .labels(["op"])
+        .objectives(&Summary::GO_OBJECTIVES)
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let plain_sm = Summary::builder("plain_seconds", "Plain summary.")
+        .register(&reg)
+        .unwrap();
+    // Warm the summary: several full batches merged, so buffers and estimator scratch have
+    // reached their steady-state capacity.
+    let rpc = sm.with_label_values(&["get"]);
+    for i in 0..200_000u32 {
+        rpc.observe(f64::from(i % 1000) / 1000.0);
+        plain_sm.observe(0.5);
+    }
     for i in 0..100 {
         let p = format!("/p{i}\n\"q\"");
         c.with_label_values(&["GET", &p]).inc_by(i);
@@ -109,6 +92,9 @@ fn warm_encode_and_recording_allocate_nothing() {
             plain.inc();
             c.with_label_values(&["GET", "/p1\n\"q\""]).inc();
             h.with_label_values(&["/p1\n\"q\""]).observe(0.1);
+            for i in 0..2_000u32 {
+                rpc.observe(f64::from(i));
+            }
         });
     });
 
@@ -172,4 +158,28 @@ fn warm_encode_and_recording_allocate_nothing() {
         0,
         "recording into existing series allocated"
     );
+
+    // Summary observes allocate nothing once warm, flushes (sort + merge into 5 buckets)
+    // included: 100 000 observations are ~195 merges of 512-value batches. The second thread
+    // inflated `rpc` to shards, so warm this thread's new shard first.
+    for i in 0..50_000u32 {
+        rpc.observe(f64::from(i % 1000) / 1000.0);
+    }
+    let before = allocations();
+    for i in 0..100_000u32 {
+        rpc.observe(f64::from(i % 1000) / 1000.0);
+        plain_sm.observe(1.0);
+    }
+    assert_eq!(allocations() - before, 0, "summary observe allocated");
+    // A scrape that drains and merges partial buffers, then a warm re-encode, allocate
+    // nothing either.
+    let mut buf = Vec::new();
+    reg.encode(Format::Text, &mut buf).unwrap();
+    let before = allocations();
+    for _ in 0..3 {
+        rpc.observe(0.25);
+        buf.clear();
+        reg.encode(Format::Text, &mut buf).unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "summary scrape allocated");
 }

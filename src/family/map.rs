@@ -6,10 +6,13 @@ use crate::sync::Arc;
 
 #[cfg(not(tachymeter_loom))]
 mod imp {
-    //! Lock-free: `papaya`'s concurrent hash set of children, keyed by their label values.
-    //! A lookup pins a thread-local guard and probes with atomic loads: no lock, no write to
-    //! a shared cache line.
+    //! Lookups are lock-free: `papaya`'s concurrent hash set of children, keyed by their label
+    //! values; a lookup pins a thread-local guard and probes with atomic loads. Changes
+    //! (insert, remove, clear) are serialised by a mutex that also guards the creation-order
+    //! list the encoder walks, so expositions list children in the order they were created,
+    //! and the set and the list always hold the same children.
     use super::*;
+    use crate::sync::{lock, Mutex};
     use core::hash::{Hash, Hasher};
 
     /// A child in the set, hashed and compared by its label values.
@@ -35,6 +38,8 @@ mod imp {
 
     pub(crate) struct ChildMap<M> {
         set: papaya::HashSet<Entry<M>, ahash::RandomState>,
+        /// Children in creation order. Held while changing the set, and while encoding.
+        order: Mutex<Vec<Arc<Child<M>>>>,
     }
 
     impl<M> ChildMap<M> {
@@ -48,6 +53,7 @@ mod imp {
                     .hasher(hasher)
                     .resize_mode(papaya::ResizeMode::Blocking)
                     .build(),
+                order: Mutex::new(Vec::new()),
             }
         }
 
@@ -62,33 +68,40 @@ mod imp {
             if let Some(e) = set.get(&q) {
                 return e.0.clone();
             }
-            let fresh = Arc::new(make());
-            loop {
-                if set.insert(Entry(fresh.clone())) {
-                    return fresh;
-                }
-                // Lost the race: use the winner (unless it was removed meanwhile; then retry).
-                if let Some(e) = set.get(&q) {
-                    return e.0.clone();
-                }
+            let mut order = lock(&self.order);
+            // Another thread may have inserted it while we waited for the lock.
+            if let Some(e) = set.get(&q) {
+                return e.0.clone();
             }
+            let fresh = Arc::new(make());
+            set.insert(Entry(fresh.clone()));
+            order.push(fresh.clone());
+            fresh
         }
 
         pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
-            self.set.pin().remove(q)
+            let mut order = lock(&self.order);
+            let removed = self.set.pin().remove(q);
+            if removed {
+                order.retain(|c| !q.matches(&c.key));
+            }
+            removed
         }
 
         pub(crate) fn clear(&self) {
+            let mut order = lock(&self.order);
             self.set.pin().clear();
+            order.clear();
         }
 
         pub(crate) fn len(&self) -> usize {
             self.set.len()
         }
 
+        /// Calls `f` on every child in creation order; children created meanwhile wait.
         pub(crate) fn for_each(&self, mut f: impl FnMut(&Child<M>)) {
-            for e in self.set.pin().iter() {
-                f(&e.0);
+            for c in lock(&self.order).iter() {
+                f(c);
             }
         }
     }

@@ -1,11 +1,12 @@
 //! Module implementing the metric types and their builders. See [`Counter`], [`Gauge`],
-//! [`Histogram`] and [`Builder`].
+//! [`Histogram`], [`Summary`] and [`Builder`].
 
 pub(crate) mod counter;
 pub(crate) mod gauge;
 pub(crate) mod histogram;
 pub(crate) mod info;
 pub(crate) mod stateset;
+pub(crate) mod summary;
 
 use core::marker::PhantomData;
 
@@ -19,6 +20,7 @@ pub use gauge::{Gauge, GaugeTimer, InProgress};
 pub use histogram::{Buckets, Histogram, HistogramTimer};
 pub use info::Info;
 pub use stateset::{StateSet, States};
+pub use summary::{Summary, SummaryConfig, SummaryTimer};
 
 mod private {
     pub trait Sealed {}

@@ -306,6 +306,18 @@ impl Ckms {
         self.tuples.len()
     }
 
+    /// Heap bytes held: tuples, merge scratch, insert buffer and targets (capacities, not
+    /// lengths); for memory accounting.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        use core::mem::size_of;
+        (self.tuples.capacity() + self.scratch.capacity()) * size_of::<Tuple>()
+            + self.buffer.capacity() * size_of::<f64>()
+            + self.targets.capacity() * size_of::<Target>()
+            + self.slopes.capacity() * size_of::<Slopes>()
+    }
+
     /// Whether nothing (except perhaps NaN) was observed since creation or the last reset.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -351,7 +363,10 @@ impl Ckms {
 
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        out.reserve(old.len() + batch.len());
+        // No up-front `reserve(old.len() + batch.len())`: compression is fused into the
+        // merge, so the output stays near the summary's size and both vectors keep only the
+        // capacity they actually needed (a worst-case reservation cost a Summary child with 5
+        // age buckets 265 KB instead of a few KB). Growth stops once warm.
 
         let total = old.len() + batch.len();
         let (mut i, mut j) = (0usize, 0usize);

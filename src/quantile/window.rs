@@ -181,6 +181,14 @@ impl AgeBuckets {
         self.buckets.iter().map(Ckms::len).sum()
     }
 
+    /// Heap bytes held by the ring and its buckets; for memory accounting.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.len() * core::mem::size_of::<Ckms>()
+            + self.buckets.iter().map(Ckms::heap_bytes).sum::<usize>()
+    }
+
     /// Whether every bucket is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {

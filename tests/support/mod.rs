@@ -17,18 +17,26 @@
 //! helpers (`python_parse_text`, `start_pushgateway`, ...) always panic when their peer is
 //! missing, so a test that forgets the guard fails loudly instead of passing vacuously.
 //!
+//! Loopback stand-ins need no peer: [`CaptureServer`] records what a client sends,
+//! [`LoggingProxy`] records what passes between a peer and our server, and [`CountingAlloc`]
+//! counts a thread's allocations once a test binary installs it as its global allocator.
+//!
 //! All helpers panic when the harness itself is broken (a peer that cannot be spawned, an
 //! unexpected exit code); they return `Err` only for the verdict a test may assert on
 //! (the peer rejected the body).
 
 #![allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
 
+mod capture;
+mod counting_alloc;
 mod http;
 mod json;
 mod promtool;
 mod python;
 mod server;
 
+pub use capture::*;
+pub use counting_alloc::*;
 pub use http::*;
 pub use json::*;
 pub use promtool::*;
@@ -297,4 +305,27 @@ pub fn wait_until<T>(
         }
         thread::sleep(step);
     }
+}
+
+/// Path of the example binary `name`, built by this test's cargo if a bare
+/// `cargo test --test X` did not build examples (a full `cargo test` does).
+pub fn example_bin(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("examples")
+        .join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build --example");
+        assert!(st.success(), "cargo build --example {name} failed");
+    }
+    path
 }
