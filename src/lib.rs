@@ -92,7 +92,7 @@ pub use http::{start_http_server, ServeError, ServerHandle};
 pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
-    LabeledBuilder, Metric, StateSet, States, Summary, SummaryConfig, SummaryTimer,
+    LabeledBuilder, Metric, Observe, StateSet, States, Summary, SummaryConfig, SummaryTimer, Timer,
 };
 pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

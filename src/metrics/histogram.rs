@@ -1,13 +1,11 @@
 //! Module implementing the [`Histogram`] metric and its [`Buckets`].
 
-use std::time::Instant;
-
 use crossbeam_utils::CachePadded;
 
 use crate::encode::{self, FamilyWriter, Format, MetricType, Value};
 use crate::error::{BucketError, ExemplarError};
 use crate::exemplar::{self, Exemplars};
-use crate::metrics::{Builder, LabeledBuilder, Metric, Sealed};
+use crate::metrics::{Builder, LabeledBuilder, Metric, Observe, Sealed, Timer};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -268,10 +266,7 @@ impl Histogram {
 
     /// Starts a timer that observes the elapsed seconds when it drops.
     pub fn start_timer(&self) -> HistogramTimer<'_> {
-        HistogramTimer {
-            histogram: self,
-            start: Some(Instant::now()),
-        }
+        Timer::start(self)
     }
 
     /// The buckets.
@@ -319,39 +314,11 @@ impl Histogram {
 }
 
 /// Guard from [`Histogram::start_timer`]: observes the elapsed seconds when dropped.
-#[derive(Debug)]
-#[must_use = "the timer observes when it drops"]
-pub struct HistogramTimer<'a> {
-    histogram: &'a Histogram,
-    start: Option<Instant>,
-}
+pub type HistogramTimer<'a> = Timer<'a, Histogram>;
 
-impl HistogramTimer<'_> {
-    /// Observes now and returns the elapsed seconds.
-    pub fn observe_duration(mut self) -> f64 {
-        self.finish()
-    }
-
-    /// Drops the timer without observing.
-    pub fn stop_and_discard(mut self) {
-        self.start = None;
-    }
-
-    fn finish(&mut self) -> f64 {
-        match self.start.take() {
-            Some(s) => {
-                let d = s.elapsed().as_secs_f64();
-                self.histogram.observe(d);
-                d
-            }
-            None => 0.0,
-        }
-    }
-}
-
-impl Drop for HistogramTimer<'_> {
-    fn drop(&mut self) {
-        self.finish();
+impl Observe for Histogram {
+    fn observe(&self, v: f64) {
+        Histogram::observe(self, v);
     }
 }
 

@@ -56,6 +56,57 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     fn heap_bytes(&self) -> usize;
 }
 
+/// A metric that records observations: [`Histogram`] and [`Summary`]. Sealed.
+pub trait Observe: Sealed {
+    /// Records one observation.
+    fn observe(&self, v: f64);
+}
+
+/// Guard from `start_timer` on a [`Histogram`] or [`Summary`]: observes the elapsed seconds
+/// when dropped.
+#[derive(Debug)]
+#[must_use = "the timer observes when it drops"]
+pub struct Timer<'a, M: Observe> {
+    metric: &'a M,
+    start: Option<std::time::Instant>,
+}
+
+impl<'a, M: Observe> Timer<'a, M> {
+    pub(crate) fn start(metric: &'a M) -> Self {
+        Timer {
+            metric,
+            start: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// Observes now and returns the elapsed seconds.
+    pub fn observe_duration(mut self) -> f64 {
+        self.finish()
+    }
+
+    /// Drops the timer without observing.
+    pub fn stop_and_discard(mut self) {
+        self.start = None;
+    }
+
+    fn finish(&mut self) -> f64 {
+        match self.start.take() {
+            Some(s) => {
+                let d = s.elapsed().as_secs_f64();
+                self.metric.observe(d);
+                d
+            }
+            None => 0.0,
+        }
+    }
+}
+
+impl<M: Observe> Drop for Timer<'_, M> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 /// Builds a metric: name and help, then optional settings, then either
 /// [`register`](Builder::register) (no labels: returns the metric itself) or
 /// [`labels`](Builder::labels) (returns a [`LabeledBuilder`] that makes a [`Family`]).

@@ -6,7 +6,7 @@ mod shards;
 use std::time::{Duration, Instant};
 
 use crate::encode::{self, FamilyWriter, MetricType, Value};
-use crate::metrics::{Builder, LabeledBuilder, Metric, Sealed};
+use crate::metrics::{Builder, LabeledBuilder, Metric, Observe, Sealed, Timer};
 use crate::quantile::{
     validate_targets, AgeBuckets, QuantileError, WindowError, DEFAULT_AGE_BUCKETS, DEFAULT_MAX_AGE,
 };
@@ -226,10 +226,7 @@ impl Summary {
 
     /// Starts a timer that observes the elapsed seconds when it drops.
     pub fn start_timer(&self) -> SummaryTimer<'_> {
-        SummaryTimer {
-            summary: self,
-            start: Some(Instant::now()),
-        }
+        Timer::start(self)
     }
 
     /// Number of observations since creation (`NaN` excluded).
@@ -290,39 +287,11 @@ impl Summary {
 }
 
 /// Guard from [`Summary::start_timer`]: observes the elapsed seconds when dropped.
-#[derive(Debug)]
-#[must_use = "the timer observes when it drops"]
-pub struct SummaryTimer<'a> {
-    summary: &'a Summary,
-    start: Option<Instant>,
-}
+pub type SummaryTimer<'a> = Timer<'a, Summary>;
 
-impl SummaryTimer<'_> {
-    /// Observes now and returns the elapsed seconds.
-    pub fn observe_duration(mut self) -> f64 {
-        self.finish()
-    }
-
-    /// Drops the timer without observing.
-    pub fn stop_and_discard(mut self) {
-        self.start = None;
-    }
-
-    fn finish(&mut self) -> f64 {
-        match self.start.take() {
-            Some(s) => {
-                let d = s.elapsed().as_secs_f64();
-                self.summary.observe(d);
-                d
-            }
-            None => 0.0,
-        }
-    }
-}
-
-impl Drop for SummaryTimer<'_> {
-    fn drop(&mut self) {
-        self.finish();
+impl Observe for Summary {
+    fn observe(&self, v: f64) {
+        Summary::observe(self, v);
     }
 }
 
