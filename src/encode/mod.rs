@@ -559,18 +559,29 @@ pub(crate) fn bound_index(format: Format) -> usize {
     }
 }
 
-/// Renders label pairs once (`a="x",b="y"`, values escaped) for a child's cached prefix.
-pub(crate) fn render_labels(names: &[Box<str>], values: &[&str]) -> Box<str> {
-    let mut out = Vec::new();
-    for (i, (n, v)) in names.iter().zip(values).enumerate() {
+/// Appends label pairs as `a="x",b="y"`, values escaped.
+pub(crate) fn write_label_pairs<'p>(
+    out: &mut Vec<u8>,
+    pairs: impl IntoIterator<Item = (&'p str, &'p str)>,
+) {
+    for (i, (n, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape::label_value(&mut out, v);
+        escape::label_value(out, v);
         out.push(b'"');
     }
+}
+
+/// Renders label pairs once (`a="x",b="y"`, values escaped) for a child's cached prefix.
+pub(crate) fn render_labels(names: &[Box<str>], values: &[&str]) -> Box<str> {
+    let mut out = Vec::new();
+    write_label_pairs(
+        &mut out,
+        names.iter().map(|n| &**n).zip(values.iter().copied()),
+    );
     // Names are ASCII and values were `&str`; escaping only inserts ASCII.
     String::from_utf8(out).unwrap_or_default().into_boxed_str()
 }

@@ -1,6 +1,6 @@
 //! Module implementing the [`Info`] metric.
 
-use crate::encode::{escape, Descriptor, FamilyWriter, MetricType, Value};
+use crate::encode::{self, Descriptor, FamilyWriter, MetricType, Value};
 use crate::error::NameError;
 use crate::metrics::{Builder, Metric, Sealed};
 use crate::names;
@@ -96,15 +96,7 @@ impl Info {
         }
         let mut r = lock(&self.inner.rendered);
         r.clear();
-        for (i, (n, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                r.push(b',');
-            }
-            r.extend_from_slice(n.as_bytes());
-            r.extend_from_slice(b"=\"");
-            escape::label_value(&mut r, v);
-            r.push(b'"');
-        }
+        encode::write_label_pairs(&mut r, pairs.iter().copied());
         Ok(())
     }
 }
