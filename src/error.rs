@@ -27,6 +27,23 @@ pub enum NameError {
     DuplicateLabelName(String),
     /// The help text is empty; Prometheus' lint (`promtool check metrics`) requires one.
     EmptyHelp(String),
+    /// A unit must be non-empty and match `[a-zA-Z0-9_:]+`.
+    InvalidUnit(String),
+    /// OpenMetrics requires the unit to be a suffix of the family name after an underscore
+    /// (`request_seconds` with unit `seconds`); for a counter, the name without `_total`.
+    UnitNotSuffix {
+        /// The family name.
+        name: String,
+        /// The unit given.
+        unit: String,
+    },
+    /// Infos and state sets must have no unit (OpenMetrics).
+    UnitNotAllowed {
+        /// The family name.
+        name: String,
+        /// `info` or `stateset`.
+        metric_type: &'static str,
+    },
 }
 
 impl fmt::Display for NameError {
@@ -51,6 +68,20 @@ impl fmt::Display for NameError {
                 write!(f, "label name {n:?} is given more than once")
             }
             NameError::EmptyHelp(n) => write!(f, "metric {n:?} needs a non-empty help text"),
+            NameError::InvalidUnit(u) => {
+                write!(
+                    f,
+                    "invalid unit {u:?}: use a non-empty [a-zA-Z0-9_:]*, e.g. seconds"
+                )
+            }
+            NameError::UnitNotSuffix { name, unit } => write!(
+                f,
+                "unit {unit:?} must be the suffix of metric name {name:?} after an underscore; \
+                 rename the metric to end in \"_{unit}\""
+            ),
+            NameError::UnitNotAllowed { name, metric_type } => {
+                write!(f, "{metric_type} {name:?} cannot have a unit; remove it")
+            }
         }
     }
 }
@@ -257,3 +288,110 @@ impl fmt::Display for EncodeError {
 }
 
 impl std::error::Error for EncodeError {}
+
+/// An exemplar was refused; the metric was still updated, without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExemplarError {
+    /// The label names and values together exceed the 128 UTF-8 code points OpenMetrics
+    /// allows for an exemplar's label set.
+    TooLong {
+        /// Code points given (names plus values).
+        code_points: usize,
+    },
+    /// An exemplar label name must match `[a-zA-Z_][a-zA-Z0-9_]*` and not start with `__`.
+    InvalidLabelName(String),
+    /// The same exemplar label name was given twice.
+    DuplicateLabelName(String),
+}
+
+impl fmt::Display for ExemplarError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExemplarError::TooLong { code_points } => write!(
+                f,
+                "exemplar labels are {code_points} code points long (names plus values); \
+                 OpenMetrics allows at most 128: shorten them"
+            ),
+            ExemplarError::InvalidLabelName(n) => write!(
+                f,
+                "invalid exemplar label name {n:?}: use [a-zA-Z_][a-zA-Z0-9_]* without a leading `__`"
+            ),
+            ExemplarError::DuplicateLabelName(n) => {
+                write!(f, "exemplar label name {n:?} is given more than once")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExemplarError {}
+
+/// A state set was given states it cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateSetError {
+    /// A state set needs at least one state.
+    NoStates,
+    /// The same state was listed twice.
+    DuplicateState(String),
+    /// [`StateSet::set`](crate::StateSet::set) named a state that is not in the set.
+    UnknownState(String),
+}
+
+impl fmt::Display for StateSetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateSetError::NoStates => f.write_str("a state set needs at least one state"),
+            StateSetError::DuplicateState(s) => write!(f, "state {s:?} is listed more than once"),
+            StateSetError::UnknownState(s) => {
+                write!(f, "{s:?} is not one of the state set's states")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateSetError {}
+
+/// Writing a textfile for node_exporter's textfile collector failed; the previous file, if
+/// any, is left in place.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TextfileError {
+    /// The path has no file name or no parent directory to create the temporary file in.
+    InvalidPath(std::path::PathBuf),
+    /// A custom collector failed to encode; nothing was written.
+    Encode(EncodeError),
+    /// Creating, writing, syncing or renaming the file failed.
+    Io {
+        /// The file being written (the temporary file or the target).
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for TextfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextfileError::InvalidPath(p) => write!(
+                f,
+                "textfile path {} needs a file name and a directory",
+                p.display()
+            ),
+            TextfileError::Encode(e) => write!(f, "encoding the registry failed: {e}"),
+            TextfileError::Io { path, source } => {
+                write!(f, "writing textfile {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TextfileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TextfileError::Encode(e) => Some(e),
+            TextfileError::Io { source, .. } => Some(source),
+            TextfileError::InvalidPath(_) => None,
+        }
+    }
+}

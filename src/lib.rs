@@ -55,6 +55,8 @@
 //! | [`Family::with_label_values`] with the wrong number of values | panics (documented convenience); [`Family::try_with_label_values`] returns [`LabelError`] |
 //! | [`Counter::inc_by_f64`] with a negative or non-finite value | ignored; [`Counter::try_inc_by_f64`] returns [`CounterError`] |
 //! | [`Histogram::observe`] with NaN | ignored (no bucket holds NaN) |
+//! | [`Summary::observe`] with NaN | ignored (not ranked, not in `_count` or `_sum`) |
+//! | summary objectives or window settings out of range | typed error ([`quantile::QuantileError`], [`quantile::WindowError`]) |
 //! | encoding | never fails for built-in metrics; a custom [`Collector`] may return [`EncodeError`] |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -62,19 +64,35 @@
 mod atomic;
 pub mod encode;
 mod error;
+#[allow(unsafe_code)]
+mod exemplar;
 mod family;
+#[cfg(feature = "_http-common")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http-server", feature = "push"))))]
+pub mod http;
 mod metrics;
 mod names;
+mod process;
+pub mod quantile;
 mod registry;
 #[allow(unsafe_code)]
 mod shard;
 mod sync;
+mod textfile;
 
 pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};
-pub use error::{BucketError, CounterError, EncodeError, LabelError, NameError, RegistrationError};
-pub use family::Family;
-pub use metrics::{
-    Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress,
-    LabeledBuilder, Metric,
+pub use error::{
+    BucketError, CounterError, EncodeError, ExemplarError, LabelError, NameError,
+    RegistrationError, StateSetError, TextfileError,
 };
+pub use family::Family;
+#[cfg(feature = "http-server")]
+pub use http::{start_http_server, ServeError, ServerHandle};
+#[cfg(feature = "push")]
+pub use http::{BackgroundPusher, PushError, Pusher};
+pub use metrics::{
+    Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
+    LabeledBuilder, Metric, Observe, StateSet, States, Summary, SummaryConfig, SummaryTimer, Timer,
+};
+pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

@@ -61,6 +61,39 @@ pub(crate) fn check_label_names(
     Ok(())
 }
 
+/// Checks a unit for the family `name` of type `t` (OpenMetrics "Units and Base Units"):
+/// `[a-zA-Z0-9_:]+`, the name ends in `_` + unit, and infos and state sets have none.
+pub(crate) fn check_unit(
+    name: &str,
+    t: crate::encode::MetricType,
+    unit: &str,
+) -> Result<(), NameError> {
+    use crate::encode::MetricType;
+    let ok_chars = !unit.is_empty()
+        && unit
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':');
+    if !ok_chars {
+        return Err(NameError::InvalidUnit(unit.to_owned()));
+    }
+    if matches!(t, MetricType::Info | MetricType::StateSet) {
+        return Err(NameError::UnitNotAllowed {
+            name: name.to_owned(),
+            metric_type: t.as_str(crate::Format::OpenMetrics),
+        });
+    }
+    let suffixed = name
+        .strip_suffix(unit)
+        .is_some_and(|rest| rest.len() > 1 && rest.ends_with('_'));
+    if !suffixed {
+        return Err(NameError::UnitNotSuffix {
+            name: name.to_owned(),
+            unit: unit.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +106,42 @@ mod tests {
         for bad in ["", "9a", "a-b", "a.b", "__a", "ä", "a b"] {
             assert!(check_metric_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn units() {
+        use crate::encode::MetricType::*;
+        assert_eq!(check_unit("req_seconds", Histogram, "seconds"), Ok(()));
+        assert_eq!(check_unit("a_b_bytes", Gauge, "b_bytes"), Ok(()));
+        for (name, unit) in [
+            ("seconds", "seconds"),
+            ("reqseconds", "seconds"),
+            ("x", "y"),
+        ] {
+            assert!(
+                matches!(
+                    check_unit(name, Counter, unit),
+                    Err(NameError::UnitNotSuffix { .. })
+                ),
+                "{name} {unit}"
+            );
+        }
+        assert!(matches!(
+            check_unit("a_b", Gauge, ""),
+            Err(NameError::InvalidUnit(_))
+        ));
+        assert!(matches!(
+            check_unit("a_b c", Gauge, "b c"),
+            Err(NameError::InvalidUnit(_))
+        ));
+        assert!(matches!(
+            check_unit("build_seconds", Info, "seconds"),
+            Err(NameError::UnitNotAllowed { .. })
+        ));
+        assert!(matches!(
+            check_unit("state_seconds", StateSet, "seconds"),
+            Err(NameError::UnitNotAllowed { .. })
+        ));
     }
 
     #[test]

@@ -7,6 +7,10 @@ use crate::error::{EncodeError, NameError, RegistrationError};
 use crate::names;
 use crate::sync::{lock, Arc, Mutex};
 
+/// Collectors are shared as `std` `Arc<dyn Collector>` even under loom, whose `Arc` cannot
+/// hold unsized types; the registry's state is behind a (modelled) mutex anyway.
+type SharedCollector = std::sync::Arc<dyn Collector>;
+
 /// Something that exposes metric families: every built-in [`Family`](crate::Family) (and so
 /// every registered metric), or a custom collector that reads values from elsewhere at scrape
 /// time.
@@ -48,7 +52,7 @@ pub trait Collector: Send + Sync + 'static {
 
 struct Registered {
     id: u64,
-    collector: Arc<dyn Collector>,
+    collector: SharedCollector,
     descriptors: Vec<Descriptor>,
 }
 
@@ -66,6 +70,8 @@ struct Inner {
     const_label_names: Box<[Box<str>]>,
     /// Constant labels rendered and escaped: `a="x",b="y"`.
     const_labels: Box<str>,
+    /// Whether OpenMetrics expositions carry `_created` samples.
+    created: bool,
     state: Mutex<State>,
 }
 
@@ -105,12 +111,23 @@ impl Default for Registry {
     }
 }
 
-/// Configures a [`Registry`]: a namespace prefix and constant labels.
-#[derive(Debug, Default, Clone)]
+/// Configures a [`Registry`]: a namespace prefix, constant labels, `_created` samples.
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct RegistryBuilder {
     prefix: Option<String>,
     const_labels: Vec<(String, String)>,
+    created: bool,
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        RegistryBuilder {
+            prefix: None,
+            const_labels: Vec::new(),
+            created: true,
+        }
+    }
 }
 
 impl RegistryBuilder {
@@ -139,6 +156,28 @@ impl RegistryBuilder {
         Ok(self)
     }
 
+    /// Whether OpenMetrics expositions carry a `_created` sample (the child's creation time,
+    /// seconds since the Unix epoch) for every counter, histogram and summary child. On by
+    /// default, as OpenMetrics recommends; the text format never has them (FORMATS rule 6:
+    /// Prometheus would ingest them as extra gauge series).
+    ///
+    /// ```
+    /// use tachymeter::{Counter, Format, Registry};
+    /// let with = Registry::new();
+    /// let without = Registry::builder().created_samples(false).build();
+    /// for r in [&with, &without] {
+    ///     Counter::builder("jobs_total", "Jobs.").register(r)?.inc();
+    ///     assert!(!r.encode_to_string(Format::Text).contains("_created"));
+    /// }
+    /// assert!(with.encode_to_string(Format::OpenMetrics).contains("\njobs_created 1"));
+    /// assert!(!without.encode_to_string(Format::OpenMetrics).contains("_created"));
+    /// # Ok::<(), tachymeter::RegistrationError>(())
+    /// ```
+    pub fn created_samples(mut self, on: bool) -> Self {
+        self.created = on;
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> Registry {
         let names: Box<[Box<str>]> = self
@@ -155,6 +194,7 @@ impl RegistryBuilder {
                     .map_or_else(|| "".into(), |p| format!("{p}_").into()),
                 const_label_names: names,
                 const_labels,
+                created: self.created,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -194,7 +234,7 @@ impl Registry {
     /// `foo_created`), or a metric label that is also a constant label. Nothing is registered
     /// on error.
     pub fn register(&self, collector: impl Collector) -> Result<(), RegistrationError> {
-        self.register_arc(Arc::new(collector))
+        self.register_arc(std::sync::Arc::new(collector))
     }
 
     /// Registers a shared collector; see [`register`](Self::register).
@@ -202,7 +242,10 @@ impl Registry {
     /// # Errors
     ///
     /// As [`register`](Self::register).
-    pub fn register_arc(&self, collector: Arc<dyn Collector>) -> Result<(), RegistrationError> {
+    pub fn register_arc(
+        &self,
+        collector: std::sync::Arc<dyn Collector>,
+    ) -> Result<(), RegistrationError> {
         let descriptors = collector.describe();
         let prefix = &*self.inner.prefix;
         let mut state = lock(&self.inner.state);
@@ -330,7 +373,8 @@ impl Registry {
             &self.inner.prefix,
             &self.inner.const_labels,
             filter,
-        );
+        )
+        .with_created(self.inner.created);
         for r in &state.collectors {
             r.collector.collect(&mut w)?;
         }
@@ -350,8 +394,15 @@ impl Registry {
 }
 
 /// The process-wide default registry (what `Registry` means in the Python client's
-/// `REGISTRY`).
+/// `REGISTRY`). Like the Python client's, it comes with a
+/// [`ProcessCollector`](crate::ProcessCollector) registered (`process_*` families on Linux);
+/// registries made with [`Registry::new`] start empty.
 pub fn default_registry() -> &'static Registry {
     static DEFAULT: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Registry::new)
+    DEFAULT.get_or_init(|| {
+        let r = Registry::new();
+        // Cannot fail: the registry is empty and the process families are valid.
+        let _ = r.register(crate::ProcessCollector::new());
+        r
+    })
 }

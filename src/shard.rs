@@ -33,8 +33,9 @@ use crate::sync::{lock, AtomicPtr, Mutex, Ordering};
 /// Index value meaning "this thread has no index (TLS torn down or pool exhausted)".
 pub(crate) const NO_INDEX: usize = usize::MAX;
 
-/// Owner value of a [`Sharded`] whose home slot nobody has claimed yet.
-const UNOWNED: usize = 0;
+/// Owner value of a [`Sharded`] whose home slot nobody has claimed yet. Neither a real index
+/// nor `NO_INDEX`, so `owner == thread_index()` alone decides ownership.
+const UNOWNED: usize = usize::MAX - 2;
 
 /// The pool of thread indices: the next never-used index and the returned ones.
 #[derive(Default)]
@@ -132,35 +133,42 @@ mod tls {
 #[cfg(tachymeter_loom)]
 mod tls {
     use super::*;
+    use crate::sync::Arc;
 
     loom::lazy_static! {
-        static ref POOL: Mutex<IndexPool> = Mutex::new(IndexPool::default());
+        static ref POOL: Arc<Mutex<IndexPool>> = Arc::new(Mutex::new(IndexPool::default()));
     }
 
     pub(super) fn pool() -> &'static Mutex<IndexPool> {
         &POOL
     }
 
-    pub(super) struct Registration(Cell<usize>);
+    /// Holds its own handle on the pool: loom may tear the lazy static down before the main
+    /// model thread's thread-locals are dropped.
+    pub(super) struct Registration(Cell<usize>, Cell<Option<Arc<Mutex<IndexPool>>>>);
 
     impl Drop for Registration {
         fn drop(&mut self) {
             let i = self.0.get();
-            if i != NO_INDEX {
-                lock(pool()).release(i);
+            if let Some(pool) = self.1.take() {
+                if i != NO_INDEX {
+                    lock(&pool).release(i);
+                }
             }
         }
     }
 
     crate::sync::thread_local! {
-        static GUARD: Registration = Registration(Cell::new(NO_INDEX));
+        static GUARD: Registration = Registration(Cell::new(NO_INDEX), Cell::new(None));
     }
 
     pub(crate) fn thread_index() -> usize {
         GUARD
             .try_with(|g| {
                 if g.0.get() == NO_INDEX {
-                    g.0.set(lock(pool()).acquire());
+                    let pool: Arc<Mutex<IndexPool>> = POOL.clone();
+                    g.0.set(lock(&pool).acquire());
+                    g.1.set(Some(pool));
                 }
                 g.0.get()
             })
@@ -206,7 +214,7 @@ struct Shards<S> {
 /// Storage for one metric: a home slot for the first writer, inflating to per-thread padded
 /// shards on the first write by a second thread. See the [module docs](self).
 pub(crate) struct Sharded<S: Slot> {
-    /// `thread index + 1` of the home slot's owner, or `UNOWNED`.
+    /// Thread index of the home slot's owner, or `UNOWNED`.
     owner: crate::sync::AtomicUsize,
     /// Null until inflated; then points at a leaked `Box<Shards<S>>` freed in `Drop`.
     shards: AtomicPtr<Shards<S>>,
@@ -238,14 +246,14 @@ impl<S: Slot> Sharded<S> {
             // under the pool mutex) is what makes the home slot single-writer; a stale read can
             // only make us miss our own claim, which the CAS below then rejects.
             let owner = self.owner.load(Ordering::Relaxed);
-            if owner == idx.wrapping_add(1) && idx != NO_INDEX {
+            if owner == idx {
                 return exclusive(&self.home);
             }
             if owner == UNOWNED
                 && idx != NO_INDEX
                 && self
                     .owner
-                    .compare_exchange(UNOWNED, idx + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(UNOWNED, idx, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
                 return exclusive(&self.home);
@@ -271,6 +279,46 @@ impl<S: Slot> Sharded<S> {
         match shards.cells.get(idx) {
             Some(cell) => exclusive(cell),
             None => shared(&shards.overflow),
+        }
+    }
+
+    /// The slot the calling thread should use: its home or own shard, or the shared overflow
+    /// slot. For slots that synchronise themselves (a summary's mutex-guarded buffer), where
+    /// the exclusive/shared distinction of [`update`](Self::update) does not matter.
+    #[inline]
+    pub(crate) fn slot(&self) -> &S {
+        let idx = thread_index();
+        // Acquire pairs with the Release of the CAS in `inflate`, as in `update`.
+        let p = self.shards.load(Ordering::Acquire);
+        let p = if p.is_null() {
+            // Relaxed: as in `update`; `owner` publishes no memory.
+            let owner = self.owner.load(Ordering::Relaxed);
+            if idx != NO_INDEX
+                && (owner == idx.wrapping_add(1)
+                    || (owner == UNOWNED
+                        && self
+                            .owner
+                            .compare_exchange(
+                                UNOWNED,
+                                idx + 1,
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()))
+            {
+                return &self.home;
+            }
+            self.inflate()
+        } else {
+            p
+        };
+        // SAFETY: as in `update_inflated`: `p` is non-null, came from `Box::into_raw` in
+        // `inflate`, was published with Release and loaded with Acquire, and is freed only in
+        // `Drop` (which takes `&mut self`), so it outlives the returned `&S` tied to `&self`.
+        let shards = unsafe { &*p };
+        match shards.cells.get(idx) {
+            Some(cell) => cell,
+            None => &shards.overflow,
         }
     }
 
@@ -354,4 +402,89 @@ impl<S: Slot + core::fmt::Debug> core::fmt::Debug for Sharded<S> {
 pub(crate) fn pool_snapshot() -> (usize, Vec<usize>) {
     let p = lock(tls::pool());
     (p.next, p.free.clone())
+}
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::AtomicU64;
+
+    #[derive(Debug)]
+    struct Cell64(AtomicU64);
+    impl Slot for Cell64 {
+        type Config = ();
+        fn new((): ()) -> Self {
+            Cell64(AtomicU64::new(0))
+        }
+    }
+
+    fn add(s: &Sharded<Cell64>, n: u64) {
+        s.update(
+            |c| {
+                c.0.store(c.0.load(Ordering::Relaxed) + n, Ordering::Relaxed)
+            },
+            |c| {
+                c.0.fetch_add(n, Ordering::Relaxed);
+            },
+        );
+    }
+
+    fn total(s: &Sharded<Cell64>) -> u64 {
+        let mut t = 0;
+        s.for_each(|c| t += c.0.load(Ordering::Relaxed));
+        t
+    }
+
+    #[test]
+    fn indices_are_returned_and_reused_lowest_first() {
+        let mine = thread_index();
+        assert_ne!(mine, NO_INDEX);
+        assert_eq!(thread_index(), mine, "stable within a thread");
+        let a = std::thread::spawn(thread_index).join().unwrap();
+        // The exited thread's index is free again, and is handed out before fresh ones.
+        let (_, free) = pool_snapshot();
+        assert!(free.contains(&a), "index {a} not returned: {free:?}");
+        let b = std::thread::spawn(thread_index).join().unwrap();
+        let (next, _) = pool_snapshot();
+        assert!(b < next);
+        assert!(
+            b <= a || free.iter().any(|&f| f < a),
+            "lowest free index first"
+        );
+    }
+
+    #[test]
+    fn single_writer_stays_home_and_second_writer_inflates() {
+        let s = Sharded::<Cell64>::new(());
+        add(&s, 5);
+        assert!(!s.is_inflated());
+        assert_eq!(s.shard_bytes(), 0);
+        std::thread::scope(|sc| {
+            sc.spawn(|| add(&s, 7));
+        });
+        assert!(s.is_inflated());
+        add(&s, 1); // the former owner now writes its shard
+        assert_eq!(total(&s), 13);
+        assert!(s.shard_bytes() >= (shard_count() + 1) * 128);
+    }
+
+    #[test]
+    fn more_threads_than_shards_use_the_overflow_without_loss() {
+        let s = Sharded::<Cell64>::new(());
+        let n = shard_count() * 2 + 3;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|sc| {
+            for _ in 0..n {
+                sc.spawn(|| {
+                    // Hold every index at once so some threads get indices ≥ shard_count().
+                    barrier.wait();
+                    for _ in 0..1000 {
+                        add(&s, 1);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(total(&s), n as u64 * 1000);
+    }
 }

@@ -6,12 +6,15 @@
 //! buffers, so once the buffer has grown to the size of a snapshot, encoding again performs
 //! no heap allocation at all.
 
-mod escape;
+pub(crate) mod escape;
 pub(crate) mod float;
+mod openmetrics;
+pub(crate) use openmetrics::now_seconds;
 
 use crate::error::EncodeError;
 use crate::names;
 use float::FloatStyle;
+pub(crate) use openmetrics::ExemplarRef;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -55,6 +58,12 @@ pub enum MetricType {
     Summary,
     /// A metric of unknown type (`untyped` in the text format).
     Unknown,
+    /// A set of label pairs describing the target, value always 1 (`name_info`; a gauge in
+    /// the text format, as the Python client exposes it).
+    Info,
+    /// A set of named boolean states, one sample per state labelled with the family name
+    /// (Python's `Enum`; a gauge in the text format).
+    StateSet,
 }
 
 impl MetricType {
@@ -67,6 +76,9 @@ impl MetricType {
             (MetricType::Summary, _) => "summary",
             (MetricType::Unknown, Format::Text) => "untyped",
             (MetricType::Unknown, Format::OpenMetrics) => "unknown",
+            (MetricType::Info | MetricType::StateSet, Format::Text) => "gauge",
+            (MetricType::Info, Format::OpenMetrics) => "info",
+            (MetricType::StateSet, Format::OpenMetrics) => "stateset",
         }
     }
 
@@ -76,7 +88,8 @@ impl MetricType {
             MetricType::Counter => &["_total", "_created"],
             MetricType::Histogram => &["_bucket", "_sum", "_count", "_created"],
             MetricType::Summary => &["_sum", "_count", "_created"],
-            MetricType::Gauge | MetricType::Unknown => &[],
+            MetricType::Info => &["_info"],
+            MetricType::Gauge | MetricType::Unknown | MetricType::StateSet => &[],
         }
     }
 
@@ -90,23 +103,28 @@ impl MetricType {
     }
 }
 
-/// What a family is: name, help, type and label names. Built once; checked at registration.
+/// What a family is: name, help, type, unit and label names. Built once; checked at
+/// registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
     name: Box<str>,
     help: Box<str>,
     metric_type: MetricType,
     label_names: Box<[Box<str>]>,
+    /// Empty when the family has no unit.
+    unit: Box<str>,
 }
 
 impl Descriptor {
-    /// Describes a family. A counter's name may be given with or without `_total`; the family
-    /// name is stored without it, and `_total` is added to its samples.
+    /// Describes a family. A counter's name may be given with or without `_total` (an info's
+    /// with or without `_info`); the family name is stored without it, and the suffix is added
+    /// to its samples.
     ///
     /// # Errors
     ///
     /// An invalid metric or label name, a reserved label name, a label repeated, or an empty
-    /// help text.
+    /// help text. A state set's name must also be a valid label name (its samples carry a
+    /// label named after the family), and no other label may take it.
     pub fn new(
         name: &str,
         help: &str,
@@ -116,6 +134,7 @@ impl Descriptor {
         names::check_metric_name(name)?;
         let name = match metric_type {
             MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+            MetricType::Info => name.strip_suffix("_info").unwrap_or(name),
             _ => name,
         };
         // Re-check: stripping `_total` from "_total" leaves an empty name.
@@ -127,14 +146,55 @@ impl Descriptor {
         names::check_label_names(
             &label_names,
             metric_type.reserved_labels(),
-            metric_type.as_str(Format::Text),
+            metric_type.as_str(Format::OpenMetrics),
         )?;
+        if metric_type == MetricType::StateSet {
+            names::check_label_name(name)?;
+            if label_names.iter().any(|l| **l == *name) {
+                return Err(crate::error::NameError::LabelReservedForType {
+                    label: name.to_owned(),
+                    metric_type: "stateset",
+                });
+            }
+        }
         Ok(Descriptor {
             name: name.into(),
             help: help.into(),
             metric_type,
             label_names,
+            unit: "".into(),
         })
+    }
+
+    /// Sets the family's unit (OpenMetrics `# UNIT`), e.g. `seconds` for
+    /// `request_duration_seconds`.
+    ///
+    /// ```
+    /// use tachymeter::{Descriptor, MetricType, NameError};
+    /// let d = Descriptor::new("request_duration_seconds", "Latency.", MetricType::Histogram, &[])?
+    ///     .with_unit("seconds")?;
+    /// assert_eq!(d.unit(), "seconds");
+    /// let bad = Descriptor::new("request_duration", "Latency.", MetricType::Histogram, &[])?
+    ///     .with_unit("seconds");
+    /// assert!(matches!(bad, Err(NameError::UnitNotSuffix { .. })));
+    /// # Ok::<(), NameError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NameError::InvalidUnit`](crate::NameError::InvalidUnit) for a unit that is not `[a-zA-Z0-9_:]+`,
+    /// [`NameError::UnitNotSuffix`](crate::NameError::UnitNotSuffix) when the family name does not end in `_` + unit (the
+    /// OpenMetrics rule; for a counter the name without `_total`),
+    /// [`NameError::UnitNotAllowed`](crate::NameError::UnitNotAllowed) on an info or state set, which have no unit.
+    pub fn with_unit(mut self, unit: &str) -> Result<Descriptor, crate::error::NameError> {
+        names::check_unit(&self.name, self.metric_type, unit)?;
+        self.unit = unit.into();
+        Ok(self)
+    }
+
+    /// The unit, or `""` when the family has none.
+    pub fn unit(&self) -> &str {
+        &self.unit
     }
 
     /// The family name (for counters, without `_total`).
@@ -162,6 +222,7 @@ impl Descriptor {
     pub(crate) fn type_line_suffix(&self, format: Format) -> &'static str {
         match (self.metric_type, format) {
             (MetricType::Counter, Format::Text) => "_total",
+            (MetricType::Info, Format::Text) => "_info",
             _ => "",
         }
     }
@@ -177,6 +238,9 @@ pub(crate) enum Value {
     U64(u64),
     /// A float.
     F64(f64),
+    /// Seconds since the Unix epoch (`_created`), written in fixed decimal notation with
+    /// millisecond precision rather than in exponent form.
+    Seconds(f64),
 }
 
 /// Writes one registry snapshot. Handed to [`Collector::collect`](crate::Collector::collect).
@@ -188,6 +252,8 @@ pub struct MetricWriter<'a> {
     /// The registry's constant labels, rendered and escaped, or empty.
     const_labels: &'a str,
     filter: Option<&'a dyn Fn(&str) -> bool>,
+    /// Whether to write `_created` samples (OpenMetrics only; see [`MetricWriter::created`]).
+    created: bool,
 }
 
 impl core::fmt::Debug for MetricWriter<'_> {
@@ -213,12 +279,26 @@ impl<'a> MetricWriter<'a> {
             prefix,
             const_labels,
             filter,
+            created: true,
         }
+    }
+
+    /// Sets whether `_created` samples are written (they never are in the text format).
+    pub(crate) fn with_created(mut self, created: bool) -> Self {
+        self.created = created;
+        self
     }
 
     /// The format being written.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Whether `_created` samples belong in this exposition: OpenMetrics, and the registry
+    /// has them switched on ([`RegistryBuilder::created_samples`](crate::RegistryBuilder::created_samples)).
+    /// The text format never has them (FORMATS rule 6).
+    pub fn created(&self) -> bool {
+        self.created && self.format == Format::OpenMetrics
     }
 
     /// Starts a family: writes its metadata lines and returns a writer for its samples.
@@ -254,6 +334,12 @@ impl<'a> MetricWriter<'a> {
                 write_name(o);
                 o.push(b' ');
                 o.extend_from_slice(desc.metric_type.as_str(Format::OpenMetrics).as_bytes());
+                if !desc.unit.is_empty() {
+                    o.extend_from_slice(b"\n# UNIT ");
+                    write_name(o);
+                    o.push(b' ');
+                    o.extend_from_slice(desc.unit.as_bytes());
+                }
                 o.extend_from_slice(b"\n# HELP ");
                 write_name(o);
                 o.push(b' ');
@@ -306,10 +392,20 @@ impl core::fmt::Debug for FamilyWriter<'_, '_> {
     }
 }
 
-impl FamilyWriter<'_, '_> {
+impl<'w> FamilyWriter<'w, '_> {
     /// The format being written.
     pub fn format(&self) -> Format {
         self.w.format
+    }
+
+    /// Whether `_created` samples belong in this exposition (see [`MetricWriter::created`]).
+    pub fn created(&self) -> bool {
+        self.w.created()
+    }
+
+    /// The family name, without the registry prefix.
+    pub(crate) fn family_name(&self) -> &'w str {
+        &self.desc.name
     }
 
     /// Writes a sample for a custom collector: `suffix` is appended to the family name
@@ -359,7 +455,7 @@ impl FamilyWriter<'_, '_> {
         if !first {
             o.push(b'}');
         }
-        self.end(Value::F64(value));
+        self.end(Value::F64(value), None);
         Ok(())
     }
 
@@ -373,30 +469,48 @@ impl FamilyWriter<'_, '_> {
         extra: Option<(&str, &str)>,
         value: Value,
     ) {
+        self.sample_full(suffix, labels, extra, b"", value, None);
+    }
+
+    /// [`sample_rendered`](Self::sample_rendered) with more already-rendered pairs (`more`,
+    /// an info's labels) after `extra`, and an exemplar, written in OpenMetrics only.
+    pub(crate) fn sample_full(
+        &mut self,
+        suffix: &str,
+        labels: &str,
+        extra: Option<(&str, &str)>,
+        more: &[u8],
+        value: Value,
+        exemplar: Option<ExemplarRef<'_>>,
+    ) {
         self.begin(suffix);
         let o = &mut *self.w.out;
-        let c = self.w.const_labels;
-        if !c.is_empty() || !labels.is_empty() || extra.is_some() {
-            o.push(b'{');
-            o.extend_from_slice(c.as_bytes());
-            if !labels.is_empty() {
-                if !c.is_empty() {
-                    o.push(b',');
-                }
-                o.extend_from_slice(labels.as_bytes());
+        let mut first = true;
+        let mut sep = |o: &mut Vec<u8>| {
+            o.push(if first { b'{' } else { b',' });
+            first = false;
+        };
+        for part in [self.w.const_labels.as_bytes(), labels.as_bytes()] {
+            if !part.is_empty() {
+                sep(o);
+                o.extend_from_slice(part);
             }
-            if let Some((name, value)) = extra {
-                if !c.is_empty() || !labels.is_empty() {
-                    o.push(b',');
-                }
-                o.extend_from_slice(name.as_bytes());
-                o.extend_from_slice(b"=\"");
-                o.extend_from_slice(value.as_bytes());
-                o.push(b'"');
-            }
+        }
+        if let Some((name, value)) = extra {
+            sep(o);
+            o.extend_from_slice(name.as_bytes());
+            o.extend_from_slice(b"=\"");
+            o.extend_from_slice(value.as_bytes());
+            o.push(b'"');
+        }
+        if !more.is_empty() {
+            sep(o);
+            o.extend_from_slice(more);
+        }
+        if !first {
             o.push(b'}');
         }
-        self.end(value);
+        self.end(value, exemplar);
     }
 
     #[inline]
@@ -408,12 +522,16 @@ impl FamilyWriter<'_, '_> {
     }
 
     #[inline]
-    fn end(&mut self, value: Value) {
+    fn end(&mut self, value: Value, exemplar: Option<ExemplarRef<'_>>) {
         let o = &mut *self.w.out;
         o.push(b' ');
         match value {
             Value::U64(v) => float::write_u64(o, v),
             Value::F64(v) => float::write_f64(o, v, self.w.format.float_style()),
+            Value::Seconds(v) => openmetrics::write_seconds(o, v),
+        }
+        if let (Some(e), Format::OpenMetrics) = (exemplar, self.w.format) {
+            openmetrics::write_exemplar(o, e);
         }
         o.push(b'\n');
     }
@@ -441,18 +559,29 @@ pub(crate) fn bound_index(format: Format) -> usize {
     }
 }
 
-/// Renders label pairs once (`a="x",b="y"`, values escaped) for a child's cached prefix.
-pub(crate) fn render_labels(names: &[Box<str>], values: &[&str]) -> Box<str> {
-    let mut out = Vec::new();
-    for (i, (n, v)) in names.iter().zip(values).enumerate() {
+/// Appends label pairs as `a="x",b="y"`, values escaped.
+pub(crate) fn write_label_pairs<'p>(
+    out: &mut Vec<u8>,
+    pairs: impl IntoIterator<Item = (&'p str, &'p str)>,
+) {
+    for (i, (n, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b"=\"");
-        escape::label_value(&mut out, v);
+        escape::label_value(out, v);
         out.push(b'"');
     }
+}
+
+/// Renders label pairs once (`a="x",b="y"`, values escaped) for a child's cached prefix.
+pub(crate) fn render_labels(names: &[Box<str>], values: &[&str]) -> Box<str> {
+    let mut out = Vec::new();
+    write_label_pairs(
+        &mut out,
+        names.iter().map(|n| &**n).zip(values.iter().copied()),
+    );
     // Names are ASCII and values were `&str`; escaping only inserts ASCII.
     String::from_utf8(out).unwrap_or_default().into_boxed_str()
 }

@@ -1,7 +1,8 @@
 //! Module implementing the [`Counter`] metric.
 
 use crate::encode::{FamilyWriter, MetricType, Value};
-use crate::error::CounterError;
+use crate::error::{CounterError, ExemplarError};
+use crate::exemplar::{self, Exemplars};
 use crate::metrics::{Builder, Metric, Sealed};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -43,7 +44,15 @@ impl Slot for CounterSlot {
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Counter {
-    cells: Arc<Sharded<CounterSlot>>,
+    cells: Arc<Inner>,
+}
+
+/// A counter's storage: the shards `inc` writes, and the exemplar side structure, which
+/// `inc` never reads (a null pointer until the first exemplar; see `crate::exemplar`).
+#[derive(Debug)]
+struct Inner {
+    shards: Sharded<CounterSlot>,
+    exemplar: Exemplars,
 }
 
 impl Default for Counter {
@@ -57,7 +66,10 @@ impl Counter {
     /// [`Counter::builder`]).
     pub fn new() -> Counter {
         Counter {
-            cells: Arc::new(Sharded::new(())),
+            cells: Arc::new(Inner {
+                shards: Sharded::new(()),
+                exemplar: Exemplars::new(),
+            }),
         }
     }
 
@@ -75,7 +87,7 @@ impl Counter {
     /// Adds `n`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
-        self.cells.update(
+        self.cells.shards.update(
             // Relaxed: the slot has this thread as its only writer, and the value publishes no
             // other memory; a concurrent reader may see the previous total, which is fine.
             |s| {
@@ -116,7 +128,7 @@ impl Counter {
             self.inc_by(v as u64);
             return Ok(());
         }
-        self.cells.update(
+        self.cells.shards.update(
             // Relaxed: single writer, as in `inc_by`.
             |s| {
                 let cur = f64::from_bits(s.float.load(Ordering::Relaxed));
@@ -124,6 +136,68 @@ impl Counter {
             },
             |s| crate::atomic::f64_add(&s.float, v),
         );
+        Ok(())
+    }
+
+    /// Adds 1 and records an exemplar (e.g. the trace that caused the increment) with value 1
+    /// and the current wall-clock time, replacing the previous exemplar. Exemplars are only
+    /// exposed in OpenMetrics. An invalid exemplar is dropped; the increment still happens
+    /// (use [`try_inc_with_exemplar`](Self::try_inc_with_exemplar) to learn about it).
+    ///
+    /// Recording an exemplar takes a per-counter mutex and the first one allocates; plain
+    /// [`inc`](Self::inc) never looks at exemplars and stays as fast as before.
+    ///
+    /// ```
+    /// use tachymeter::{Counter, Format, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let c = Counter::builder("requests_total", "Requests.").register(&registry)?;
+    /// c.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6")]);
+    /// let om = registry.encode_to_string(Format::OpenMetrics);
+    /// assert!(om.starts_with(
+    ///     "# TYPE requests counter\n# HELP requests Requests.\n\
+    ///      requests_total 1 # {trace_id=\"4bf92f3577b34da6\"} 1.0 "
+    /// ));
+    /// // The text format has no exemplars.
+    /// assert!(registry.encode_to_string(Format::Text).ends_with("requests_total 1\n"));
+    /// // 128 code points at most, valid label names.
+    /// assert!(c.try_inc_with_exemplar(&[("trace_id", &"x".repeat(121))]).is_err());
+    /// assert!(c.try_inc_with_exemplar(&[("trace-id", "1")]).is_err());
+    /// assert_eq!(c.get(), 3.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inc_with_exemplar(&self, labels: &[(&str, &str)]) {
+        let _ = self.try_inc_by_with_exemplar(1, labels);
+    }
+
+    /// Adds `n` and records an exemplar with value `n`; see
+    /// [`inc_with_exemplar`](Self::inc_with_exemplar).
+    pub fn inc_by_with_exemplar(&self, n: u64, labels: &[(&str, &str)]) {
+        let _ = self.try_inc_by_with_exemplar(n, labels);
+    }
+
+    /// Adds 1 and records an exemplar; see [`inc_with_exemplar`](Self::inc_with_exemplar).
+    ///
+    /// # Errors
+    ///
+    /// [`ExemplarError`] when the labels are invalid or longer than 128 code points; the
+    /// counter is still incremented, without the exemplar.
+    pub fn try_inc_with_exemplar(&self, labels: &[(&str, &str)]) -> Result<(), ExemplarError> {
+        self.try_inc_by_with_exemplar(1, labels)
+    }
+
+    /// Adds `n` and records an exemplar with value `n`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_inc_with_exemplar`](Self::try_inc_with_exemplar).
+    pub fn try_inc_by_with_exemplar(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), ExemplarError> {
+        self.inc_by(n);
+        exemplar::validate(labels)?;
+        self.cells.exemplar.record(1, 0, labels, n as f64);
         Ok(())
     }
 
@@ -137,7 +211,7 @@ impl Counter {
     fn parts(&self) -> (u64, f64) {
         let mut int = 0u64;
         let mut float = 0f64;
-        self.cells.for_each(|s| {
+        self.cells.shards.for_each(|s| {
             // Relaxed: a snapshot may miss increments in flight; each slot only grows.
             int = int.wrapping_add(s.int.load(Ordering::Relaxed));
             float += f64::from_bits(s.float.load(Ordering::Relaxed));
@@ -149,7 +223,7 @@ impl Counter {
     /// a second thread).
     #[doc(hidden)]
     pub fn is_sharded(&self) -> bool {
-        self.cells.is_inflated()
+        self.cells.shards.is_inflated()
     }
 }
 
@@ -170,10 +244,15 @@ impl Metric for Counter {
         } else {
             Value::F64(i as f64 + f)
         };
-        w.sample_rendered("_total", labels, None, value);
+        match self.cells.exemplar.read() {
+            None => w.sample_rendered("_total", labels, None, value),
+            Some(ex) => w.sample_full("_total", labels, None, b"", value, ex[0].get()),
+        }
     }
 
     fn heap_bytes(&self) -> usize {
-        core::mem::size_of::<Sharded<CounterSlot>>() + self.cells.shard_bytes()
+        core::mem::size_of::<Inner>()
+            + self.cells.shards.shard_bytes()
+            + self.cells.exemplar.heap_bytes()
     }
 }

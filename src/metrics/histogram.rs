@@ -1,12 +1,11 @@
 //! Module implementing the [`Histogram`] metric and its [`Buckets`].
 
-use std::time::Instant;
-
 use crossbeam_utils::CachePadded;
 
-use crate::encode::{self, FamilyWriter, MetricType, Value};
-use crate::error::BucketError;
-use crate::metrics::{Builder, LabeledBuilder, Metric, Sealed};
+use crate::encode::{self, FamilyWriter, Format, MetricType, Value};
+use crate::error::{BucketError, ExemplarError};
+use crate::exemplar::{self, Exemplars};
+use crate::metrics::{Builder, LabeledBuilder, Metric, Observe, Sealed, Timer};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{Arc, AtomicU64, Ordering};
 
@@ -144,6 +143,8 @@ impl Slot for HistogramSlot {
 struct Inner {
     buckets: Arc<Buckets>,
     cells: Sharded<HistogramSlot>,
+    /// One exemplar per bucket, allocated on the first; `observe` never reads it.
+    exemplars: Exemplars,
 }
 
 /// Observations counted into buckets, e.g. request latencies.
@@ -179,6 +180,7 @@ impl Histogram {
             inner: Arc::new(Inner {
                 buckets,
                 cells: Sharded::new(n),
+                exemplars: Exemplars::new(),
             }),
         }
     }
@@ -195,6 +197,57 @@ impl Histogram {
             return;
         }
         let i = self.inner.buckets.index(v);
+        self.observe_in(i, v);
+    }
+
+    /// Records one observation and makes it the exemplar of the bucket it falls into (so the
+    /// exemplar's value always lies inside its bucket), with the current wall-clock time,
+    /// replacing that bucket's previous exemplar. Exemplars are only exposed in OpenMetrics.
+    /// An invalid exemplar is dropped, the observation still counts (use
+    /// [`try_observe_with_exemplar`](Self::try_observe_with_exemplar) to learn about it).
+    ///
+    /// ```
+    /// use tachymeter::{Format, Histogram, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("rpc_seconds", "RPC latency.")
+    ///     .buckets([0.1, 1.0])?
+    ///     .register(&registry)?;
+    /// h.observe_with_exemplar(0.25, &[("trace_id", "abc")]);
+    /// h.observe(0.5); // counted; the bucket keeps its exemplar
+    /// let om = registry.encode_to_string(Format::OpenMetrics);
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"0.1\"} 0\n"));
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"1.0\"} 2 # {trace_id=\"abc\"} 0.25 "));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe_with_exemplar(&self, v: f64, labels: &[(&str, &str)]) {
+        let _ = self.try_observe_with_exemplar(v, labels);
+    }
+
+    /// As [`observe_with_exemplar`](Self::observe_with_exemplar).
+    ///
+    /// # Errors
+    ///
+    /// [`ExemplarError`] when the labels are invalid or longer than 128 code points; the
+    /// observation is still recorded, without the exemplar. A NaN observation is ignored and
+    /// records no exemplar.
+    pub fn try_observe_with_exemplar(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+    ) -> Result<(), ExemplarError> {
+        if v.is_nan() {
+            return Ok(());
+        }
+        let i = self.inner.buckets.index(v);
+        self.observe_in(i, v);
+        exemplar::validate(labels)?;
+        let n = self.inner.buckets.bounds.len() + 1;
+        self.inner.exemplars.record(n, i, labels, v);
+        Ok(())
+    }
+
+    #[inline]
+    fn observe_in(&self, i: usize, v: f64) {
         self.inner.cells.update(
             // Relaxed: single writer of this slot; counts and sum publish no other memory.
             |s| {
@@ -213,10 +266,7 @@ impl Histogram {
 
     /// Starts a timer that observes the elapsed seconds when it drops.
     pub fn start_timer(&self) -> HistogramTimer<'_> {
-        HistogramTimer {
-            histogram: self,
-            start: Some(Instant::now()),
-        }
+        Timer::start(self)
     }
 
     /// The buckets.
@@ -264,39 +314,11 @@ impl Histogram {
 }
 
 /// Guard from [`Histogram::start_timer`]: observes the elapsed seconds when dropped.
-#[derive(Debug)]
-#[must_use = "the timer observes when it drops"]
-pub struct HistogramTimer<'a> {
-    histogram: &'a Histogram,
-    start: Option<Instant>,
-}
+pub type HistogramTimer<'a> = Timer<'a, Histogram>;
 
-impl HistogramTimer<'_> {
-    /// Observes now and returns the elapsed seconds.
-    pub fn observe_duration(mut self) -> f64 {
-        self.finish()
-    }
-
-    /// Drops the timer without observing.
-    pub fn stop_and_discard(mut self) {
-        self.start = None;
-    }
-
-    fn finish(&mut self) -> f64 {
-        match self.start.take() {
-            Some(s) => {
-                let d = s.elapsed().as_secs_f64();
-                self.histogram.observe(d);
-                d
-            }
-            None => 0.0,
-        }
-    }
-}
-
-impl Drop for HistogramTimer<'_> {
-    fn drop(&mut self) {
-        self.finish();
+impl Observe for Histogram {
+    fn observe(&self, v: f64) {
+        Histogram::observe(self, v);
     }
 }
 
@@ -348,23 +370,33 @@ impl Metric for Histogram {
 
     fn encode_child(&self, _: &Arc<Buckets>, w: &mut FamilyWriter<'_, '_>, labels: &str) {
         let f = encode::bound_index(w.format());
+        let exemplars = self.inner.exemplars.read();
         let mut cumulative = 0u64;
         for (i, le) in self.inner.buckets.le.iter().enumerate() {
             cumulative += self.bucket_total(i);
-            w.sample_rendered(
+            let ex = exemplars.as_ref().and_then(|e| e[i].get());
+            w.sample_full(
                 "_bucket",
                 labels,
                 Some(("le", &le[f])),
+                b"",
                 Value::U64(cumulative),
+                ex,
             );
         }
-        w.sample_rendered("_sum", labels, None, Value::F64(self.sum()));
-        w.sample_rendered("_count", labels, None, Value::U64(cumulative));
+        // OpenMetrics: a histogram with a negative bucket bound has no sum (FORMATS rule 12),
+        // and then no count either (count only comes with a sum). The text format keeps both.
+        let negative = self.inner.buckets.bounds.first().is_some_and(|&b| b < 0.0);
+        if w.format() == Format::Text || !negative {
+            w.sample_rendered("_sum", labels, None, Value::F64(self.sum()));
+            w.sample_rendered("_count", labels, None, Value::U64(cumulative));
+        }
     }
 
     fn heap_bytes(&self) -> usize {
         let n = self.inner.buckets.bounds.len() + 1;
         core::mem::size_of::<Inner>()
+            + self.inner.exemplars.heap_bytes()
             + n.div_ceil(LANES) * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
             + self.inner.cells.shard_bytes()
             + self.inner.cells.is_inflated() as usize

@@ -1,9 +1,12 @@
 //! Module implementing the metric types and their builders. See [`Counter`], [`Gauge`],
-//! [`Histogram`] and [`Builder`].
+//! [`Histogram`], [`Summary`] and [`Builder`].
 
 pub(crate) mod counter;
 pub(crate) mod gauge;
 pub(crate) mod histogram;
+pub(crate) mod info;
+pub(crate) mod stateset;
+pub(crate) mod summary;
 
 use core::marker::PhantomData;
 
@@ -15,6 +18,9 @@ use crate::registry::Registry;
 pub use counter::Counter;
 pub use gauge::{Gauge, GaugeTimer, InProgress};
 pub use histogram::{Buckets, Histogram, HistogramTimer};
+pub use info::Info;
+pub use stateset::{StateSet, States};
+pub use summary::{Summary, SummaryConfig, SummaryTimer};
 
 mod private {
     pub trait Sealed {}
@@ -22,7 +28,7 @@ mod private {
 pub(crate) use private::Sealed;
 
 /// A metric type that can be a child of a [`Family`]: [`Counter`], [`Gauge`], [`Histogram`]
-/// and [`Summary`](crate::Summary). Sealed: implement [`Collector`](crate::Collector) for
+/// and `Summary`. Sealed: implement [`Collector`](crate::Collector) for
 /// custom metrics instead.
 pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// Per-family configuration shared by every child (histogram buckets, summary
@@ -35,12 +41,70 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// A new, zeroed child.
     #[doc(hidden)]
     fn new_child(options: &Self::Options) -> Self;
+    /// A new child of the family `desc` describes (types that need the family's label
+    /// names override this; the default ignores `desc`).
+    #[doc(hidden)]
+    fn new_child_in(options: &Self::Options, desc: &Descriptor) -> Self {
+        let _ = desc;
+        Self::new_child(options)
+    }
     /// Writes this child's samples; `labels` are its rendered label pairs.
     #[doc(hidden)]
     fn encode_child(&self, options: &Self::Options, w: &mut FamilyWriter<'_, '_>, labels: &str);
     /// Heap bytes this child holds beyond its handle (memory accounting).
     #[doc(hidden)]
     fn heap_bytes(&self) -> usize;
+}
+
+/// A metric that records observations: [`Histogram`] and [`Summary`]. Sealed.
+pub trait Observe: Sealed {
+    /// Records one observation.
+    fn observe(&self, v: f64);
+}
+
+/// Guard from `start_timer` on a [`Histogram`] or [`Summary`]: observes the elapsed seconds
+/// when dropped.
+#[derive(Debug)]
+#[must_use = "the timer observes when it drops"]
+pub struct Timer<'a, M: Observe> {
+    metric: &'a M,
+    start: Option<std::time::Instant>,
+}
+
+impl<'a, M: Observe> Timer<'a, M> {
+    pub(crate) fn start(metric: &'a M) -> Self {
+        Timer {
+            metric,
+            start: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// Observes now and returns the elapsed seconds.
+    pub fn observe_duration(mut self) -> f64 {
+        self.finish()
+    }
+
+    /// Drops the timer without observing.
+    pub fn stop_and_discard(mut self) {
+        self.start = None;
+    }
+
+    fn finish(&mut self) -> f64 {
+        match self.start.take() {
+            Some(s) => {
+                let d = s.elapsed().as_secs_f64();
+                self.metric.observe(d);
+                d
+            }
+            None => 0.0,
+        }
+    }
+}
+
+impl<M: Observe> Drop for Timer<'_, M> {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// Builds a metric: name and help, then optional settings, then either
@@ -58,6 +122,7 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
 pub struct Builder<M: Metric> {
     name: String,
     help: String,
+    unit: Option<String>,
     options: M::Options,
     _m: PhantomData<M>,
 }
@@ -76,6 +141,7 @@ impl<M: Metric> Builder<M> {
         Builder {
             name: name.to_owned(),
             help: help.to_owned(),
+            unit: None,
             options,
             _m: PhantomData,
         }
@@ -83,6 +149,56 @@ impl<M: Metric> Builder<M> {
 
     pub(crate) fn options_mut(&mut self) -> &mut M::Options {
         &mut self.options
+    }
+
+    /// Sets the unit, exposed as OpenMetrics `# UNIT`: it must be the end of the family name
+    /// after an underscore (`request_duration_seconds` with `seconds`; a counter's name is
+    /// taken without `_total`). Infos and state sets have no unit.
+    ///
+    /// ```
+    /// use tachymeter::{Counter, Format, Histogram, NameError, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("request_duration_seconds", "Latency.")
+    ///     .unit("seconds")?
+    ///     .buckets([1.0])?
+    ///     .register(&registry)?;
+    /// h.observe(0.5);
+    /// assert!(registry.encode_to_string(Format::OpenMetrics).starts_with(
+    ///     "# TYPE request_duration_seconds histogram\n\
+    ///      ## UNIT request_duration_seconds seconds\n\
+    ///      ## HELP request_duration_seconds Latency.\n"
+    /// ));
+    /// assert!(matches!(
+    ///     Counter::builder("requests_total", "Requests.").unit("seconds"),
+    ///     Err(NameError::UnitNotSuffix { .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`NameError::InvalidUnit`](crate::NameError::InvalidUnit), [`NameError::UnitNotSuffix`](crate::NameError::UnitNotSuffix) or
+    /// [`NameError::UnitNotAllowed`](crate::NameError::UnitNotAllowed) (see [`Descriptor::with_unit`]); an invalid name is
+    /// reported by `build`/`register`.
+    pub fn unit(mut self, unit: &str) -> Result<Self, crate::error::NameError> {
+        // Validate against the family name as `Descriptor::new` will store it.
+        let name = match M::TYPE {
+            crate::MetricType::Counter => self.name.strip_suffix("_total"),
+            crate::MetricType::Info => self.name.strip_suffix("_info"),
+            _ => None,
+        }
+        .unwrap_or(&self.name);
+        crate::names::check_unit(name, M::TYPE, unit)?;
+        self.unit = Some(unit.to_owned());
+        Ok(self)
+    }
+
+    fn descriptor(&self, labels: &[&str]) -> Result<Descriptor, crate::error::NameError> {
+        let desc = Descriptor::new(&self.name, &self.help, M::TYPE, labels)?;
+        match &self.unit {
+            Some(u) => desc.with_unit(u),
+            None => Ok(desc),
+        }
     }
 
     /// Gives the metric label names: the result builds a [`Family`].
@@ -103,7 +219,7 @@ impl<M: Metric> Builder<M> {
     ///
     /// An invalid name or an empty help text.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
-        let desc = Descriptor::new(&self.name, &self.help, M::TYPE, &[])?;
+        let desc = self.descriptor(&[])?;
         Ok(Family::new(desc, self.options))
     }
 
@@ -152,7 +268,7 @@ impl<M: Metric> LabeledBuilder<M> {
     /// An invalid metric or label name, a reserved or repeated label name, or an empty help.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
-        let desc = Descriptor::new(&self.inner.name, &self.inner.help, M::TYPE, &labels)?;
+        let desc = self.inner.descriptor(&labels)?;
         Ok(Family::new(desc, self.inner.options))
     }
 

@@ -2,11 +2,11 @@
 
 use core::hash::{Hash, Hasher};
 
-use crate::encode::{render_labels, Descriptor, MetricWriter};
+use crate::encode::{render_labels, Descriptor, MetricWriter, Value};
 use crate::error::{EncodeError, LabelError};
 use crate::metrics::Metric;
 use crate::registry::Collector;
-use crate::sync::Arc;
+use crate::sync::{Arc, Ordering};
 
 /// The owned key of a child: its label values, in label-name order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,33 @@ impl Hash for LabelQuery<'_> {
 }
 
 impl LabelQuery<'_> {
+    /// Full comparison of every value (never by hash alone).
+    #[inline]
     fn matches(&self, key: &LabelKey) -> bool {
-        self.0.len() == key.0.len() && self.0.iter().zip(key.0.iter()).all(|(a, b)| *a == &**b)
+        self.0.len() == key.0.len() && self.0.iter().zip(key.0.iter()).all(|(a, b)| str_eq(a, b))
+    }
+
+    /// A fast, unkeyed hash of the values for the per-thread cache, where a collision (even a
+    /// provoked one) only costs a miss: the entry is compared in full before use.
+    #[cfg(not(tachymeter_loom))]
+    #[inline]
+    fn quick_hash(&self) -> u64 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+        let mut h = 0u64;
+        for v in self.0 {
+            let b = v.as_bytes();
+            h = mix(h, b.len() as u64);
+            if b.len() <= 16 {
+                let (w1, w2) = words(b);
+                h = mix(mix(h, w1), w2);
+            } else {
+                for c in b.chunks(8) {
+                    h = mix(h, words(c).0);
+                }
+            }
+        }
+        h
     }
 
     fn to_key(self) -> LabelKey {
@@ -47,145 +72,63 @@ impl LabelQuery<'_> {
     }
 }
 
-/// A child of a family: the metric and its label pairs rendered once for exposition.
+/// Two words that together hold every byte of `b` (at most 16 bytes), by overlapping loads:
+/// for equal lengths, equal words mean equal bytes.
+#[inline]
+fn words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    let le4 = |s: &[u8]| u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    let le8 = |s: &[u8]| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+    match n {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        ),
+        4..=7 => (le4(b), le4(&b[n - 4..])),
+        _ => (le8(b), le8(&b[n - 8..])),
+    }
+}
+
+/// String equality without a `memcmp` call for the short values labels usually hold.
+#[inline]
+fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len()
+        && if a.len() <= 16 {
+            words(a) == words(b)
+        } else {
+            a == b
+        }
+}
+
+/// A child of a family: its label values, the metric, and its label pairs rendered once for
+/// exposition.
 #[derive(Debug)]
 pub(crate) struct Child<M> {
+    pub(crate) key: LabelKey,
     pub(crate) metric: M,
     pub(crate) labels: Box<str>,
+    /// When the child was created, in seconds since the Unix epoch (`_created`).
+    pub(crate) created: f64,
 }
 
 #[cfg(not(tachymeter_loom))]
-mod map {
-    //! Lock-free child map: `papaya`'s concurrent hash table. A lookup pins a thread-local
-    //! guard and probes with atomic loads: it writes no shared cache line and takes no lock.
-    use super::*;
-
-    impl papaya::Equivalent<LabelKey> for LabelQuery<'_> {
-        fn equivalent(&self, key: &LabelKey) -> bool {
-            self.matches(key)
-        }
-    }
-
-    pub(crate) struct ChildMap<M> {
-        map: papaya::HashMap<LabelKey, Child<M>, ahash::RandomState>,
-    }
-
-    impl<M> ChildMap<M> {
-        pub(crate) fn new() -> Self {
-            ChildMap {
-                // A random per-family seed: label values can come from untrusted input, so
-                // the hash must not be predictable (hash flooding).
-                map: papaya::HashMap::builder()
-                    .hasher(ahash::RandomState::new())
-                    .build(),
-            }
-        }
-
-        /// Runs `f` on the child for `q`, inserting `make()` first if there is none.
-        #[inline]
-        pub(crate) fn with<R>(
-            &self,
-            q: LabelQuery<'_>,
-            make: impl FnOnce() -> Child<M>,
-            f: impl FnOnce(&Child<M>) -> R,
-        ) -> R {
-            let pinned = self.map.pin();
-            match pinned.get(&q) {
-                Some(c) => f(c),
-                // Whoever inserts first wins; every racer gets the winner's child.
-                None => f(pinned.get_or_insert_with(q.to_key(), make)),
-            }
-        }
-
-        pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
-            self.map.pin().remove(q).is_some()
-        }
-
-        pub(crate) fn clear(&self) {
-            self.map.pin().clear();
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.map.len()
-        }
-
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Child<M>)) {
-            let pinned = self.map.pin();
-            for (_, c) in pinned.iter() {
-                f(c);
-            }
-        }
-    }
-}
-
-#[cfg(tachymeter_loom)]
-mod map {
-    //! Under loom the child map is a mutex-protected list with the same insert-or-get
-    //! contract, so the models check this module's use of it (racing inserts of one child
-    //! must yield one series). papaya's own algorithm is tested by papaya.
-    use super::*;
-    use crate::sync::{lock, Mutex};
-
-    pub(crate) struct ChildMap<M> {
-        map: Mutex<Vec<(LabelKey, Arc<Child<M>>)>>,
-    }
-
-    impl<M> ChildMap<M> {
-        pub(crate) fn new() -> Self {
-            ChildMap {
-                map: Mutex::new(Vec::new()),
-            }
-        }
-
-        pub(crate) fn with<R>(
-            &self,
-            q: LabelQuery<'_>,
-            make: impl FnOnce() -> Child<M>,
-            f: impl FnOnce(&Child<M>) -> R,
-        ) -> R {
-            let c = {
-                let mut m = lock(&self.map);
-                match m.iter().find(|(k, _)| q.matches(k)) {
-                    Some((_, c)) => c.clone(),
-                    None => {
-                        let c = Arc::new(make());
-                        m.push((q.to_key(), c.clone()));
-                        c
-                    }
-                }
-            };
-            f(&c)
-        }
-
-        pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
-            let mut m = lock(&self.map);
-            let before = m.len();
-            m.retain(|(k, _)| !q.matches(k));
-            m.len() != before
-        }
-
-        pub(crate) fn clear(&self) {
-            lock(&self.map).clear();
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.map).len()
-        }
-
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Child<M>)) {
-            let all: Vec<_> = lock(&self.map).iter().map(|(_, c)| c.clone()).collect();
-            for c in all {
-                f(&c);
-            }
-        }
-    }
-}
+mod cache;
+mod map;
 
 use map::ChildMap;
+
+/// Source of family identities for the per-thread lookup cache.
+static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Inner<M: Metric> {
     desc: Descriptor,
     options: M::Options,
+    /// Process-unique identity (cache key).
+    id: u64,
+    /// Bumped after every `remove`/`clear`, so per-thread caches drop removed children.
+    generation: crate::sync::AtomicU64,
     children: ChildMap<M>,
 }
 
@@ -234,11 +177,17 @@ impl<M: Metric> core::fmt::Debug for Family<M> {
 
 impl<M: Metric> Family<M> {
     pub(crate) fn new(desc: Descriptor, options: M::Options) -> Self {
+        // A random per-family seed: label values can come from untrusted input, so the hash
+        // must not be predictable (hash flooding).
+        let hasher = ahash::RandomState::new();
         Family {
             inner: Arc::new(Inner {
                 desc,
                 options,
-                children: ChildMap::new(),
+                // Relaxed: only uniqueness matters.
+                id: NEXT_FAMILY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                generation: crate::sync::AtomicU64::new(0),
+                children: ChildMap::new(hasher),
             }),
         }
     }
@@ -268,16 +217,39 @@ impl<M: Metric> Family<M> {
     #[inline]
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> Result<R, LabelError> {
         self.check(values)?;
-        let q = LabelQuery(values);
         let inner = &*self.inner;
-        Ok(inner.children.with(
-            q,
-            || Child {
-                metric: M::new_child(&inner.options),
-                labels: render_labels(inner.desc.label_names(), values),
-            },
-            |c| f(&c.metric),
-        ))
+        let q = LabelQuery(values);
+        #[cfg(not(tachymeter_loom))]
+        {
+            let hash = q.quick_hash();
+            // Acquire pairs with the Release bump in `remove`/`clear`: reading the new
+            // generation means the shared map no longer holds the removed child. Read it
+            // before the map, so a child found there is never cached under a newer generation
+            // than the removal that unlinked it.
+            let generation = inner.generation.load(Ordering::Acquire);
+            let f = match cache::hit(inner.id, hash, generation, &q, |c: &Child<M>| f(&c.metric)) {
+                Ok(r) => return Ok(r),
+                Err(f) => f,
+            };
+            let child = self.get_or_insert(q);
+            cache::fill(inner.id, hash, generation, child.clone());
+            Ok(f(&child))
+        }
+        #[cfg(tachymeter_loom)]
+        {
+            Ok(f(&self.get_or_insert(q).metric))
+        }
+    }
+
+    #[cold]
+    fn get_or_insert(&self, q: LabelQuery<'_>) -> Arc<Child<M>> {
+        let inner = &*self.inner;
+        inner.children.get_or_insert(q, || Child {
+            key: q.to_key(),
+            metric: M::new_child_in(&inner.options, &inner.desc),
+            labels: render_labels(inner.desc.label_names(), q.0),
+            created: crate::encode::now_seconds(),
+        })
     }
 
     /// The child for `values` (created if absent): a cheap handle that shares the child's
@@ -314,12 +286,17 @@ impl<M: Metric> Family<M> {
     /// [`LabelError::Cardinality`] if the number of values differs from the label names.
     pub fn remove(&self, values: &[&str]) -> Result<bool, LabelError> {
         self.check(values)?;
-        Ok(self.inner.children.remove(&LabelQuery(values)))
+        let removed = self.inner.children.remove(&LabelQuery(values));
+        // Release: pairs with the Acquire load in `with` (see there).
+        self.inner.generation.fetch_add(1, Ordering::Release);
+        Ok(removed)
     }
 
     /// Removes every child.
     pub fn clear(&self) {
         self.inner.children.clear();
+        // Release: pairs with the Acquire load in `with`.
+        self.inner.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Number of children.
@@ -350,11 +327,51 @@ impl<M: Metric> Collector for Family<M> {
 
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
         let inner = &*self.inner;
+        // Counters, histograms and summaries carry `_created` (OpenMetrics only, and only
+        // when the registry has it on): written here, once for every type, after the child's
+        // own samples so it stays inside the child's MetricPoint.
+        let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
-            inner
-                .children
-                .for_each(|c| c.metric.encode_child(&inner.options, &mut fw, &c.labels));
+            inner.children.for_each(|c| {
+                c.metric.encode_child(&inner.options, &mut fw, &c.labels);
+                if created {
+                    fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));
+                }
+            });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn str_eq_agrees_with_byte_equality_at_every_length() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..40 {
+            let a = std::str::from_utf8(&base[..n]).unwrap();
+            assert!(str_eq(a, a));
+            for i in 0..n {
+                // Differ in exactly one position: must be unequal wherever it is.
+                let mut m = base[..n].to_vec();
+                m[i] = b'Z';
+                let b = std::str::from_utf8(&m).unwrap();
+                assert!(!str_eq(a, b), "len {n}, position {i}");
+            }
+            if n > 0 {
+                assert!(!str_eq(a, std::str::from_utf8(&base[..n - 1]).unwrap()));
+            }
+        }
+    }
+
+    #[cfg(not(tachymeter_loom))]
+    #[test]
+    fn quick_hash_separates_value_boundaries() {
+        let h = |v: &[&str]| LabelQuery(v).quick_hash();
+        assert_ne!(h(&["ab", "c"]), h(&["a", "bc"]));
+        assert_ne!(h(&["", "abc"]), h(&["abc", ""]));
+        assert_eq!(h(&["GET", "/p42"]), h(&["GET", "/p42"]));
     }
 }

@@ -1,0 +1,244 @@
+//! Behaviour of the metric types through the public API.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use tachymeter::{BucketError, Buckets, Counter, CounterError, Gauge, Histogram};
+
+#[test]
+fn counter_counts_exactly_across_threads_and_thread_exits() {
+    let c = Counter::new();
+    c.inc();
+    // Threads that exit hand their index back; their counts must stay in the total.
+    for round in 0..5u64 {
+        let handles: Vec<_> = (0..6)
+            .map(|t| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for _ in 0..1000 {
+                        c.inc();
+                    }
+                    c.inc_by(round * 10 + t);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    let extra: u64 = (0..5u64)
+        .flat_map(|r| (0..6u64).map(move |t| r * 10 + t))
+        .sum();
+    assert_eq!(c.get(), (1 + 5 * 6 * 1000 + extra) as f64);
+    assert!(
+        c.is_sharded(),
+        "a second writer thread must inflate the counter"
+    );
+}
+
+#[test]
+fn counter_touched_by_one_thread_stays_unsharded() {
+    let c = Counter::new();
+    for _ in 0..100 {
+        c.inc();
+    }
+    assert!(!c.is_sharded());
+    assert_eq!(c.get(), 100.0);
+}
+
+#[test]
+fn counter_refuses_bad_increments_without_corruption() {
+    let c = Counter::new();
+    c.inc_by_f64(1.5);
+    assert_eq!(c.try_inc_by_f64(-1.0), Err(CounterError::Negative(-1.0)));
+    assert!(matches!(
+        c.try_inc_by_f64(f64::NAN),
+        Err(CounterError::NotFinite(_))
+    ));
+    assert_eq!(
+        c.try_inc_by_f64(f64::INFINITY),
+        Err(CounterError::NotFinite(f64::INFINITY))
+    );
+    c.inc_by_f64(-5.0); // ignored
+    c.inc_by_f64(f64::NAN); // ignored
+    assert_eq!(c.get(), 1.5);
+    c.inc_by_f64(2.0); // integral: goes to the exact part
+    assert_eq!(c.get(), 3.5);
+}
+
+#[test]
+fn counter_keeps_u64_exact_beyond_f64_precision() {
+    let c = Counter::new();
+    c.inc_by((1 << 53) + 1);
+    let reg = tachymeter::Registry::new();
+    let fam = Counter::builder("big_total", "Big.").build().unwrap();
+    fam.with_label_values(&[]).inc_by((1 << 53) + 1);
+    reg.register(fam).unwrap();
+    let body = reg.encode_to_string(tachymeter::Format::Text);
+    assert!(body.contains("big_total 9007199254740993\n"), "{body}");
+}
+
+#[test]
+fn gauge_set_inc_dec_and_guards() {
+    let g = Gauge::new();
+    g.set(10.0);
+    g.inc();
+    g.dec();
+    g.dec();
+    g.add(0.5);
+    g.sub(2.0);
+    assert_eq!(g.get(), 7.5);
+    {
+        let _a = g.track_inprogress();
+        let _b = g.track_inprogress();
+        assert_eq!(g.get(), 9.5);
+    }
+    assert_eq!(g.get(), 7.5);
+    g.set_to_current_time();
+    assert!(g.get() > 1.7e9, "unix time in seconds, got {}", g.get());
+    {
+        let _t = g.start_timer();
+    }
+    assert!(g.get() >= 0.0 && g.get() < 1.0);
+}
+
+#[test]
+fn gauge_adds_from_many_threads_are_not_lost() {
+    let g = Gauge::new();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let g = g.clone();
+            thread::spawn(move || {
+                for _ in 0..10_000 {
+                    g.inc();
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(g.get(), 40_000.0);
+}
+
+#[test]
+fn bucket_validation() {
+    assert_eq!(Buckets::new([]), Err(BucketError::Empty));
+    assert_eq!(Buckets::new([f64::INFINITY]), Err(BucketError::Empty));
+    assert!(matches!(
+        Buckets::new([1.0, f64::NAN]),
+        Err(BucketError::NotFinite(_))
+    ));
+    assert_eq!(
+        Buckets::new([1.0, 1.0]),
+        Err(BucketError::NotIncreasing {
+            previous: 1.0,
+            next: 1.0
+        })
+    );
+    assert_eq!(
+        Buckets::new([2.0, 1.0]),
+        Err(BucketError::NotIncreasing {
+            previous: 2.0,
+            next: 1.0
+        })
+    );
+    assert_eq!(
+        Buckets::new([1.0, 2.0, f64::INFINITY]).unwrap().bounds(),
+        &[1.0, 2.0]
+    );
+    assert_eq!(Buckets::default().bounds(), &Buckets::DEFAULT);
+    assert_eq!(
+        Buckets::linear(1.0, 0.5, 3).unwrap().bounds(),
+        &[1.0, 1.5, 2.0]
+    );
+    assert_eq!(
+        Buckets::exponential(1.0, 2.0, 4).unwrap().bounds(),
+        &[1.0, 2.0, 4.0, 8.0]
+    );
+    assert_eq!(
+        Buckets::linear(1.0, 0.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::linear(1.0, 1.0, 0),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::exponential(0.0, 2.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
+    assert_eq!(
+        Buckets::exponential(1.0, 1.0, 3),
+        Err(BucketError::InvalidParameters)
+    );
+}
+
+#[test]
+fn histogram_buckets_are_upper_inclusive_and_cumulative() {
+    let h = Histogram::new(Arc::new(Buckets::new([1.0, 2.0, 5.0]).unwrap()));
+    for v in [
+        0.5,
+        1.0,
+        1.0001,
+        2.0,
+        4.9,
+        5.0,
+        5.1,
+        100.0,
+        f64::INFINITY,
+        -3.0,
+    ] {
+        h.observe(v);
+    }
+    h.observe(f64::NAN); // ignored
+    assert_eq!(h.cumulative_counts(), vec![3, 5, 7, 10]);
+    assert_eq!(h.count(), 10);
+    assert_eq!(h.sum(), f64::INFINITY);
+}
+
+#[test]
+fn histogram_timer_observes_once() {
+    let h = Histogram::new(Arc::new(Buckets::default()));
+    {
+        let _t = h.start_timer();
+    }
+    let d = h.start_timer().observe_duration();
+    assert!(d >= 0.0);
+    h.start_timer().stop_and_discard();
+    assert_eq!(h.count(), 2);
+}
+
+/// Observers keep writing while a reader snapshots: every snapshot must be consistent
+/// (cumulative, non-decreasing, `+Inf` == count).
+#[test]
+fn histogram_snapshots_stay_consistent_under_concurrent_observes() {
+    let h = Histogram::new(Arc::new(Buckets::new([1.0, 2.0, 3.0]).unwrap()));
+    let start = Arc::new(Barrier::new(3));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let h = h.clone();
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..200_000u32 {
+                    h.observe(f64::from((i + t) % 5));
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    let mut last_total = 0;
+    for _ in 0..2_000 {
+        let c = h.cumulative_counts();
+        assert!(c.windows(2).all(|w| w[0] <= w[1]), "{c:?}");
+        assert!(*c.last().unwrap() >= last_total);
+        last_total = *c.last().unwrap();
+    }
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    assert_eq!(h.count(), 400_000);
+    assert_eq!(
+        h.sum(),
+        (0..200_000u32)
+            .map(|i| f64::from(i % 5) + f64::from((i + 1) % 5))
+            .sum::<f64>()
+    );
+}
