@@ -404,7 +404,6 @@ mod tests {
 
     #[test]
     fn key_and_query_hash_and_compare_alike() {
-        use core::hash::BuildHasher;
         let s = ahash::RandomState::new();
         for v in [
             &["a", "bc"][..],
