@@ -4,9 +4,10 @@
 //! reference count, no shared cache line written. Each entry holds a clone of the child's
 //! `Arc` (taken on the miss path) and the family's removal generation at the time; `remove`
 //! and `clear` bump the generation, so a cached child that was removed is never used for a
-//! lookup that starts after the removal. The cache is direct-mapped with 256 entries per
-//! thread: at most that many removed children stay allocated until their slot is reused or
-//! the thread exits.
+//! lookup that starts after the removal. The cache is 4-way set-associative with 512 entries
+//! per thread (about 20 KiB, allocated on the thread's first lookup), so a thread cycling over
+//! a few hundred label sets keeps hitting; at most that many removed children stay allocated
+//! until their entry is reused or the thread exits.
 
 use core::any::Any;
 use core::cell::RefCell;
@@ -14,7 +15,8 @@ use core::cell::RefCell;
 use super::{Child, LabelQuery};
 use crate::sync::Arc;
 
-const SLOTS: usize = 256;
+const SETS: usize = 128;
+const WAYS: usize = 4;
 
 struct Entry {
     family: u64,
@@ -23,14 +25,28 @@ struct Entry {
     child: Arc<dyn Any + Send + Sync>,
 }
 
-std::thread_local! {
-    static CACHE: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+struct Cache {
+    /// `SETS` sets of `WAYS` entries each, contiguous per set.
+    entries: Vec<Option<Entry>>,
+    /// Per set, the way to evict next (round robin).
+    victim: Vec<u8>,
 }
 
+std::thread_local! {
+    static CACHE: RefCell<Cache> = const {
+        RefCell::new(Cache {
+            entries: Vec::new(),
+            victim: Vec::new(),
+        })
+    };
+}
+
+/// First entry index of the set for (`family`, `hash`).
 #[inline]
-fn slot(family: u64, hash: u64) -> usize {
+fn set_start(family: u64, hash: u64) -> usize {
     // High bits: the multiplicative hash mixes upwards.
-    ((hash ^ family).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize & (SLOTS - 1)
+    let set = ((hash ^ family).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize & (SETS - 1);
+    set * WAYS
 }
 
 /// Runs `f` on the cached child for (`family`, `q`) if this thread has one that is still
@@ -48,8 +64,13 @@ pub(super) fn hit<M: 'static, R>(
     let r = CACHE
         .try_with(|c| {
             let cache = c.try_borrow().ok()?;
-            let e = cache.get(slot(family, hash))?.as_ref()?;
-            if e.family != family || e.hash != hash || e.generation != generation {
+            let start = set_start(family, hash);
+            let set = cache.entries.get(start..start + WAYS)?;
+            let e = set
+                .iter()
+                .flatten()
+                .find(|e| e.hash == hash && e.family == family)?;
+            if e.generation != generation {
                 return None;
             }
             let child = e.child.downcast_ref::<Child<M>>()?;
@@ -77,10 +98,27 @@ pub(super) fn fill<M: Send + Sync + 'static>(
 ) {
     let _ = CACHE.try_with(|c| {
         if let Ok(mut cache) = c.try_borrow_mut() {
-            if cache.is_empty() {
-                cache.resize_with(SLOTS, || None);
+            let cache = &mut *cache;
+            if cache.entries.is_empty() {
+                cache.entries.resize_with(SETS * WAYS, || None);
+                cache.victim.resize(SETS, 0);
             }
-            cache[slot(family, hash)] = Some(Entry {
+            let start = set_start(family, hash);
+            let set = &mut cache.entries[start..start + WAYS];
+            // The same key (a stale generation), else a free way, else round robin.
+            let way = set
+                .iter()
+                .position(|e| {
+                    e.as_ref()
+                        .is_some_and(|e| e.hash == hash && e.family == family)
+                })
+                .or_else(|| set.iter().position(Option::is_none))
+                .unwrap_or_else(|| {
+                    let v = &mut cache.victim[start / WAYS];
+                    *v = (*v + 1) % WAYS as u8;
+                    usize::from(*v)
+                });
+            set[way] = Some(Entry {
                 family,
                 hash,
                 generation,

@@ -8,9 +8,24 @@ use crate::metrics::Metric;
 use crate::registry::Collector;
 use crate::sync::{Arc, Ordering};
 
-/// The owned key of a child: its label values, in label-name order.
+/// The owned key of a child: its label values in label-name order, in one allocation (so a
+/// lookup compares it with one pointer chase): each value as a 4-byte little-endian length,
+/// then its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LabelKey(Box<[Box<str>]>);
+pub(crate) struct LabelKey(Box<[u8]>);
+
+impl LabelKey {
+    /// The values' bytes, in order.
+    fn values(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut rest = &self.0[..];
+        core::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let (v, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+            rest = tail;
+            Some(v)
+        })
+    }
+}
 
 /// A borrowed lookup key, hashed exactly like [`LabelKey`].
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +36,9 @@ pub(crate) struct LabelQuery<'q>(&'q [&'q str]);
 // merge two series.
 impl Hash for LabelKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for v in self.0.iter() {
+        for v in self.values() {
             state.write_usize(v.len());
-            state.write(v.as_bytes());
+            state.write(v);
         }
     }
 }
@@ -41,7 +56,19 @@ impl LabelQuery<'_> {
     /// Full comparison of every value (never by hash alone).
     #[inline]
     fn matches(&self, key: &LabelKey) -> bool {
-        self.0.len() == key.0.len() && self.0.iter().zip(key.0.iter()).all(|(a, b)| str_eq(a, b))
+        let mut rest = &key.0[..];
+        for v in self.0 {
+            let v = v.as_bytes();
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                return false;
+            };
+            let len = u32::from_le_bytes(*len) as usize;
+            if len != v.len() || !bytes_eq(v, &tail[..len]) {
+                return false;
+            }
+            rest = &tail[len..];
+        }
+        rest.is_empty()
     }
 
     /// A fast, unkeyed hash of the values for the per-thread cache, where a collision (even a
@@ -67,8 +94,15 @@ impl LabelQuery<'_> {
         h
     }
 
+    /// The owned key. Label values longer than `u32::MAX` bytes are not supported (an
+    /// exposition line that long is not either).
     fn to_key(self) -> LabelKey {
-        LabelKey(self.0.iter().map(|&v| v.into()).collect())
+        let mut k = Vec::with_capacity(self.0.iter().map(|v| 4 + v.len()).sum());
+        for v in self.0 {
+            k.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            k.extend_from_slice(v.as_bytes());
+        }
+        LabelKey(k.into_boxed_slice())
     }
 }
 
@@ -90,10 +124,9 @@ fn words(b: &[u8]) -> (u64, u64) {
     }
 }
 
-/// String equality without a `memcmp` call for the short values labels usually hold.
+/// Byte equality without a `memcmp` call for the short values labels usually hold.
 #[inline]
-fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
         && if a.len() <= 16 {
             words(a) == words(b)
@@ -348,22 +381,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn str_eq_agrees_with_byte_equality_at_every_length() {
+    fn bytes_eq_agrees_with_byte_equality_at_every_length() {
         let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
         for n in 0..40 {
             let a = std::str::from_utf8(&base[..n]).unwrap();
-            assert!(str_eq(a, a));
+            assert!(bytes_eq(a.as_bytes(), a.as_bytes()));
             for i in 0..n {
                 // Differ in exactly one position: must be unequal wherever it is.
                 let mut m = base[..n].to_vec();
                 m[i] = b'Z';
                 let b = std::str::from_utf8(&m).unwrap();
-                assert!(!str_eq(a, b), "len {n}, position {i}");
+                assert!(
+                    !bytes_eq(a.as_bytes(), b.as_bytes()),
+                    "len {n}, position {i}"
+                );
             }
             if n > 0 {
-                assert!(!str_eq(a, std::str::from_utf8(&base[..n - 1]).unwrap()));
+                assert!(!bytes_eq(a.as_bytes(), &base[..n - 1]));
             }
         }
+    }
+
+    #[test]
+    fn key_and_query_hash_and_compare_alike() {
+        let s = ahash::RandomState::new();
+        for v in [
+            &["a", "bc"][..],
+            &["ab", "c"],
+            &["", ""],
+            &[],
+            &["ünï", "x".repeat(40).as_str()],
+        ] {
+            let key = LabelQuery(v).to_key();
+            assert_eq!(s.hash_one(&key), s.hash_one(LabelQuery(v)), "{v:?}");
+            assert!(LabelQuery(v).matches(&key));
+            assert_eq!(key.values().count(), v.len());
+        }
+        let key = LabelQuery(&["ab", "c"]).to_key();
+        assert!(!LabelQuery(&["a", "bc"]).matches(&key));
+        assert!(!LabelQuery(&["ab"]).matches(&key));
+        assert!(!LabelQuery(&["ab", "c", ""]).matches(&key));
     }
 
     #[cfg(not(tachymeter_loom))]
