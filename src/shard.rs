@@ -206,18 +206,17 @@ pub(crate) trait Slot: Send + Sync + Sized {
     fn new(config: Self::Config) -> Self;
 }
 
-struct Shards<S> {
-    cells: Box<[CachePadded<S>]>,
-    overflow: CachePadded<S>,
-}
-
 /// Storage for one metric: a home slot for the first writer, inflating to per-thread padded
 /// shards on the first write by a second thread. See the [module docs](self).
 pub(crate) struct Sharded<S: Slot> {
     /// Thread index of the home slot's owner, or `UNOWNED`.
     owner: crate::sync::AtomicUsize,
-    /// Null until inflated; then points at a leaked `Box<Shards<S>>` freed in `Drop`.
-    shards: AtomicPtr<Shards<S>>,
+    /// Null until inflated; then the first of `count + 1` padded slots in one leaked boxed
+    /// slice (`count` per-thread shards, then the overflow slot), freed in `Drop`. One
+    /// allocation, so a write reaches its shard with a single pointer hop.
+    shards: AtomicPtr<CachePadded<S>>,
+    /// Number of per-thread shards once inflated (`shard_count()` at creation).
+    count: usize,
     config: S::Config,
     home: S,
 }
@@ -227,9 +226,41 @@ impl<S: Slot> Sharded<S> {
         Sharded {
             owner: crate::sync::AtomicUsize::new(UNOWNED),
             shards: AtomicPtr::new(ptr::null_mut()),
+            count: shard_count(),
             config,
             home: S::new(config),
         }
+    }
+
+    /// Whether the calling thread (index `idx`) owns the home slot, claiming it if nobody
+    /// does yet.
+    #[inline]
+    fn owns_home(&self, idx: usize) -> bool {
+        // Relaxed: `owner` publishes no memory. Uniqueness of thread indices (handed out under
+        // the pool mutex) is what makes the home slot single-writer; a stale read can only
+        // make us miss our own claim, which the CAS then rejects.
+        let owner = self.owner.load(Ordering::Relaxed);
+        owner == idx
+            || (owner == UNOWNED
+                && idx != NO_INDEX
+                && self
+                    .owner
+                    .compare_exchange(UNOWNED, idx, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok())
+    }
+
+    /// The inflated slot for thread `idx`, and whether the thread writes it alone.
+    #[inline]
+    fn shard(&self, p: *mut CachePadded<S>, idx: usize) -> (&S, bool) {
+        let exclusive = idx < self.count;
+        let i = if exclusive { idx } else { self.count };
+        // SAFETY:
+        // - `p` is non-null and points at the first of `count + 1` slots leaked by `inflate`,
+        //   published with Release and loaded with Acquire, so all are initialised;
+        // - `i <= count`, so `p.add(i)` stays inside that allocation;
+        // - the allocation is freed only in `Drop`, which takes `&mut self`, so the returned
+        //   reference (tied to `&self`) cannot outlive it.
+        (unsafe { &*p.add(i) }, exclusive)
     }
 
     /// Applies an update. `exclusive` runs on a slot the calling thread alone writes (so it may
@@ -240,45 +271,16 @@ impl<S: Slot> Sharded<S> {
         let idx = thread_index();
         // Acquire pairs with the Release of the CAS in `inflate`: seeing the pointer means
         // seeing the initialised shards.
-        let p = self.shards.load(Ordering::Acquire);
+        let mut p = self.shards.load(Ordering::Acquire);
         if p.is_null() {
-            // Relaxed: `owner` publishes no memory. Uniqueness of thread indices (handed out
-            // under the pool mutex) is what makes the home slot single-writer; a stale read can
-            // only make us miss our own claim, which the CAS below then rejects.
-            let owner = self.owner.load(Ordering::Relaxed);
-            if owner == idx {
+            if self.owns_home(idx) {
                 return exclusive(&self.home);
             }
-            if owner == UNOWNED
-                && idx != NO_INDEX
-                && self
-                    .owner
-                    .compare_exchange(UNOWNED, idx, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return exclusive(&self.home);
-            }
-            return self.update_inflated(self.inflate(), idx, exclusive, shared);
+            p = self.inflate();
         }
-        self.update_inflated(p, idx, exclusive, shared)
-    }
-
-    #[inline]
-    fn update_inflated(
-        &self,
-        p: *mut Shards<S>,
-        idx: usize,
-        exclusive: impl FnOnce(&S),
-        shared: impl FnOnce(&S),
-    ) {
-        // SAFETY:
-        // - `p` is non-null and came from `Box::into_raw` in `inflate`, published with Release
-        //   and loaded with Acquire, so the pointee is fully initialised;
-        // - it is freed only in `Drop`, which takes `&mut self`, so it outlives `&self`.
-        let shards = unsafe { &*p };
-        match shards.cells.get(idx) {
-            Some(cell) => exclusive(cell),
-            None => shared(&shards.overflow),
+        match self.shard(p, idx) {
+            (slot, true) => exclusive(slot),
+            (slot, false) => shared(slot),
         }
     }
 
@@ -289,48 +291,22 @@ impl<S: Slot> Sharded<S> {
     pub(crate) fn slot(&self) -> &S {
         let idx = thread_index();
         // Acquire pairs with the Release of the CAS in `inflate`, as in `update`.
-        let p = self.shards.load(Ordering::Acquire);
-        let p = if p.is_null() {
-            // Relaxed: as in `update`; `owner` publishes no memory.
-            let owner = self.owner.load(Ordering::Relaxed);
-            if idx != NO_INDEX
-                && (owner == idx.wrapping_add(1)
-                    || (owner == UNOWNED
-                        && self
-                            .owner
-                            .compare_exchange(
-                                UNOWNED,
-                                idx + 1,
-                                Ordering::Relaxed,
-                                Ordering::Relaxed,
-                            )
-                            .is_ok()))
-            {
+        let mut p = self.shards.load(Ordering::Acquire);
+        if p.is_null() {
+            if self.owns_home(idx) {
                 return &self.home;
             }
-            self.inflate()
-        } else {
-            p
-        };
-        // SAFETY: as in `update_inflated`: `p` is non-null, came from `Box::into_raw` in
-        // `inflate`, was published with Release and loaded with Acquire, and is freed only in
-        // `Drop` (which takes `&mut self`), so it outlives the returned `&S` tied to `&self`.
-        let shards = unsafe { &*p };
-        match shards.cells.get(idx) {
-            Some(cell) => cell,
-            None => &shards.overflow,
+            p = self.inflate();
         }
+        self.shard(p, idx).0
     }
 
     #[cold]
-    fn inflate(&self) -> *mut Shards<S> {
-        let n = shard_count();
-        let fresh = Box::into_raw(Box::new(Shards {
-            cells: (0..n)
-                .map(|_| CachePadded::new(S::new(self.config)))
-                .collect(),
-            overflow: CachePadded::new(S::new(self.config)),
-        }));
+    fn inflate(&self) -> *mut CachePadded<S> {
+        let slots: Box<[CachePadded<S>]> = (0..=self.count)
+            .map(|_| CachePadded::new(S::new(self.config)))
+            .collect();
+        let fresh = Box::into_raw(slots).cast::<CachePadded<S>>();
         // Release publishes the initialised shards to every Acquire load of `shards`;
         // Acquire on failure lets us use the winner's allocation.
         match self.shards.compare_exchange(
@@ -341,8 +317,11 @@ impl<S: Slot> Sharded<S> {
         ) {
             Ok(_) => fresh,
             Err(winner) => {
-                // SAFETY: `fresh` came from `Box::into_raw` above and was never shared.
-                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: `fresh` came from `Box::into_raw` of a `count + 1` slice just above
+                // and was never shared.
+                drop(unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, self.count + 1))
+                });
                 winner
             }
         }
@@ -354,10 +333,9 @@ impl<S: Slot> Sharded<S> {
         // Acquire pairs with the Release in `inflate`.
         let p = self.shards.load(Ordering::Acquire);
         if !p.is_null() {
-            // SAFETY: as in `update_inflated`: non-null, initialised, freed only in `Drop`.
-            let shards = unsafe { &*p };
-            shards.cells.iter().for_each(|c| f(c));
-            f(&shards.overflow);
+            for i in 0..=self.count {
+                f(self.shard(p, i).0);
+            }
         }
     }
 
@@ -370,7 +348,7 @@ impl<S: Slot> Sharded<S> {
     /// Heap bytes held by the shards (0 while not inflated).
     pub(crate) fn shard_bytes(&self) -> usize {
         if self.is_inflated() {
-            (shard_count() + 1) * core::mem::size_of::<CachePadded<S>>()
+            (self.count + 1) * core::mem::size_of::<CachePadded<S>>()
         } else {
             0
         }
@@ -382,9 +360,10 @@ impl<S: Slot> Drop for Sharded<S> {
         // Acquire: pairs with the Release in `inflate` (`&mut self` already excludes races).
         let p = self.shards.load(Ordering::Acquire);
         if !p.is_null() {
-            // SAFETY: `p` came from `Box::into_raw` in `inflate`; `&mut self` proves no other
-            // reference to it exists, and it is freed exactly once, here.
-            drop(unsafe { Box::from_raw(p) });
+            // SAFETY: `p` came from `Box::into_raw` of a `count + 1` slice in `inflate`;
+            // `&mut self` proves no other reference to it exists, and it is freed exactly
+            // once, here.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, self.count + 1)) });
         }
     }
 }
