@@ -216,7 +216,7 @@ impl Ckms {
             return;
         }
         let mut buf = std::mem::take(&mut self.buffer);
-        buf.sort_unstable_by(f64::total_cmp);
+        sort_total(&mut buf);
         self.merge_sorted(&buf);
         buf.clear();
         self.buffer = buf;
@@ -630,7 +630,7 @@ fn allowed_width(slopes: &[Slopes], l: u64, n: u64, cap: f64) -> f64 {
 ///
 /// `total_cmp` orders negative NaNs first and positive NaNs last, so both ends are trimmed.
 pub(crate) fn sort_and_trim_nan(values: &mut [f64]) -> (&[f64], u64) {
-    values.sort_unstable_by(f64::total_cmp);
+    sort_total(values);
     let start = values.iter().take_while(|v| v.is_nan()).count();
     let end = values.len()
         - values[start..]
@@ -640,6 +640,42 @@ pub(crate) fn sort_and_trim_nan(values: &mut [f64]) -> (&[f64], u64) {
             .count();
     let nans = (values.len() - (end - start)) as u64;
     (&values[start..end], nans)
+}
+
+/// Sorts `values` by [`f64::total_cmp`], identically to `sort_unstable_by(f64::total_cmp)`
+/// (equal keys are equal bit patterns, so stability cannot show) but about twice as fast: each
+/// value is mapped in place to an order-preserving unsigned key held in the same slot, the
+/// keys are sorted as integers (branch-free comparisons, no per-comparison transform), and
+/// mapped back.
+///
+/// The keys are only moved and compared through [`f64::to_bits`], never used as floats; a key
+/// can have a NaN bit pattern, which every target with SSE2 or a non-x86 FPU moves unchanged.
+/// 32-bit x86 without SSE2 (x87 may quiet signalling NaNs) keeps the comparison sort.
+fn sort_total(values: &mut [f64]) {
+    if cfg!(all(target_arch = "x86", not(target_feature = "sse2"))) {
+        values.sort_unstable_by(f64::total_cmp);
+        return;
+    }
+    for v in values.iter_mut() {
+        *v = f64::from_bits(total_key(v.to_bits()));
+    }
+    values.sort_unstable_by(|a, b| a.to_bits().cmp(&b.to_bits()));
+    for v in values.iter_mut() {
+        *v = f64::from_bits(total_key_inverse(v.to_bits()));
+    }
+}
+
+/// The unsigned key whose order is [`f64::total_cmp`]'s: negative values have every bit
+/// flipped, non-negative ones only the sign bit.
+#[inline]
+fn total_key(bits: u64) -> u64 {
+    bits ^ ((((bits as i64) >> 63) as u64) | (1 << 63))
+}
+
+/// The inverse of [`total_key`].
+#[inline]
+fn total_key_inverse(key: u64) -> u64 {
+    key ^ (((((!key) as i64) >> 63) as u64) | (1 << 63))
 }
 
 #[cfg(test)]
@@ -861,6 +897,53 @@ mod tests {
         assert_eq!(c.query(-3.0), 1.0);
         assert_eq!(c.query(7.0), 100_000.0);
         assert!(c.query(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn key_sort_matches_total_cmp() {
+        let specials = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7FF0_0000_0000_0001), // signalling NaN
+            f64::from_bits(0xFFF0_0000_0000_0001),
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::from_bits(1), // smallest subnormal
+            f64::from_bits(0x8000_0000_0000_0001),
+            f64::MAX,
+            f64::MIN,
+            1.0,
+            -1.0,
+        ];
+        for &v in &specials {
+            assert_eq!(total_key_inverse(total_key(v.to_bits())), v.to_bits());
+        }
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        for len in [0, 1, 2, 17, 512, 4096] {
+            let mut a: Vec<f64> = (0..len)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if i % 5 == 0 {
+                        specials[(x % 16) as usize]
+                    } else if i % 5 == 1 {
+                        (x % 7) as f64 - 3.0
+                    } else {
+                        f64::from_bits(x)
+                    }
+                })
+                .collect();
+            let mut b = a.clone();
+            sort_total(&mut a);
+            b.sort_unstable_by(f64::total_cmp);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "len {len}");
+        }
     }
 
     /// The run-by-run merge gives exactly the tuples of the element-by-element one.
