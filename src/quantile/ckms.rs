@@ -28,8 +28,8 @@
 //!
 //! # Insertion and compression
 //!
-//! Values are buffered, sorted once and merged in one linear pass into a reused scratch
-//! vector; the compression pass is fused into the merge. A new value between stored `pred`
+//! Values are buffered, sorted once and merged in one linear pass into a per-thread scratch
+//! vector, then copied back; the compression pass is fused into the merge. A new value between stored `pred`
 //! and `succ` gets `g = 1, Δ = g_succ + Δ_succ − 1`; a new value below the minimum or at or
 //! above the maximum gets `Δ = 0`. Ties are placed *after* stored equal values. Tuple `i` is
 //! merged into tuple `i + 1` when `g_i + g_{i+1} + Δ_{i+1} ≤ f(L_i, n)`, except that the first
@@ -37,6 +37,7 @@
 //! exact maximum keeps `g = 1, Δ = 0`).
 
 use super::{rank_band, validate_targets, QuantileError, Target};
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 /// Values buffered by [`Ckms::insert`] before they are sorted and merged.
@@ -52,6 +53,37 @@ const MAX_CAP_FRACTION: f64 = 1.0 / 4.0;
 /// Shrinks the invariant's coefficients by a relative `1e-12`, so that float rounding can
 /// never accept a width a hair above the exact bound.
 const SAFETY: f64 = 1.0 - 1e-12;
+
+/// Merge-scratch tuples a thread keeps at least when it gives memory back after a peak.
+const SCRATCH_KEEP: usize = 8192;
+
+crate::sync::thread_local! {
+    /// Merge output shared by every summary merged on this thread (see
+    /// [`Ckms::merge_sorted`]); it grows to the largest summary merged here.
+    static MERGE_OUT: Cell<Vec<Tuple>> = const { Cell::new(Vec::new()) };
+}
+
+/// Adjusts the capacity of a summary's tuple vector about to hold `len` tuples after `n`
+/// observations.
+///
+/// It grows to `len` plus an eighth (not by doubling: a busy Summary child holds five of these
+/// vectors, and doubling left them up to half empty), so a summary whose size fluctuates
+/// settles after a few merges and then never reallocates. It shrinks back to that size when
+/// the capacity exceeds `len` by more than a quarter (plus 8), but only once the summary has
+/// absorbed at least 64 observations per tuple: the size of a summary drifts down from its
+/// early peak as `n` grows, while right after a reset it is only regrowing (shrinking then
+/// would reallocate at every rotation).
+fn fit_capacity(tuples: &mut Vec<Tuple>, len: usize, n: u64) {
+    let cap = tuples.capacity();
+    let want = len + len / 8 + 4;
+    if len > cap {
+        tuples.clear();
+        tuples.reserve_exact(want);
+    } else if cap > len + len / 4 + 8 && n >= 64 * len as u64 {
+        tuples.clear();
+        tuples.shrink_to(want);
+    }
+}
 
 /// One summary entry: a value and the rank bookkeeping of §2.1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -121,10 +153,9 @@ pub struct Ckms {
     cap_per_rank: f64,
     /// `2ε_min`: `f(L, n) ≥ floor_per_rank · n` for every `L` (each `f_j ≥ 2ε_j n`).
     floor_per_rank: f64,
-    /// The summary, sorted by value.
+    /// The summary, sorted by value. Its capacity follows the size of the summary (see
+    /// [`fit_capacity`]); merges write into a per-thread scratch vector and copy back.
     tuples: Vec<Tuple>,
-    /// Merge output; swapped with `tuples` after each merge so both keep their allocations.
-    scratch: Vec<Tuple>,
     /// Values inserted but not merged yet (never NaN).
     buffer: Vec<f64>,
     /// Observations merged into `tuples` (`Σ g`).
@@ -167,7 +198,6 @@ impl Ckms {
             cap_per_rank,
             floor_per_rank,
             tuples: Vec::new(),
-            scratch: Vec::new(),
             buffer: Vec::new(),
             n: 0,
             nan_count: 0,
@@ -306,13 +336,13 @@ impl Ckms {
         self.tuples.len()
     }
 
-    /// Heap bytes held: tuples, merge scratch, insert buffer and targets (capacities, not
+    /// Heap bytes held: tuples, insert buffer and targets (capacities, not
     /// lengths); for memory accounting.
     #[doc(hidden)]
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
         use core::mem::size_of;
-        (self.tuples.capacity() + self.scratch.capacity()) * size_of::<Tuple>()
+        self.tuples.capacity() * size_of::<Tuple>()
             + self.buffer.capacity() * size_of::<f64>()
             + self.targets.capacity() * size_of::<Target>()
             + self.slopes.capacity() * size_of::<Slopes>()
@@ -340,7 +370,6 @@ impl Ckms {
     /// Forgets every observation, keeping the targets and the allocations.
     pub fn reset(&mut self) {
         self.tuples.clear();
-        self.scratch.clear();
         self.buffer.clear();
         self.n = 0;
         self.nan_count = 0;
@@ -355,23 +384,32 @@ impl Ckms {
     /// when a tuple is finalised, so the number of new values the open tuple can absorb is
     /// `f(L, n) − Δ − g`, in closed form. The bound is evaluated once per output tuple and
     /// the work is `O(stored + output + stored · log batch)` rather than one bound per value.
+    ///
+    /// The output goes to a vector shared by every summary merged on this thread and is copied
+    /// back (a copy of a few dozen tuples), so that a summary holds one vector, not two.
     pub(crate) fn merge_sorted(&mut self, batch: &[f64]) {
         debug_assert!(batch.windows(2).all(|w| w[0].total_cmp(&w[1]).is_le()));
         debug_assert!(batch.iter().all(|v| !v.is_nan()));
         if batch.is_empty() {
             return;
         }
+        // Taken out of the thread-local for the merge (a fresh vector while thread-locals are
+        // torn down) and put back with its capacity.
+        let mut out = MERGE_OUT.try_with(Cell::take).unwrap_or_default();
+        self.merge_via(batch, &mut out);
+        let _ = MERGE_OUT.try_with(|o| o.set(out));
+    }
+
+    /// [`merge_sorted`](Ckms::merge_sorted) with `out` as the scratch vector.
+    fn merge_via(&mut self, batch: &[f64], out: &mut Vec<Tuple>) {
         let n = self.n + batch.len() as u64;
         let nf = n as f64;
         let old = &self.tuples[..];
-        let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         // No up-front `reserve(old.len() + batch.len())`: compression is fused into the
-        // merge, so the output stays near the summary's size and both vectors keep only the
-        // capacity they actually needed (a worst-case reservation cost a Summary child with 5
-        // age buckets 265 KB instead of a few KB). Growth stops once warm.
+        // merge, so the output stays near the summary's size.
         let mut m = Merger {
-            out: &mut out,
+            out,
             top: None,
             l_top: 0,
             limit: 0,
@@ -396,8 +434,15 @@ impl Ckms {
         // At or above the maximum: Δ = 0.
         m.run(&batch[j..], 0);
         m.finish();
-        self.scratch = std::mem::replace(&mut self.tuples, out);
+        fit_capacity(&mut self.tuples, out.len(), n);
+        self.tuples.clear();
+        self.tuples.extend_from_slice(out);
         self.n = n;
+        if out.capacity() > SCRATCH_KEEP.max(8 * out.len()) {
+            // After a peak (a huge summary merged on this thread), give the memory back.
+            out.clear();
+            out.shrink_to(SCRATCH_KEEP.max(2 * self.tuples.len()));
+        }
     }
 
     /// Checks the structural invariants; for tests.
@@ -697,12 +742,7 @@ impl Ckms {
         let slopes = &self.slopes[..];
         let old = &self.tuples[..];
 
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        // No up-front `reserve(old.len() + batch.len())`: compression is fused into the
-        // merge, so the output stays near the summary's size and both vectors keep only the
-        // capacity they actually needed (a worst-case reservation cost a Summary child with 5
-        // age buckets 265 KB instead of a few KB). Growth stops once warm.
+        let mut out: Vec<Tuple> = Vec::new();
 
         let total = old.len() + batch.len();
         let (mut i, mut j) = (0usize, 0usize);
@@ -742,7 +782,7 @@ impl Ckms {
             }
             out.push(next);
         }
-        self.scratch = std::mem::replace(&mut self.tuples, out);
+        self.tuples = out;
         self.n = n;
     }
 }
@@ -868,16 +908,12 @@ mod tests {
             c.insert(next());
         }
         c.flush();
-        let ptrs = (c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr());
+        let ptrs = (c.tuples.as_ptr(), c.buffer.as_ptr());
         for _ in 0..(BUFFER_CAPACITY * 2) {
             c.insert(next());
         }
         c.flush();
-        // Two merges swap tuples and scratch twice: back where they were.
-        assert_eq!(
-            (c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr()),
-            ptrs
-        );
+        assert_eq!((c.tuples.as_ptr(), c.buffer.as_ptr()), ptrs);
     }
 
     #[test]
