@@ -704,6 +704,9 @@ fn sort_total(values: &mut [f64]) {
     for v in values.iter_mut() {
         *v = f64::from_bits(total_key(v.to_bits()));
     }
+    // `sort_unstable_by_key(f64::to_bits)` measured twice as slow (15.7 vs 8.0 ns/value for
+    // 512 values): the comparison closure lets the small-sort networks stay branch-free.
+    #[allow(clippy::unnecessary_sort_by)]
     values.sort_unstable_by(|a, b| a.to_bits().cmp(&b.to_bits()));
     for v in values.iter_mut() {
         *v = f64::from_bits(total_key_inverse(v.to_bits()));
