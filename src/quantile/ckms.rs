@@ -57,10 +57,17 @@ const SAFETY: f64 = 1.0 - 1e-12;
 /// Merge-scratch tuples a thread keeps at least when it gives memory back after a peak.
 const SCRATCH_KEEP: usize = 8192;
 
+#[cfg(not(tachymeter_loom))]
 crate::sync::thread_local! {
     /// Merge output shared by every summary merged on this thread (see
     /// [`Ckms::merge_sorted`]); it grows to the largest summary merged here.
     static MERGE_OUT: Cell<Vec<Tuple>> = const { Cell::new(Vec::new()) };
+}
+
+// loom's `thread_local!` has no `const` form.
+#[cfg(tachymeter_loom)]
+crate::sync::thread_local! {
+    static MERGE_OUT: Cell<Vec<Tuple>> = Cell::new(Vec::new());
 }
 
 /// Adjusts the capacity of a summary's tuple vector about to hold `len` tuples after `n`

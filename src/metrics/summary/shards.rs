@@ -83,10 +83,17 @@ impl Slot for BufSlot {
 /// Values a scrape gathers beyond which its thread gives the memory back afterwards.
 const GATHER_KEEP: usize = 8 * DEFAULT_BATCH;
 
+#[cfg(not(tachymeter_loom))]
 crate::sync::thread_local! {
     /// The values a scrape drained from every shard and the queue, shared by every summary
     /// scraped on this thread: no child keeps a copy buffer of its own.
     static GATHER: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+// loom's `thread_local!` has no `const` form.
+#[cfg(tachymeter_loom)]
+crate::sync::thread_local! {
+    static GATHER: Cell<Vec<f64>> = Cell::new(Vec::new());
 }
 
 /// Runs `f` on this thread's empty gather buffer (a fresh one while thread-locals are torn
