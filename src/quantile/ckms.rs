@@ -28,14 +28,15 @@
 //!
 //! # Insertion and compression
 //!
-//! Values are buffered, sorted once and merged in one linear pass into a reused scratch
-//! vector; the compression pass is fused into the merge. A new value between stored `pred`
+//! Values are buffered, sorted once and merged in one linear pass into a per-thread scratch
+//! vector, then copied back; the compression pass is fused into the merge. A new value between stored `pred`
 //! and `succ` gets `g = 1, Δ = g_succ + Δ_succ − 1`; a new value below the minimum or at or
 //! above the maximum gets `Δ = 0`. Ties are placed *after* stored equal values. Tuple `i` is
 //! merged into tuple `i + 1` when `g_i + g_{i+1} + Δ_{i+1} ≤ f(L_i, n)`, except that the first
 //! tuple (the exact minimum) is never removed and nothing is merged into the last tuple (the
 //! exact maximum keeps `g = 1, Δ = 0`).
 
+use super::merge::{fit_capacity, sort_and_trim_nan, sort_total, with_scratch, Merger};
 use super::{rank_band, validate_targets, QuantileError, Target};
 use std::cmp::Ordering;
 
@@ -55,19 +56,19 @@ const SAFETY: f64 = 1.0 - 1e-12;
 
 /// One summary entry: a value and the rank bookkeeping of §2.1.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Tuple {
-    v: f64,
-    g: u64,
-    delta: u64,
+pub(super) struct Tuple {
+    pub(super) v: f64,
+    pub(super) g: u64,
+    pub(super) delta: u64,
 }
 
 /// The two slopes of one constrained target's bound: `f_j = max(below·L, above·(n−L))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Slopes {
+pub(super) struct Slopes {
     /// `2ε / (φ − ε)`, times [`SAFETY`].
-    below: f64,
+    pub(super) below: f64,
     /// `2ε / (1 − φ + ε)`, times [`SAFETY`].
-    above: f64,
+    pub(super) above: f64,
 }
 
 /// A streaming estimator of targeted quantiles (CKMS with the corrected invariant).
@@ -121,10 +122,9 @@ pub struct Ckms {
     cap_per_rank: f64,
     /// `2ε_min`: `f(L, n) ≥ floor_per_rank · n` for every `L` (each `f_j ≥ 2ε_j n`).
     floor_per_rank: f64,
-    /// The summary, sorted by value.
+    /// The summary, sorted by value. Its capacity follows the size of the summary (see
+    /// [`fit_capacity`]); merges write into a per-thread scratch vector and copy back.
     tuples: Vec<Tuple>,
-    /// Merge output; swapped with `tuples` after each merge so both keep their allocations.
-    scratch: Vec<Tuple>,
     /// Values inserted but not merged yet (never NaN).
     buffer: Vec<f64>,
     /// Observations merged into `tuples` (`Σ g`).
@@ -167,7 +167,6 @@ impl Ckms {
             cap_per_rank,
             floor_per_rank,
             tuples: Vec::new(),
-            scratch: Vec::new(),
             buffer: Vec::new(),
             n: 0,
             nan_count: 0,
@@ -216,7 +215,7 @@ impl Ckms {
             return;
         }
         let mut buf = std::mem::take(&mut self.buffer);
-        buf.sort_unstable_by(f64::total_cmp);
+        sort_total(&mut buf);
         self.merge_sorted(&buf);
         buf.clear();
         self.buffer = buf;
@@ -306,13 +305,13 @@ impl Ckms {
         self.tuples.len()
     }
 
-    /// Heap bytes held: tuples, merge scratch, insert buffer and targets (capacities, not
+    /// Heap bytes held: tuples, insert buffer and targets (capacities, not
     /// lengths); for memory accounting.
     #[doc(hidden)]
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
         use core::mem::size_of;
-        (self.tuples.capacity() + self.scratch.capacity()) * size_of::<Tuple>()
+        self.tuples.capacity() * size_of::<Tuple>()
             + self.buffer.capacity() * size_of::<f64>()
             + self.targets.capacity() * size_of::<Target>()
             + self.slopes.capacity() * size_of::<Slopes>()
@@ -340,7 +339,6 @@ impl Ckms {
     /// Forgets every observation, keeping the targets and the allocations.
     pub fn reset(&mut self) {
         self.tuples.clear();
-        self.scratch.clear();
         self.buffer.clear();
         self.n = 0;
         self.nan_count = 0;
@@ -348,65 +346,58 @@ impl Ckms {
 
     /// Merges a batch sorted by [`f64::total_cmp`] and free of NaN into the summary, with the
     /// compression pass fused into the merge.
+    ///
+    /// The result is exactly that of the element-by-element pass described in the module docs
+    /// (see `merge_sorted_reference` in the tests), computed run by run: the new values that
+    /// land between two stored tuples all get `g = 1` and the same `Δ`, and `L` only moves
+    /// when a tuple is finalised, so the number of new values the open tuple can absorb is
+    /// `f(L, n) − Δ − g`, in closed form. The bound is evaluated once per output tuple and
+    /// the work is `O(stored + output + stored · log batch)` rather than one bound per value.
+    ///
+    /// The output goes to a vector shared by every summary merged on this thread and is copied
+    /// back (a copy of a few dozen tuples), so that a summary holds one vector, not two.
     pub(crate) fn merge_sorted(&mut self, batch: &[f64]) {
         debug_assert!(batch.windows(2).all(|w| w[0].total_cmp(&w[1]).is_le()));
         debug_assert!(batch.iter().all(|v| !v.is_nan()));
         if batch.is_empty() {
             return;
         }
+        with_scratch(|out| self.merge_via(batch, out));
+    }
+
+    /// [`merge_sorted`](Ckms::merge_sorted) with `out` as the scratch vector.
+    fn merge_via(&mut self, batch: &[f64], out: &mut Vec<Tuple>) {
         let n = self.n + batch.len() as u64;
         let nf = n as f64;
-        let cap = self.cap_per_rank * nf;
-        let floor = self.floor_per_rank * nf;
-        let slopes = &self.slopes[..];
         let old = &self.tuples[..];
-
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
         // No up-front `reserve(old.len() + batch.len())`: compression is fused into the
-        // merge, so the output stays near the summary's size and both vectors keep only the
-        // capacity they actually needed (a worst-case reservation cost a Summary child with 5
-        // age buckets 265 KB instead of a few KB). Growth stops once warm.
-
-        let total = old.len() + batch.len();
-        let (mut i, mut j) = (0usize, 0usize);
-        // Σ g of the tuples in `out` before its last one: the last one's left end L.
-        let mut l_top = 0u64;
-        for k in 0..total {
-            // Next tuple in value order; a new value goes after stored equal values.
-            let mut next = match (batch.get(j), old.get(i)) {
-                (Some(&v), Some(succ)) if v.total_cmp(&succ.v) == Ordering::Less => {
-                    j += 1;
-                    let delta = if i == 0 { 0 } else { succ.g + succ.delta - 1 };
-                    Tuple { v, g: 1, delta }
-                }
-                (Some(&v), None) => {
-                    j += 1;
-                    Tuple { v, g: 1, delta: 0 }
-                }
-                (_, Some(&stored)) => {
-                    i += 1;
-                    stored
-                }
-                (None, None) => unreachable!("k < old.len() + batch.len()"),
-            };
-            // Compress: merge the last output tuple into `next`, unless the last output tuple
-            // is the minimum (index 0) or `next` is the maximum (the last tuple overall).
-            if let Some(&top) = out.last() {
-                let width = (top.g + next.g + next.delta) as f64;
-                let mergeable = out.len() >= 2
-                    && k + 1 < total
-                    && (width <= floor || width <= allowed_width(slopes, l_top, n, cap));
-                if mergeable {
-                    next.g += top.g;
-                    out.pop();
-                } else {
-                    l_top += top.g;
-                }
+        // merge, so the output stays near the summary's size.
+        let mut m = Merger::new(
+            out,
+            old.len() + batch.len(),
+            &self.slopes,
+            n,
+            self.cap_per_rank * nf,
+            self.floor_per_rank * nf,
+        );
+        let mut j = 0;
+        for (i, succ) in old.iter().enumerate() {
+            // New values strictly below `succ` come first: ties go after stored equals.
+            let end = j + batch[j..].partition_point(|v| v.total_cmp(&succ.v) == Ordering::Less);
+            if end > j {
+                // GK rule: between pred and succ, Δ = g_succ + Δ_succ − 1; below the minimum, 0.
+                let delta = if i == 0 { 0 } else { succ.g + succ.delta - 1 };
+                m.run(&batch[j..end], delta);
+                j = end;
             }
-            out.push(next);
+            m.step(*succ);
         }
-        self.scratch = std::mem::replace(&mut self.tuples, out);
+        // At or above the maximum: Δ = 0.
+        m.run(&batch[j..], 0);
+        m.finish();
+        fit_capacity(&mut self.tuples, out.len(), n);
+        self.tuples.clear();
+        self.tuples.extend_from_slice(out);
         self.n = n;
     }
 
@@ -504,37 +495,69 @@ impl Ckms {
     }
 }
 
-/// The invariant's bound `f(L, n)`, capped at `cap`, for the constrained targets' `slopes`.
-#[inline]
-fn allowed_width(slopes: &[Slopes], l: u64, n: u64, cap: f64) -> f64 {
-    let lf = l as f64;
-    let rf = (n - l) as f64;
-    let mut f = cap;
-    for s in slopes {
-        let a = s.below * lf;
-        let b = s.above * rf;
-        let fj = if a > b { a } else { b };
-        if fj < f {
-            f = fj;
+#[cfg(test)]
+impl Ckms {
+    /// The element-by-element merge (the pre-optimisation implementation), kept as the
+    /// oracle for [`Ckms::merge_sorted`].
+    /// Merges a batch sorted by [`f64::total_cmp`] and free of NaN into the summary, with the
+    /// compression pass fused into the merge.
+    fn merge_sorted_reference(&mut self, batch: &[f64]) {
+        use super::merge::allowed_width;
+        debug_assert!(batch.windows(2).all(|w| w[0].total_cmp(&w[1]).is_le()));
+        debug_assert!(batch.iter().all(|v| !v.is_nan()));
+        if batch.is_empty() {
+            return;
         }
-    }
-    f
-}
+        let n = self.n + batch.len() as u64;
+        let nf = n as f64;
+        let cap = self.cap_per_rank * nf;
+        let floor = self.floor_per_rank * nf;
+        let slopes = &self.slopes[..];
+        let old = &self.tuples[..];
 
-/// Sorts `values` by [`f64::total_cmp`] and returns the NaN-free middle and the NaN count.
-///
-/// `total_cmp` orders negative NaNs first and positive NaNs last, so both ends are trimmed.
-pub(crate) fn sort_and_trim_nan(values: &mut [f64]) -> (&[f64], u64) {
-    values.sort_unstable_by(f64::total_cmp);
-    let start = values.iter().take_while(|v| v.is_nan()).count();
-    let end = values.len()
-        - values[start..]
-            .iter()
-            .rev()
-            .take_while(|v| v.is_nan())
-            .count();
-    let nans = (values.len() - (end - start)) as u64;
-    (&values[start..end], nans)
+        let mut out: Vec<Tuple> = Vec::new();
+
+        let total = old.len() + batch.len();
+        let (mut i, mut j) = (0usize, 0usize);
+        // Σ g of the tuples in `out` before its last one: the last one's left end L.
+        let mut l_top = 0u64;
+        for k in 0..total {
+            // Next tuple in value order; a new value goes after stored equal values.
+            let mut next = match (batch.get(j), old.get(i)) {
+                (Some(&v), Some(succ)) if v.total_cmp(&succ.v) == Ordering::Less => {
+                    j += 1;
+                    let delta = if i == 0 { 0 } else { succ.g + succ.delta - 1 };
+                    Tuple { v, g: 1, delta }
+                }
+                (Some(&v), None) => {
+                    j += 1;
+                    Tuple { v, g: 1, delta: 0 }
+                }
+                (_, Some(&stored)) => {
+                    i += 1;
+                    stored
+                }
+                (None, None) => unreachable!("k < old.len() + batch.len()"),
+            };
+            // Compress: merge the last output tuple into `next`, unless the last output tuple
+            // is the minimum (index 0) or `next` is the maximum (the last tuple overall).
+            if let Some(&top) = out.last() {
+                let width = (top.g + next.g + next.delta) as f64;
+                let mergeable = out.len() >= 2
+                    && k + 1 < total
+                    && (width <= floor || width <= allowed_width(slopes, l_top, n, cap));
+                if mergeable {
+                    next.g += top.g;
+                    out.pop();
+                } else {
+                    l_top += top.g;
+                }
+            }
+            out.push(next);
+        }
+        self.tuples = out;
+        self.n = n;
+    }
 }
 
 #[cfg(test)]
@@ -658,16 +681,12 @@ mod tests {
             c.insert(next());
         }
         c.flush();
-        let ptrs = (c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr());
+        let ptrs = (c.tuples.as_ptr(), c.buffer.as_ptr());
         for _ in 0..(BUFFER_CAPACITY * 2) {
             c.insert(next());
         }
         c.flush();
-        // Two merges swap tuples and scratch twice: back where they were.
-        assert_eq!(
-            (c.tuples.as_ptr(), c.scratch.as_ptr(), c.buffer.as_ptr()),
-            ptrs
-        );
+        assert_eq!((c.tuples.as_ptr(), c.buffer.as_ptr()), ptrs);
     }
 
     #[test]
@@ -687,5 +706,72 @@ mod tests {
         assert_eq!(c.query(-3.0), 1.0);
         assert_eq!(c.query(7.0), 100_000.0);
         assert!(c.query(f64::NAN).is_nan());
+    }
+
+    /// The run-by-run merge gives exactly the tuples of the element-by-element one.
+    #[test]
+    fn merge_matches_the_element_by_element_reference() {
+        let sets: [&[(f64, f64)]; 6] = [
+            &GO,
+            &[],
+            &[(0.9, 0.05), (0.99, 0.005)],
+            &[(0.9, 0.04)],
+            &[(0.01, 0.001), (0.5, 0.01), (0.999, 0.0001)],
+            &[(0.0, 0.0), (0.5, 0.2), (1.0, 0.0)],
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (s, set) in sets.iter().enumerate() {
+            for stream in 0..6u64 {
+                let mut fast = Ckms::new(set).unwrap();
+                let mut slow = fast.clone();
+                let mut i = 0u64;
+                for _ in 0..60 {
+                    let len = match rnd() % 4 {
+                        0 => 1 + rnd() % 4,
+                        1 => 1 + rnd() % 64,
+                        2 => 512,
+                        _ => 1 + rnd() % 3000,
+                    };
+                    let mut batch: Vec<f64> = (0..len)
+                        .map(|_| {
+                            i += 1;
+                            let r = rnd();
+                            match stream {
+                                0 => (r >> 11) as f64,
+                                1 => (r % 5) as f64,
+                                2 => i as f64,
+                                3 => -(i as f64),
+                                4 => 1.0 / i as f64 * if r & 1 == 0 { 1.0 } else { -1.0 },
+                                _ => f64::from_bits(r),
+                            }
+                        })
+                        .collect();
+                    let (sorted, nans) = sort_and_trim_nan(&mut batch);
+                    fast.merge_sorted(sorted);
+                    slow.merge_sorted_reference(sorted);
+                    fast.nan_count += nans;
+                    slow.nan_count += nans;
+                    assert_eq!(fast.n, slow.n);
+                    assert!(
+                        fast.tuples.len() == slow.tuples.len()
+                            && fast
+                                .tuples
+                                .iter()
+                                .zip(&slow.tuples)
+                                .all(|(a, b)| a.v.to_bits() == b.v.to_bits()
+                                    && (a.g, a.delta) == (b.g, b.delta)),
+                        "set {s}, stream {stream}, n = {}",
+                        fast.n
+                    );
+                    fast.audit().unwrap();
+                }
+            }
+        }
     }
 }

@@ -41,6 +41,7 @@
 //! summaries cannot be merged with a guarantee, so every batch is merged into every bucket.
 
 mod ckms;
+mod merge;
 mod window;
 
 pub use ckms::Ckms;

@@ -1,6 +1,6 @@
 //! Module implementing sliding time windows of quantile summaries. See [`AgeBuckets`].
 
-use super::ckms::sort_and_trim_nan;
+use super::merge::sort_and_trim_nan;
 use super::{Ckms, QuantileError, Target};
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -20,7 +20,9 @@
 //!   memory held by queued batches.
 //!
 //! A scrape locks the window, then each shard in turn just long enough to read its totals and
-//! copy its buffered values out, merges them, merges the pending queue, rotates and queries.
+//! copy its buffered values out, adds the pending queue, and merges all of it as one batch
+//! (one sort, one merge per age bucket), rotates and queries. The values are gathered in a
+//! per-thread vector, so a child holds no copy buffer of its own.
 //!
 //! # Lock order
 //!
@@ -36,6 +38,7 @@
 //! kept for reuse up to [`MAX_POOL`].
 
 use core::mem;
+use std::cell::Cell;
 use std::time::Instant;
 
 use crate::quantile::AgeBuckets;
@@ -77,11 +80,32 @@ impl Slot for BufSlot {
     }
 }
 
-/// The window and the scrape's copy buffer, behind the window lock.
-struct Window {
-    buckets: AgeBuckets,
-    /// Values copied out of a shard at a scrape (keeps its capacity).
-    scratch: Vec<f64>,
+/// Values a scrape gathers beyond which its thread gives the memory back afterwards.
+const GATHER_KEEP: usize = 8 * DEFAULT_BATCH;
+
+#[cfg(not(tachymeter_loom))]
+crate::sync::thread_local! {
+    /// The values a scrape drained from every shard and the queue, shared by every summary
+    /// scraped on this thread: no child keeps a copy buffer of its own.
+    static GATHER: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
+// loom's `thread_local!` has no `const` form.
+#[cfg(tachymeter_loom)]
+crate::sync::thread_local! {
+    static GATHER: Cell<Vec<f64>> = Cell::new(Vec::new());
+}
+
+/// Runs `f` on this thread's empty gather buffer (a fresh one while thread-locals are torn
+/// down), then puts it back empty, shrunk to [`GATHER_KEEP`] after a peak.
+fn with_gather(f: impl FnOnce(&mut Vec<f64>)) {
+    let mut batch = GATHER.try_with(Cell::take).unwrap_or_default();
+    f(&mut batch);
+    batch.clear();
+    if batch.capacity() > GATHER_KEEP {
+        batch.shrink_to(GATHER_KEEP);
+    }
+    let _ = GATHER.try_with(|b| b.set(batch));
 }
 
 /// Batches handed over by observers that found the window busy, and emptied ones for reuse.
@@ -95,7 +119,7 @@ struct Pending {
 /// [module docs](self).
 pub(crate) struct WindowStore {
     shards: Sharded<BufSlot>,
-    window: Mutex<Window>,
+    window: Mutex<AgeBuckets>,
     pending: Mutex<Pending>,
     batch: usize,
     clock: Clock,
@@ -125,10 +149,7 @@ impl WindowStore {
     pub(crate) fn new(window: AgeBuckets, batch: usize, clock: Clock) -> Self {
         WindowStore {
             shards: Sharded::new(()),
-            window: Mutex::new(Window {
-                buckets: window,
-                scratch: Vec::new(),
-            }),
+            window: Mutex::new(window),
             pending: Mutex::new(Pending::default()),
             batch: batch.max(1),
             clock,
@@ -173,8 +194,8 @@ impl WindowStore {
     fn flush(&self, slot: &BufSlot, mut full: Vec<f64>) {
         if let Some(mut w) = try_lock(&self.window) {
             let now = self.now();
-            w.buckets.insert_batch(&mut full, now);
-            self.merge_pending(&mut w.buckets, now);
+            w.insert_batch(&mut full, now);
+            self.merge_pending(&mut w, now);
             drop(w);
             full.clear();
             let mut g = lock(&slot.0);
@@ -198,7 +219,7 @@ impl WindowStore {
             // Bounded memory: past the bound, wait for the window and merge the queue.
             let mut w = lock(&self.window);
             let now = self.now();
-            self.merge_pending(&mut w.buckets, now);
+            self.merge_pending(&mut w, now);
         }
     }
 
@@ -228,27 +249,39 @@ impl WindowStore {
 
     /// Locks the window, drains every shard and the queue into it, rotates it to now and hands
     /// it to `f` with the cumulative totals.
+    ///
+    /// Everything drained is merged as one batch: one sort and one merge per age bucket,
+    /// however many shards and queued batches there are.
     pub(crate) fn scrape<R>(&self, f: impl FnOnce(Scrape<'_>) -> R) -> R {
         let mut w = lock(&self.window);
         let now = self.now();
-        let Window { buckets, scratch } = &mut *w;
+        let buckets = &mut *w;
         let (mut count, mut sum) = (0u64, 0.0f64);
-        self.shards.for_each(|slot| {
-            {
+        with_gather(|batch| {
+            self.shards.for_each(|slot| {
                 // Lock order window → shard. Copy rather than swap: both buffers keep their
                 // capacity, so neither side allocates in steady state.
                 let mut g = lock(&slot.0);
                 count += g.count;
                 sum += g.sum;
-                scratch.extend_from_slice(&g.buf);
+                batch.extend_from_slice(&g.buf);
                 g.buf.clear();
+            });
+            // Lock order window → pending; the queue is empty unless observers found the
+            // window busy.
+            loop {
+                // `let … else`, not `while let`: the pending guard must drop before `recycle`.
+                let Some(mut b) = lock(&self.pending).queue.pop() else {
+                    break;
+                };
+                batch.extend_from_slice(&b);
+                b.clear();
+                self.recycle(b);
             }
-            if !scratch.is_empty() {
-                buckets.insert_batch(scratch, now);
-                scratch.clear();
+            if !batch.is_empty() {
+                buckets.insert_batch(batch, now);
             }
         });
-        self.merge_pending(buckets, now);
         buckets.rotate(now);
         f(Scrape {
             window: buckets,
@@ -279,7 +312,7 @@ impl WindowStore {
         });
         {
             let w = lock(&self.window);
-            n += w.scratch.capacity() * f + w.buckets.heap_bytes();
+            n += w.heap_bytes();
         }
         let p = lock(&self.pending);
         n += (p.queue.capacity() + p.pool.capacity()) * mem::size_of::<Vec<f64>>();
