@@ -1,4 +1,5 @@
-//! tachymeter against `prometheus`, `prometheus-client`, `metrics` and `measured`, in one
+//! tachymeter against `prometheus`, `prometheus-client`, `metrics` and `measured` (and, for
+//! summaries, `metrics-util` and `quantiles`), in one
 //! process, for every operation of DESIGN §8. Run with
 //! `cargo bench --bench compare` in `benches/compare/`, then `cargo run --release --bin report`.
 //!
@@ -353,6 +354,88 @@ fn histogram_observe(c: &mut Criterion) {
     }
 }
 
+/// A cheap, varied observation stream for the summaries (the 16-value histogram table would
+/// let every quantile sketch collapse to 16 points): xorshift64 mapped to [0, 1).
+#[inline(always)]
+fn next_val(x: &mut u64) -> f64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    (*x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+const READ_PHIS: [f64; 3] = [0.5, 0.9, 0.99];
+
+fn go_summary() -> tachymeter::Summary {
+    tachymeter::Summary::builder("s", "S.")
+        .objectives(&tachymeter::Summary::GO_OBJECTIVES)
+        .unwrap()
+        .register(&tachymeter::Registry::new())
+        .unwrap()
+}
+
+/// Quantile summaries, 1 thread: tachymeter (Go objectives, 10 min / 5 buckets window) against
+/// `metrics-util`'s DDSketch-based `Summary` and the `quantiles` crate's CKMS (ε = 0.001).
+/// The peers take `&mut self`, so each timed call builds its own and fills it with `n` values;
+/// tachymeter's is shared across calls (its steady state: batches merged as they fill).
+fn summary(c: &mut Criterion) {
+    let mut g = group(c, "summary_observe_1t");
+    let t = go_summary();
+    on(&mut g, "tachymeter", 1, |n| {
+        let mut x = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            black_box(&t).observe(next_val(&mut x));
+        }
+    });
+    on(&mut g, "metrics-util", 1, |n| {
+        let mut s = metrics_util::storage::Summary::with_defaults();
+        let mut x = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            black_box(&mut s).add(next_val(&mut x));
+        }
+        black_box(&s);
+    });
+    on(&mut g, "quantiles", 1, |n| {
+        let mut s = quantiles::ckms::CKMS::<f64>::new(0.001);
+        let mut x = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            black_box(&mut s).insert(next_val(&mut x));
+        }
+        black_box(&s);
+    });
+    g.finish();
+
+    // Reading 3 quantiles after 10^5 observations (filled untimed, on another thread so the
+    // criterion thread never registers with tachymeter).
+    const FILL: u64 = 100_000;
+    let mut g = c.benchmark_group("summary_read_3q_after_1e5");
+    let t = go_summary();
+    run_threads(1, FILL, &|n| {
+        let mut x = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..n {
+            t.observe(next_val(&mut x));
+        }
+    });
+    g.bench_function("tachymeter", |b| {
+        b.iter(|| READ_PHIS.map(|q| black_box(&t).quantile(q)))
+    });
+    let mut m = metrics_util::storage::Summary::with_defaults();
+    let mut q = quantiles::ckms::CKMS::<f64>::new(0.001);
+    let mut x = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..FILL {
+        let v = next_val(&mut x);
+        m.add(v);
+        q.insert(v);
+    }
+    g.bench_function("metrics-util", |b| {
+        b.iter(|| READ_PHIS.map(|p| black_box(&m).quantile(p)))
+    });
+    g.bench_function("quantiles", |b| {
+        b.iter(|| READ_PHIS.map(|p| black_box(&q).query(p)))
+    });
+    g.finish();
+}
+
 fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode_1050_series");
     for (name, mut enc) in tachymeter_compare::encode::all() {
@@ -373,6 +456,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = counter_inc, f64_counter_add, gauge_add, labeled_lookup, histogram_observe, encode
+    targets = counter_inc, f64_counter_add, gauge_add, labeled_lookup, histogram_observe, summary, encode
 }
 criterion_main!(benches);

@@ -62,7 +62,14 @@ fn benches(dir: &Path, group: &str) -> Vec<String> {
 
 /// The peer libraries; a benchmark is a peer's if its name is the peer's or starts with it
 /// and `_` (e.g. `prometheus_handle`).
-const PEERS: [&str; 4] = ["prometheus", "prometheus-client", "metrics", "measured"];
+const PEERS: [&str; 6] = [
+    "prometheus",
+    "prometheus-client",
+    "metrics",
+    "measured",
+    "metrics-util",
+    "quantiles",
+];
 
 fn is_peer(name: &str) -> bool {
     PEERS
@@ -205,6 +212,22 @@ fn main() {
             bar: "flat (≤ 1.5× own 1-thread); ≥ 7× faster than best peer",
             check: |t, p, _, one| one.is_some_and(|o| t <= 1.5 * o) && p >= 7.0 * t,
             one_thread: Some("histogram_observe_1t"),
+        },
+        Row {
+            op: "summary observe (Go objectives), 1 thread",
+            group: "summary_observe_1t",
+            tachy: "tachymeter",
+            bar: "(no bar)",
+            check: |_, _, _, _| true,
+            one_thread: None,
+        },
+        Row {
+            op: "summary read 0.5/0.9/0.99 after 10^5 observations",
+            group: "summary_read_3q_after_1e5",
+            tachy: "tachymeter",
+            bar: "(no bar)",
+            check: |_, _, _, _| true,
+            one_thread: None,
         },
         Row {
             op: "encode 1,050 series, text (≈ 416 KB)",
