@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = s.splitn(3, '\n');
     let (accept, encoding, query) = (parts.next(), parts.next(), parts.next());
     let registry = Registry::new();
-    Gauge::builder("g", "G.").register(&registry).unwrap().set(1.0);
+    Gauge::builder("g", "G.")
+        .register(&registry)
+        .unwrap()
+        .set(1.0);
     let mut renderer = Renderer::new();
     if let Ok(r) = renderer.render(&registry, accept, encoding, query) {
         assert_eq!(r.content_type, r.format.content_type());

@@ -84,7 +84,13 @@ fuzz_target!(|data: &[u8]| {
     let mut sorted: Vec<f64> = stream.into_iter().filter(|v| !v.is_nan()).collect();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
-    for &(phi, eps) in ckms.targets().iter().map(|t| (t.phi(), t.epsilon())).collect::<Vec<_>>().iter() {
+    for &(phi, eps) in ckms
+        .targets()
+        .iter()
+        .map(|t| (t.phi(), t.epsilon()))
+        .collect::<Vec<_>>()
+        .iter()
+    {
         let got = ckms.query(phi);
         if n == 0 {
             assert!(got.is_nan(), "empty summary answered {got}");

@@ -55,7 +55,9 @@ fn parse_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = text.splitn(3, '\u{1}');
     let help = parts.next().unwrap_or("");
     let v1 = parts.next().unwrap_or("");
@@ -65,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
     }
     // No `_created` line: this target checks escaping, and the line count below.
     let reg = Registry::builder().created_samples(false).build();
-    let fam = Counter::builder("fuzz_total", help).labels(["a", "b"]).register(&reg).unwrap();
+    let fam = Counter::builder("fuzz_total", help)
+        .labels(["a", "b"])
+        .register(&reg)
+        .unwrap();
     fam.with_label_values(&[v1, v2]).inc_by(7);
 
     for format in [Format::Text, Format::OpenMetrics] {
@@ -79,12 +84,26 @@ fuzz_target!(|data: &[u8]| {
             Format::Text => (lines[0], lines[2]),
             _ => (lines[1], lines[2]),
         };
-        let prefix = if format == Format::Text { "# HELP fuzz_total " } else { "# HELP fuzz " };
-        let got_help = unescape(help_line.strip_prefix(prefix).unwrap(), format == Format::OpenMetrics).unwrap();
+        let prefix = if format == Format::Text {
+            "# HELP fuzz_total "
+        } else {
+            "# HELP fuzz "
+        };
+        let got_help = unescape(
+            help_line.strip_prefix(prefix).unwrap(),
+            format == Format::OpenMetrics,
+        )
+        .unwrap();
         assert_eq!(got_help, help);
         let rest = sample_line.strip_prefix("fuzz_total{").unwrap();
         let (pairs, tail) = parse_labels(rest).unwrap();
-        assert_eq!(pairs, vec![("a".to_owned(), v1.to_owned()), ("b".to_owned(), v2.to_owned())]);
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".to_owned(), v1.to_owned()),
+                ("b".to_owned(), v2.to_owned())
+            ]
+        );
         assert_eq!(tail, " 7");
     }
 });

@@ -42,10 +42,7 @@ fn parse_labels(mut s: &str) -> Option<(Pairs, &str)> {
         let eq = s.find("=\"")?;
         let name = &s[..eq];
         assert!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
             "label name {name:?}"
         );
         let body = &s[eq + 2..];
@@ -87,7 +84,10 @@ fn parse_line(line: &str) -> Line {
             let tail = tail.strip_prefix(' ').expect("space before exemplar value");
             let (ev, ts) = tail.split_once(' ').expect("exemplar timestamp");
             assert!(!ts.contains(' ') && !ts.contains('e'), "timestamp {ts:?}");
-            (v.to_owned(), Some((ex_labels, ev.to_owned(), ts.to_owned())))
+            (
+                v.to_owned(),
+                Some((ex_labels, ev.to_owned(), ts.to_owned())),
+            )
         }
     };
     assert!(!value.contains(' '), "{line:?}");
@@ -142,8 +142,14 @@ fuzz_target!(|data: &[u8]| {
     // counter: TYPE, HELP, sample; histogram: TYPE, HELP, 2 buckets, sum, count; EOF.
     assert_eq!(lines.len(), 3 + 6 + 1, "{body:?}");
     assert_eq!(lines[0], "# TYPE fuzz counter");
-    assert_eq!(unescape(lines[1].strip_prefix("# HELP fuzz ").unwrap()).unwrap(), help);
-    assert_eq!(unescape(lines[4].strip_prefix("# HELP lat ").unwrap()).unwrap(), help);
+    assert_eq!(
+        unescape(lines[1].strip_prefix("# HELP fuzz ").unwrap()).unwrap(),
+        help
+    );
+    assert_eq!(
+        unescape(lines[4].strip_prefix("# HELP lat ").unwrap()).unwrap(),
+        help
+    );
 
     let s = parse_line(lines[2]);
     assert_eq!(s.name, "fuzz_total");
@@ -169,6 +175,10 @@ fuzz_target!(|data: &[u8]| {
     let text = reg.encode_to_string(Format::Text);
     let t: Vec<&str> = text.strip_suffix('\n').unwrap().split('\n').collect();
     assert_eq!(t.len(), 3 + 6, "{text:?}");
-    assert!(t[2].starts_with("fuzz_total{") && t[2].ends_with("\"} 7"), "{:?}", t[2]);
+    assert!(
+        t[2].starts_with("fuzz_total{") && t[2].ends_with("\"} 7"),
+        "{:?}",
+        t[2]
+    );
     assert_eq!(t[5], "lat_bucket{le=\"1\"} 1");
 });

@@ -10,7 +10,9 @@ use tachymeter::http::{decode_push_path, encode_push_path};
 const NAMES: [&str; 4] = ["instance", "path", "a", "_x9"];
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     // Fields separated by NUL: job, then values for NAMES in order.
     let mut fields = s.split('\0');
     let job = fields.next().unwrap_or("");

@@ -7,7 +7,10 @@ use tachymeter::Counter;
 #[test]
 fn racing_creators_share_one_child() {
     loom::model(|| {
-        let fam = Counter::builder("c_total", "C.").labels(["k"]).build().unwrap();
+        let fam = Counter::builder("c_total", "C.")
+            .labels(["k"])
+            .build()
+            .unwrap();
         let ts: Vec<_> = (0..2)
             .map(|_| {
                 let fam = fam.clone();
@@ -25,7 +28,10 @@ fn racing_creators_share_one_child() {
 #[test]
 fn remove_racing_increment_never_corrupts() {
     loom::model(|| {
-        let fam = Counter::builder("c_total", "C.").labels(["k"]).build().unwrap();
+        let fam = Counter::builder("c_total", "C.")
+            .labels(["k"])
+            .build()
+            .unwrap();
         let h = fam.with_label_values(&["x"]);
         let t = {
             let fam = fam.clone();
@@ -35,7 +41,11 @@ fn remove_racing_increment_never_corrupts() {
         t.join().unwrap();
         assert!(removed);
         // The increment landed either in the removed child or in a fresh one; never lost.
-        let fresh = if fam.is_empty() { 0.0 } else { fam.with_label_values(&["x"]).get() };
+        let fresh = if fam.is_empty() {
+            0.0
+        } else {
+            fam.with_label_values(&["x"]).get()
+        };
         assert_eq!(h.get() + fresh, 1.0);
     });
 }

@@ -21,7 +21,11 @@ fn parse(body: &str) -> (Vec<u64>, u64) {
 fn snapshot_is_cumulative_and_inf_equals_count() {
     loom::model(|| {
         let reg = Registry::new();
-        let h: Histogram = Histogram::builder("h", "H.").buckets([1.0, 2.0]).unwrap().register(&reg).unwrap();
+        let h: Histogram = Histogram::builder("h", "H.")
+            .buckets([1.0, 2.0])
+            .unwrap()
+            .register(&reg)
+            .unwrap();
         let a = {
             let h = h.clone();
             thread::spawn(move || {
@@ -36,7 +40,11 @@ fn snapshot_is_cumulative_and_inf_equals_count() {
         let (buckets, count) = parse(&reg.encode_to_string(Format::Text));
         assert_eq!(buckets.len(), 3);
         assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
-        assert_eq!(*buckets.last().unwrap(), count, "+Inf bucket must equal _count");
+        assert_eq!(
+            *buckets.last().unwrap(),
+            count,
+            "+Inf bucket must equal _count"
+        );
         a.join().unwrap();
         b.join().unwrap();
         assert_eq!(h.cumulative_counts(), vec![1, 2, 3]);
