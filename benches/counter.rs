@@ -4,34 +4,13 @@
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::Barrier;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tachymeter::{Counter, Gauge};
-
-/// Runs `work(iters)` on `threads` barrier-started threads; returns first start to last end.
-fn run<F: Fn(u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
-    let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    work(iters);
-                    (t, Instant::now())
-                })
-            })
-            .collect();
-        // First start to last end: serialised threads (a busy machine) show up as slower.
-        let spans: Vec<(Instant, Instant)> = hs.into_iter().map(|h| h.join().unwrap()).collect();
-        let start = spans.iter().map(|s| s.0).min().unwrap();
-        let end = spans.iter().map(|s| s.1).max().unwrap();
-        end - start
-    })
-}
 
 fn counter(c: &mut Criterion) {
     let mut g = c.benchmark_group("counter");
@@ -40,7 +19,7 @@ fn counter(c: &mut Criterion) {
         let ctr = Counter::new();
         g.bench_function(format!("inc/{threads}t"), |b| {
             b.iter_custom(|n| {
-                run(threads, n, &|n| {
+                common::run(threads, n, &|n| {
                     for _ in 0..n {
                         black_box(&ctr).inc();
                     }
@@ -50,7 +29,7 @@ fn counter(c: &mut Criterion) {
         let f = Counter::new();
         g.bench_function(format!("inc_by_f64/{threads}t"), |b| {
             b.iter_custom(|n| {
-                run(threads, n, &|n| {
+                common::run(threads, n, &|n| {
                     for _ in 0..n {
                         black_box(&f).inc_by_f64(black_box(0.5));
                     }
@@ -60,7 +39,7 @@ fn counter(c: &mut Criterion) {
         let gauge = Gauge::new();
         g.bench_function(format!("gauge_add/{threads}t"), |b| {
             b.iter_custom(|n| {
-                run(threads, n, &|n| {
+                common::run(threads, n, &|n| {
                     for _ in 0..n {
                         black_box(&gauge).add(black_box(0.5));
                     }

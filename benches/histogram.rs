@@ -3,9 +3,11 @@
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tachymeter::{Buckets, Histogram};
@@ -14,27 +16,6 @@ const OBS: [f64; 16] = [
     0.001, 0.007, 0.02, 0.04, 0.07, 0.2, 0.3, 0.7, 2.0, 3.0, 7.0, 20.0, 0.004, 0.09, 0.6, 1.5,
 ];
 
-fn run<F: Fn(u64) + Sync>(threads: usize, iters: u64, work: &F) -> Duration {
-    let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    work(iters);
-                    (t, Instant::now())
-                })
-            })
-            .collect();
-        // First start to last end: serialised threads (a busy machine) show up as slower.
-        let spans: Vec<(Instant, Instant)> = hs.into_iter().map(|h| h.join().unwrap()).collect();
-        let start = spans.iter().map(|s| s.0).min().unwrap();
-        let end = spans.iter().map(|s| s.1).max().unwrap();
-        end - start
-    })
-}
-
 fn histogram(c: &mut Criterion) {
     let mut g = c.benchmark_group("histogram");
     g.throughput(Throughput::Elements(1));
@@ -42,7 +23,7 @@ fn histogram(c: &mut Criterion) {
         let h = Histogram::new(Arc::new(Buckets::default()));
         g.bench_function(format!("observe/{threads}t"), |b| {
             b.iter_custom(|n| {
-                run(threads, n, &|n| {
+                common::run(threads, n, &|n| {
                     for i in 0..n {
                         black_box(&h).observe(OBS[i as usize & 15]);
                     }
