@@ -3,56 +3,11 @@
 //! have the line structure the formats require.
 #![no_main]
 
+mod common;
+
+use common::{parse_labels, unescape};
 use libfuzzer_sys::fuzz_target;
 use tachymeter::{Counter, Format, Registry};
-
-/// Undoes exposition escaping; `quote` says whether `\"` is an escape (label values, and HELP
-/// in OpenMetrics). Returns None on an escape the format does not define.
-fn unescape(s: &str, quote: bool) -> Option<String> {
-    let mut out = String::new();
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next()? {
-            '\\' => out.push('\\'),
-            'n' => out.push('\n'),
-            '"' if quote => out.push('"'),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-/// Splits `k="v",k2="v2"` (escaped values) into unescaped pairs; returns the rest after `}`.
-fn parse_labels(mut s: &str) -> Option<(Vec<(String, String)>, &str)> {
-    let mut pairs = Vec::new();
-    loop {
-        if let Some(rest) = s.strip_prefix('}') {
-            return Some((pairs, rest));
-        }
-        if let Some(rest) = s.strip_prefix(',') {
-            s = rest;
-        }
-        let eq = s.find("=\"")?;
-        let name = s[..eq].to_owned();
-        let body = &s[eq + 2..];
-        // Find the closing quote: the first `"` not preceded by an odd run of backslashes.
-        let bytes = body.as_bytes();
-        let mut i = 0;
-        let end = loop {
-            match bytes.get(i)? {
-                b'\\' => i += 2,
-                b'"' => break i,
-                _ => i += 1,
-            }
-        };
-        pairs.push((name, unescape(&body[..end], true)?));
-        s = &body[end + 1..];
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

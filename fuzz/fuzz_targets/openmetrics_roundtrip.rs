@@ -4,61 +4,11 @@
 //! most 128 code points of exemplar labels, and the line structure OpenMetrics requires.
 #![no_main]
 
+mod common;
+
+use common::{parse_labels, unescape, Pairs};
 use libfuzzer_sys::fuzz_target;
 use tachymeter::{Counter, Format, Histogram, Registry};
-
-/// Undoes OpenMetrics escaping (`\\`, `\"`, `\n`); None on an undefined escape.
-fn unescape(s: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next()? {
-            '\\' => out.push('\\'),
-            'n' => out.push('\n'),
-            '"' => out.push('"'),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-type Pairs = Vec<(String, String)>;
-
-/// Parses `{k="v",...}` at the start of `s` (after the `{`); returns the pairs and the rest
-/// after the `}`.
-fn parse_labels(mut s: &str) -> Option<(Pairs, &str)> {
-    let mut pairs = Vec::new();
-    loop {
-        if let Some(rest) = s.strip_prefix('}') {
-            return Some((pairs, rest));
-        }
-        if !pairs.is_empty() {
-            s = s.strip_prefix(',')?;
-        }
-        let eq = s.find("=\"")?;
-        let name = &s[..eq];
-        assert!(
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "label name {name:?}"
-        );
-        let body = &s[eq + 2..];
-        let bytes = body.as_bytes();
-        let mut i = 0;
-        let end = loop {
-            match bytes.get(i)? {
-                b'\\' => i += 2,
-                b'"' => break i,
-                _ => i += 1,
-            }
-        };
-        pairs.push((name.to_owned(), unescape(&body[..end])?));
-        s = &body[end + 1..];
-    }
-}
 
 /// A sample line: name, labels, value, optional exemplar (labels, value, timestamp).
 struct Line {
@@ -143,11 +93,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(lines.len(), 3 + 6 + 1, "{body:?}");
     assert_eq!(lines[0], "# TYPE fuzz counter");
     assert_eq!(
-        unescape(lines[1].strip_prefix("# HELP fuzz ").unwrap()).unwrap(),
+        unescape(lines[1].strip_prefix("# HELP fuzz ").unwrap(), true).unwrap(),
         help
     );
     assert_eq!(
-        unescape(lines[4].strip_prefix("# HELP lat ").unwrap()).unwrap(),
+        unescape(lines[4].strip_prefix("# HELP lat ").unwrap(), true).unwrap(),
         help
     );
 
