@@ -242,3 +242,25 @@ fn histogram_snapshots_stay_consistent_under_concurrent_observes() {
             .sum::<f64>()
     );
 }
+
+/// Histograms with more buckets than fit inline in a slot keep the rest in chunks: every
+/// bucket must count, on the home slot and on per-thread shards alike.
+#[test]
+fn histograms_with_many_buckets_count_every_bucket() {
+    for n in [1usize, 11, 12, 13, 28, 29, 45] {
+        let h = Histogram::new(Arc::new(Buckets::linear(1.0, 1.0, n).unwrap()));
+        // One observation per bucket (value i+1 lands in bucket i), then +Inf.
+        let observe_all = |h: &Histogram| {
+            for i in 0..=n {
+                h.observe((i + 1) as f64);
+            }
+        };
+        observe_all(&h);
+        thread::scope(|s| {
+            s.spawn(|| observe_all(&h));
+        });
+        let want: Vec<u64> = (1..=n as u64 + 1).map(|k| 2 * k).collect();
+        assert_eq!(h.cumulative_counts(), want, "{n} buckets");
+        assert_eq!(h.count(), 2 * (n as u64 + 1));
+    }
+}

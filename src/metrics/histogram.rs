@@ -108,21 +108,36 @@ impl Default for Buckets {
     }
 }
 
+/// Bucket counts kept inside the slot itself: Go's 11 default buckets plus `+Inf`. With the
+/// sum that is 104 bytes, so an inflated (cache-padded) slot stays one 128-byte line and an
+/// observe needs no extra pointer load.
+const INLINE: usize = 12;
 const LANES: usize = 16;
 
-/// One thread's part of a histogram: non-cumulative bucket counts in 128-byte-aligned chunks
-/// (so two threads' counts never share a cache line) and the sum of observations.
+/// One thread's part of a histogram: the sum of observations and non-cumulative bucket
+/// counts, the first `INLINE` in the slot, any others in 128-byte-aligned chunks (so two
+/// threads' counts never share a cache line).
 #[derive(Debug)]
 pub(crate) struct HistogramSlot {
     /// `f64` bits.
     sum: AtomicU64,
-    chunks: Box<[CachePadded<[AtomicU64; LANES]>]>,
+    inline: [AtomicU64; INLINE],
+    /// Buckets past the first `INLINE`; empty for histograms with at most 11 finite bounds.
+    rest: Box<[CachePadded<[AtomicU64; LANES]>]>,
 }
 
 impl HistogramSlot {
     #[inline]
     fn count(&self, i: usize) -> &AtomicU64 {
-        &self.chunks[i / LANES][i % LANES]
+        match i.checked_sub(INLINE) {
+            None => &self.inline[i],
+            Some(j) => &self.rest[j / LANES][j % LANES],
+        }
+    }
+
+    /// Chunks needed for `n` buckets beyond the inline ones.
+    fn rest_chunks(n: usize) -> usize {
+        n.saturating_sub(INLINE).div_ceil(LANES)
     }
 }
 
@@ -132,7 +147,8 @@ impl Slot for HistogramSlot {
     fn new(n: usize) -> Self {
         HistogramSlot {
             sum: AtomicU64::new(0f64.to_bits()),
-            chunks: (0..n.div_ceil(LANES))
+            inline: core::array::from_fn(|_| AtomicU64::new(0)),
+            rest: (0..HistogramSlot::rest_chunks(n))
                 .map(|_| CachePadded::new(core::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
         }
@@ -397,11 +413,22 @@ impl Metric for Histogram {
         let n = self.inner.buckets.bounds.len() + 1;
         core::mem::size_of::<Inner>()
             + self.inner.exemplars.heap_bytes()
-            + n.div_ceil(LANES) * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
+            + HistogramSlot::rest_chunks(n)
+                * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
             + self.inner.cells.shard_bytes()
             + self.inner.cells.is_inflated() as usize
                 * (crate::shard::shard_count() + 1)
-                * n.div_ceil(LANES)
+                * HistogramSlot::rest_chunks(n)
                 * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
+    }
+}
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inflated_slot_is_one_padded_line() {
+        assert!(core::mem::size_of::<HistogramSlot>() <= 128);
     }
 }
