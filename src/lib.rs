@@ -96,3 +96,8 @@ pub use metrics::{
 };
 pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};
+
+/// The README's examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -139,10 +139,6 @@ mod tls {
         static ref POOL: Arc<Mutex<IndexPool>> = Arc::new(Mutex::new(IndexPool::default()));
     }
 
-    pub(super) fn pool() -> &'static Mutex<IndexPool> {
-        &POOL
-    }
-
     /// Holds its own handle on the pool: loom may tear the lazy static down before the main
     /// model thread's thread-locals are dropped.
     pub(super) struct Registration(Cell<usize>, Cell<Option<Arc<Mutex<IndexPool>>>>);

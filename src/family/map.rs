@@ -1,7 +1,7 @@
 //! Module implementing the shared child map of a [`Family`](super::Family): who owns the
 //! children, and the authority every lookup falls back to.
 
-use super::{Child, LabelKey, LabelQuery};
+use super::{Child, LabelQuery};
 use crate::sync::Arc;
 
 #[cfg(not(tachymeter_loom))]
@@ -165,7 +165,3 @@ mod imp {
 }
 
 pub(crate) use imp::ChildMap;
-
-// Silence "unused" for LabelKey in the loom build, where only `key` fields use it.
-#[allow(dead_code)]
-fn _uses(_: &LabelKey) {}

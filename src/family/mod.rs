@@ -158,7 +158,8 @@ static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU
 struct Inner<M: Metric> {
     desc: Descriptor,
     options: M::Options,
-    /// Process-unique identity (cache key).
+    /// Process-unique identity (cache key; no cache under loom).
+    #[cfg_attr(tachymeter_loom, allow(dead_code))]
     id: u64,
     /// Bumped after every `remove`/`clear`, so per-thread caches drop removed children.
     generation: crate::sync::AtomicU64,
@@ -250,10 +251,10 @@ impl<M: Metric> Family<M> {
     #[inline]
     pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> Result<R, LabelError> {
         self.check(values)?;
-        let inner = &*self.inner;
         let q = LabelQuery(values);
         #[cfg(not(tachymeter_loom))]
         {
+            let inner = &*self.inner;
             let hash = q.quick_hash();
             // Acquire pairs with the Release bump in `remove`/`clear`: reading the new
             // generation means the shared map no longer holds the removed child. Read it
