@@ -87,7 +87,7 @@ pub use error::{
 };
 pub use family::Family;
 #[cfg(feature = "http-server")]
-pub use http::{start_http_server, ServeError, ServerHandle};
+pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};
 #[cfg(feature = "push")]
 pub use http::{BackgroundPusher, PushError, Pusher};
 pub use metrics::{

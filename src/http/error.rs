@@ -101,6 +101,15 @@ pub enum ServeError {
     Encode(EncodeError),
     /// Compressing the body failed (answered with 500).
     Compress(Arc<std::io::Error>),
+    /// A [`ServerBuilder`](super::ServerBuilder) option has a value the server cannot use.
+    InvalidOption {
+        /// The builder method.
+        option: &'static str,
+        /// What is wrong with the value.
+        reason: &'static str,
+    },
+    /// The TLS certificate or key cannot be used (feature `server-tls`).
+    Tls(Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl ServeError {
@@ -124,6 +133,10 @@ impl fmt::Display for ServeError {
             ServeError::BadQuery(e) => write!(f, "bad scrape request: {e}"),
             ServeError::Encode(e) => write!(f, "cannot encode the registry: {e}"),
             ServeError::Compress(e) => write!(f, "cannot gzip the body: {e}"),
+            ServeError::InvalidOption { option, reason } => {
+                write!(f, "invalid server option `{option}`: {reason}")
+            }
+            ServeError::Tls(e) => write!(f, "cannot configure TLS: {e}"),
         }
     }
 }
@@ -135,6 +148,8 @@ impl std::error::Error for ServeError {
             ServeError::BadQuery(e) => Some(e),
             ServeError::Encode(e) => Some(e),
             ServeError::Compress(e) => Some(&**e),
+            ServeError::Tls(e) => Some(&**e),
+            ServeError::InvalidOption { .. } => None,
         }
     }
 }

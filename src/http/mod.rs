@@ -3,7 +3,7 @@
 //! Pushgateway client (`Pusher`, feature `push`).
 //!
 //! The request parsing here ([`negotiate`], [`accepts_gzip`], [`NameFilter`]) has no
-//! dependency; the built-in server (feature `http-server`) uses `tiny_http` and the push
+//! dependency; the built-in server (feature `http-server`) uses `hyper` on a private `tokio` runtime and the push
 //! client (feature `push`) uses `ureq`.
 //!
 //! # Serving from your own HTTP server
@@ -53,7 +53,7 @@ pub use push::{
     decode_push_path, encode_push_path, BackgroundPusher, PushMethod, PushRequest, Pusher,
 };
 #[cfg(feature = "http-server")]
-pub use server::{start_http_server, ServerHandle};
+pub use server::{start_http_server, ServerBuilder, ServerHandle};
 
 use crate::{Format, Registry};
 use gzip::Gzip;
