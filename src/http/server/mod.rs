@@ -278,12 +278,6 @@ impl ServerBuilder {
         let shown = addrs
             .first()
             .map_or_else(|| "(no address)".to_owned(), ToString::to_string);
-        let std_listener =
-            std::net::TcpListener::bind(&addrs[..]).map_err(|e| bind_err(&shown, e))?;
-        let local_addr = std_listener.local_addr().map_err(|e| bind_err(&shown, e))?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| bind_err(&shown, e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             // Encoding holds the registry's lock, so more renderers would only queue.
@@ -295,8 +289,9 @@ impl ServerBuilder {
             .map_err(|e| bind_err(&shown, e))?;
         let listener = {
             let _guard = runtime.enter();
-            TcpListener::from_std(std_listener).map_err(|e| bind_err(&shown, e))?
+            listen(&addrs).map_err(|e| bind_err(&shown, e))?
         };
+        let local_addr = listener.local_addr().map_err(|e| bind_err(&shown, e))?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             wake: Notify::new(),
@@ -319,6 +314,39 @@ impl ServerBuilder {
             thread: Some(thread),
         })
     }
+}
+
+/// Pending connections the kernel queues before the accept loop takes them: std's 128 lets a
+/// burst of connects (a flood, or many scrapers starting at once) see dropped SYNs and a
+/// one-second retransmit.
+const BACKLOG: u32 = 1024;
+
+/// Listens on the first of `addrs` that can be bound, as `std::net::TcpListener::bind`
+/// does, with a deeper backlog. Must run inside the runtime.
+fn listen(addrs: &[SocketAddr]) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in addrs {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        };
+        let bound = socket.and_then(|s| {
+            // As std does on Unix: a restarted server can rebind while old connections
+            // linger in TIME_WAIT.
+            #[cfg(unix)]
+            s.set_reuseaddr(true)?;
+            s.bind(*a)?;
+            s.listen(BACKLOG)
+        });
+        match bound {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
 }
 
 fn invalid(option: &'static str, reason: &'static str) -> ServeError {
@@ -424,13 +452,20 @@ impl Server {
                 Err(e) if per_connection(&e) => {}
                 // Out of file descriptors or memory: free what we can and retry later
                 // instead of spinning (or, as a naive loop would, giving up for good).
+                // Closing an idle connection frees a descriptor for the next accept, so the
+                // wait stays short while there are idle ones; otherwise it doubles.
                 Err(_) => {
-                    self.conns.evict_one();
+                    let wait = if self.conns.evict_one() {
+                        MIN_BACKOFF
+                    } else {
+                        let w = backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        w
+                    };
                     tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                         () = shared.wake.notified() => {}
                     }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
