@@ -161,6 +161,27 @@ pub fn start_prometheus_with(
     scrape_interval: &str,
     extra_args: &[&str],
 ) -> Server {
+    let mut jobs = String::new();
+    if scrape_targets.is_empty() {
+        // keep the file valid YAML: an empty list
+        jobs.push_str("  []\n");
+    }
+    for (job, target) in scrape_targets {
+        writeln!(jobs, "  - job_name: {}", yaml_str(job)).unwrap();
+        writeln!(jobs, "    scrape_interval: {scrape_interval}").unwrap();
+        writeln!(jobs, "    scrape_timeout: {scrape_interval}").unwrap();
+        writeln!(jobs, "    static_configs:").unwrap();
+        writeln!(jobs, "      - targets: [{}]", yaml_str(target)).unwrap();
+    }
+    start_prometheus_jobs(&jobs, scrape_interval, extra_args)
+}
+
+/// Starts Prometheus with `jobs` as the YAML list under `scrape_configs:` (each entry
+/// indented by two spaces), for options [`start_prometheus`] does not write (TLS, auth,
+/// `metrics_path`). Relative file paths in `jobs` resolve against the returned server's
+/// [`dir`](Server::dir); write such files there before the first scrape, or pass absolute
+/// paths.
+pub fn start_prometheus_jobs(jobs: &str, scrape_interval: &str, extra_args: &[&str]) -> Server {
     let bin = require(Peer::Prometheus);
     let dir = TempDir::new("prometheus");
     let mut cfg = String::new();
@@ -168,17 +189,7 @@ pub fn start_prometheus_with(
     writeln!(cfg, "  scrape_interval: {scrape_interval}").unwrap();
     writeln!(cfg, "  evaluation_interval: {scrape_interval}").unwrap();
     writeln!(cfg, "scrape_configs:").unwrap();
-    if scrape_targets.is_empty() {
-        // keep the file valid YAML: an empty list
-        cfg.push_str("  []\n");
-    }
-    for (job, target) in scrape_targets {
-        writeln!(cfg, "  - job_name: {}", yaml_str(job)).unwrap();
-        writeln!(cfg, "    scrape_interval: {scrape_interval}").unwrap();
-        writeln!(cfg, "    scrape_timeout: {scrape_interval}").unwrap();
-        writeln!(cfg, "    static_configs:").unwrap();
-        writeln!(cfg, "      - targets: [{}]", yaml_str(target)).unwrap();
-    }
+    cfg.push_str(jobs);
     let cfg_path = dir.path().join("prometheus.yml");
     fs::write(&cfg_path, cfg).expect("write prometheus.yml");
     let data = dir.path().join("data");
@@ -194,7 +205,7 @@ pub fn start_prometheus_with(
     })
 }
 
-fn yaml_str(s: &str) -> String {
+pub fn yaml_str(s: &str) -> String {
     // A JSON string is a valid YAML double-quoted scalar.
     let mut out = String::from("\"");
     for c in s.chars() {
