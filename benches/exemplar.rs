@@ -2,7 +2,7 @@
 //! exemplars live in a side structure the plain paths never read, so the two must cost the
 //! same. Also the cost of recording an exemplar itself.
 //!
-//! `cargo bench --bench exemplar`
+//! `cargo bench --features _bench --bench exemplar`
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use std::hint::black_box;

@@ -1,7 +1,7 @@
 //! Benchmarks for `tachymeter::quantile`: CKMS insert cost per value (uniform batches of 512,
 //! sorted input), a query round of three quantiles, and five age buckets amortised per value.
 //!
-//! Run: `cargo bench --bench quantile -- --warm-up-time 1 --measurement-time 2`.
+//! Run: `cargo bench --features _bench --bench quantile -- --warm-up-time 1 --measurement-time 2`.
 // `criterion_group!` defines an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

@@ -4,7 +4,7 @@
 //! crate's CKMS (0.7.1, error 0.001, insert + query under one owner, as a peer would wrap it in
 //! a mutex) is measured in the same run for ratios.
 //!
-//! Run: `cargo bench --bench summary -- --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench --features _bench --bench summary -- --warm-up-time 1 --measurement-time 3`.
 // `criterion_group!` defines an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

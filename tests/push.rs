@@ -230,6 +230,29 @@ fn malformed_addresses_are_typed_errors() {
     }
 }
 
+#[cfg(not(feature = "push-tls"))]
+#[test]
+fn https_without_push_tls_is_a_typed_error_naming_the_feature() {
+    match Pusher::new("https://gw.example:9091", "j") {
+        Err(e @ PushError::TlsNotEnabled { .. }) => {
+            assert!(e.to_string().contains("`push-tls`"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A hook that switches to https:// is caught before anything is sent.
+    let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
+    let addr = server.addr();
+    let p = pusher(&server).request_hook(move |req| {
+        req.url = format!("https://{addr}/metrics/job/j");
+    });
+    assert!(matches!(
+        p.push(&registry()),
+        Err(PushError::TlsNotEnabled { ref url }) if url.starts_with("https://")
+    ));
+    assert!(server.requests().is_empty());
+}
+
+#[cfg(feature = "push-tls")]
 #[test]
 fn https_scheme_speaks_tls() {
     // The capture server speaks plain HTTP: a TLS client fails the handshake with a

@@ -14,20 +14,24 @@ use tachymeter::http::{ServeError, ServerBuilder};
 use tachymeter::{Counter, Registry};
 use tokio_rustls::rustls;
 
+/// A self-signed certificate for `127.0.0.1` and `localhost`, valid until 2126, made with
+/// `openssl req -x509 -newkey ec ...` (see tests/fixtures/tls/README.md).
 struct Cert {
-    cert_pem: String,
-    key_pem: String,
+    cert_pem: &'static str,
+    key_pem: &'static str,
     der: rustls::pki_types::CertificateDer<'static>,
 }
 
+/// A key that belongs to no certificate here.
+const OTHER_KEY: &str = include_str!("fixtures/tls/other_key.pem");
+
 fn self_signed() -> Cert {
-    let c =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let cert_pem = include_str!("fixtures/tls/cert.pem");
     Cert {
-        cert_pem: c.cert.pem(),
-        key_pem: c.key_pair.serialize_pem(),
-        der: c.cert.der().clone(),
+        cert_pem,
+        key_pem: include_str!("fixtures/tls/key.pem"),
+        der: rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap(),
     }
 }
 
@@ -107,13 +111,12 @@ fn serves_https_with_a_pem_pair_and_survives_plain_http() {
 #[test]
 fn unusable_pem_is_a_typed_error() {
     let cert = self_signed();
-    let other = self_signed();
     let r = registry();
     let cases: [(&[u8], &[u8]); 3] = [
         (b"not a pem", cert.key_pem.as_bytes()),
         (cert.cert_pem.as_bytes(), b"-----BEGIN NOTHING-----\n"),
         // A key that does not belong to the certificate.
-        (cert.cert_pem.as_bytes(), other.key_pem.as_bytes()),
+        (cert.cert_pem.as_bytes(), OTHER_KEY.as_bytes()),
     ];
     for (c, k) in cases {
         match ServerBuilder::new(&r).tls_pem(c, k) {
@@ -139,7 +142,7 @@ fn prometheus_scrapes_over_https_with_a_bearer_token() {
     let dir = std::env::temp_dir().join(format!("tachymeter-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &cert.cert_pem).unwrap();
+    std::fs::write(&ca, cert.cert_pem).unwrap();
     let target = support::yaml_str(&server.local_addr().to_string());
     let ca = support::yaml_str(&ca.display().to_string());
     let jobs = format!(

@@ -258,6 +258,12 @@ pub enum PushError {
         /// The underlying error.
         source: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// The URL is `https://` but this build has no TLS: enable the crate's `push-tls`
+    /// feature, or push over `http://`. Nothing was sent.
+    TlsNotEnabled {
+        /// The `https://` URL.
+        url: String,
+    },
 }
 
 #[cfg(feature = "push")]
@@ -308,6 +314,11 @@ impl fmt::Display for PushError {
             PushError::Transport { url, source } => write!(
                 f,
                 "cannot reach {url}: {source}; check the gateway address and that it is running"
+            ),
+            PushError::TlsNotEnabled { url } => write!(
+                f,
+                "cannot push to {url}: https:// needs tachymeter's `push-tls` feature \
+                 (features = [\"push-tls\"] in Cargo.toml), or use an http:// gateway"
             ),
         }
     }

@@ -187,6 +187,17 @@ fn check_header(name: &str, value: &str) -> Result<(), PushError> {
     }
 }
 
+/// `https://` without the `push-tls` feature: ureq would open a TCP connection and then
+/// fail with `TlsRequired`; answer before anything is sent, naming the feature to enable.
+fn check_tls(url: &str, https: bool) -> Result<(), PushError> {
+    if https && !cfg!(feature = "push-tls") {
+        return Err(PushError::TlsNotEnabled {
+            url: url.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -205,13 +216,16 @@ impl Pusher {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// A pusher to the gateway at `gateway` (`host:port`, or `http://` / `https://` URL with
-    /// an optional path prefix, e.g. `https://gw.example/pushgateway`) for `job`.
+    /// an optional path prefix, e.g. `https://gw.example/pushgateway`) for `job`. `https://`
+    /// needs the `push-tls` feature.
     ///
     /// # Errors
     ///
-    /// [`PushError::InvalidAddress`] for an unusable address, [`PushError::EmptyJob`].
+    /// [`PushError::InvalidAddress`] for an unusable address, [`PushError::EmptyJob`],
+    /// [`PushError::TlsNotEnabled`] for `https://` without the `push-tls` feature.
     pub fn new(gateway: &str, job: &str) -> Result<Pusher, PushError> {
         let base = parse_gateway(gateway)?;
+        check_tls(&base, base.starts_with("https://"))?;
         if job.is_empty() {
             return Err(PushError::EmptyJob);
         }
@@ -396,6 +410,7 @@ impl Pusher {
                 })
             }
         };
+        check_tls(&req.url, uri.scheme_str() == Some("https"))?;
         let mut builder = http::Request::builder()
             .method(req.method.as_str())
             .uri(uri);
@@ -414,6 +429,9 @@ impl Pusher {
                 after: self.timeout,
             },
             ureq::Error::BadUri(_) | ureq::Error::Http(_) => PushError::InvalidUrl {
+                url: req.url.clone(),
+            },
+            ureq::Error::TlsRequired => PushError::TlsNotEnabled {
                 url: req.url.clone(),
             },
             e => PushError::Transport {
