@@ -355,7 +355,9 @@ impl Registry {
     }
 
     /// As [`encode`](Self::encode), keeping only families for which `filter` returns true
-    /// for their name (either spelling: with or without a counter's `_total`; prefixed).
+    /// for either spelling of their name, in both formats: the family name or the sample
+    /// name with a counter's `_total` / an info's `_info` (prefixed). Prometheus asks for
+    /// `name[]=req_total`, the `__name__` it stores.
     ///
     /// # Errors
     ///

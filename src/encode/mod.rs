@@ -217,6 +217,16 @@ impl Descriptor {
         &self.label_names
     }
 
+    /// The suffix a counter's (`_total`) or an info's (`_info`) samples add to the family
+    /// name in both formats; empty for other types.
+    pub(crate) fn sample_suffix(&self) -> &'static str {
+        match self.metric_type {
+            MetricType::Counter => "_total",
+            MetricType::Info => "_info",
+            _ => "",
+        }
+    }
+
     /// The name as the `# TYPE` line of `format` spells it: counters are `name_total` in the
     /// text format and `name` in OpenMetrics.
     pub(crate) fn type_line_suffix(&self, format: Format) -> &'static str {
@@ -306,8 +316,10 @@ impl<'a> MetricWriter<'a> {
     pub fn family<'w>(&'w mut self, desc: &'w Descriptor) -> Option<FamilyWriter<'w, 'a>> {
         let suffix = desc.type_line_suffix(self.format);
         if let Some(filter) = self.filter {
-            // Match the family as either spelling of its name would be asked for.
-            if !self.name_matches(filter, desc.name(), suffix) {
+            // Match the family by either spelling of its name, whatever the format: the
+            // family name, or the sample name with `_total` / `_info` (what Prometheus stores
+            // as `__name__` and so sends as `name[]`).
+            if !self.name_matches(filter, desc.name(), desc.sample_suffix()) {
                 return None;
             }
         }
