@@ -106,6 +106,14 @@ pub enum BucketError {
     /// A helper's parameters are unusable (`count` 0, a non-positive or non-finite width,
     /// factor ≤ 1, start ≤ 0 for exponential buckets).
     InvalidParameters,
+    /// More finite bounds than [`Buckets::MAX_BUCKETS`](crate::Buckets::MAX_BUCKETS).
+    TooMany {
+        /// How many were asked for (for [`Buckets::new`](crate::Buckets::new), which stops
+        /// reading past the limit, `max + 1`).
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for BucketError {
@@ -120,6 +128,11 @@ impl fmt::Display for BucketError {
             BucketError::InvalidParameters => f.write_str(
                 "bucket helper parameters are invalid: need count > 0, finite positive width, \
                  start > 0 and factor > 1",
+            ),
+            BucketError::TooMany { count, max } => write!(
+                f,
+                "asked for {count} bucket bounds, but a histogram may have at most {max}: \
+                 use fewer, wider buckets"
             ),
         }
     }
