@@ -25,8 +25,6 @@ pub enum NameError {
     },
     /// The same label name was given twice for one metric.
     DuplicateLabelName(String),
-    /// The help text is empty; Prometheus' lint (`promtool check metrics`) requires one.
-    EmptyHelp(String),
     /// A unit must be non-empty and match `[a-zA-Z0-9_:]+`.
     InvalidUnit(String),
     /// OpenMetrics requires the unit to be a suffix of the family name after an underscore
@@ -67,7 +65,6 @@ impl fmt::Display for NameError {
             NameError::DuplicateLabelName(n) => {
                 write!(f, "label name {n:?} is given more than once")
             }
-            NameError::EmptyHelp(n) => write!(f, "metric {n:?} needs a non-empty help text"),
             NameError::InvalidUnit(u) => {
                 write!(
                     f,

@@ -3,7 +3,8 @@
 
 mod support;
 
-use tachymeter::Registry;
+use support::Peer;
+use tachymeter::{Format, Registry};
 
 #[cfg(feature = "http-server")]
 #[test]
@@ -35,6 +36,43 @@ fn name_filter_matches_counters_and_infos_by_either_spelling_in_both_formats() {
             let body = String::from_utf8(body).unwrap();
             assert!(body.contains(wanted), "{accept:?} {query}: {body}");
             assert!(!body.contains("temp"), "{accept:?} {query}: {body}");
+        }
+    }
+}
+
+#[test]
+fn empty_help_is_allowed_and_written_as_a_valid_line_in_both_formats() {
+    use tachymeter::{Counter, Gauge};
+    let reg = Registry::builder().created_samples(false).build();
+    Gauge::builder("g", "").register(&reg).unwrap().set(1.0);
+    Counter::builder("c_total", "")
+        .register(&reg)
+        .unwrap()
+        .inc();
+    let text = reg.encode_to_string(Format::Text);
+    assert_eq!(
+        text,
+        "# HELP g \n# TYPE g gauge\ng 1\n# HELP c_total \n# TYPE c_total counter\nc_total 1\n"
+    );
+    let om = reg.encode_to_string(Format::OpenMetrics);
+    assert_eq!(
+        om,
+        "# TYPE g gauge\n# HELP g \ng 1.0\n# TYPE c counter\n# HELP c \nc_total 1\n# EOF\n"
+    );
+    if support::have(&[Peer::Python]) {
+        let fams = support::python_parse_openmetrics(&om).unwrap();
+        assert_eq!(fams.len(), 2);
+        assert!(fams.iter().all(|f| f.help.is_empty()), "{fams:?}");
+        support::python_parse_text(&text).unwrap();
+    }
+    if support::have(&[Peer::Promtool]) {
+        // Parses; the only finding is promtool's lint that help text is missing.
+        match support::promtool_check(&text) {
+            support::PromtoolOutcome::Error(e) => panic!("{e}"),
+            support::PromtoolOutcome::Clean => {}
+            support::PromtoolOutcome::Lint(l) => {
+                assert!(l.lines().all(|l| l.contains("no help text")), "{l}")
+            }
         }
     }
 }

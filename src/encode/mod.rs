@@ -120,11 +120,15 @@ impl Descriptor {
     /// with or without `_info`); the family name is stored without it, and the suffix is added
     /// to its samples.
     ///
+    /// The help text may be empty: both formats allow it, and it is written as `# HELP name `
+    /// (with the separating space, as the OpenMetrics ABNF and client_golang have it).
+    /// `promtool check metrics` then reports the lint finding "no help text".
+    ///
     /// # Errors
     ///
-    /// An invalid metric or label name, a reserved label name, a label repeated, or an empty
-    /// help text. A state set's name must also be a valid label name (its samples carry a
-    /// label named after the family), and no other label may take it.
+    /// An invalid metric or label name, a reserved label name, or a label repeated. A state
+    /// set's name must also be a valid label name (its samples carry a label named after the
+    /// family), and no other label may take it.
     pub fn new(
         name: &str,
         help: &str,
@@ -139,9 +143,6 @@ impl Descriptor {
         };
         // Re-check: stripping `_total` from "_total" leaves an empty name.
         names::check_metric_name(name)?;
-        if help.is_empty() {
-            return Err(crate::error::NameError::EmptyHelp(name.to_owned()));
-        }
         let label_names: Box<[Box<str>]> = label_names.iter().map(|&l| l.into()).collect();
         names::check_label_names(
             &label_names,

@@ -217,7 +217,7 @@ impl<M: Metric> Builder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid name or an empty help text.
+    /// An invalid name.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let desc = self.descriptor(&[])?;
         Ok(Family::new(desc, self.options))
@@ -227,7 +227,7 @@ impl<M: Metric> Builder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid name, an empty help text, or a name already taken in `registry` (see
+    /// An invalid name, or a name already taken in `registry` (see
     /// [`RegistrationError`]).
     pub fn register(self, registry: &Registry) -> Result<M, RegistrationError> {
         let family = self.build()?;
@@ -265,7 +265,7 @@ impl<M: Metric> LabeledBuilder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid metric or label name, a reserved or repeated label name, or an empty help.
+    /// An invalid metric or label name, or a reserved or repeated label name.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
         let desc = self.inner.descriptor(&labels)?;
