@@ -32,6 +32,12 @@ impl Slot for CounterSlot {
 /// line shared with another thread. Integer increments are kept exactly (a `u64`), float
 /// increments in a separate `f64` part. Cloning is cheap and clones share the value.
 ///
+/// A counter never goes down and never becomes infinite: both parts **saturate**. The
+/// integer part stops at `u64::MAX` (`inc_by(u64::MAX); inc()` leaves `u64::MAX`, where a
+/// plain add would wrap to 0), the float part at `f64::MAX`, and so do the sums of the
+/// per-thread parts a scrape adds up and [`get`](Counter::get)'s total. A counter that
+/// reaches its cap keeps exposing the cap.
+///
 /// ```
 /// use tachymeter::Counter;
 /// let c = Counter::new();
@@ -84,7 +90,7 @@ impl Counter {
         self.inc_by(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n`, saturating at `u64::MAX`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
         self.cells.shards.update(
@@ -92,13 +98,20 @@ impl Counter {
             // other memory; a concurrent reader may see the previous total, which is fine.
             |s| {
                 s.int.store(
-                    s.int.load(Ordering::Relaxed).wrapping_add(n),
+                    s.int.load(Ordering::Relaxed).saturating_add(n),
                     Ordering::Relaxed,
                 )
             },
-            // Relaxed: shared overflow slot, atomic add; same reasoning for readers.
+            // Shared overflow slot (threads past the shard count only): a saturating add needs
+            // a compare-and-swap loop, since a `fetch_add` that wrapped would be visible to a
+            // scrape before any fix-up. Relaxed, same reasoning for readers; the CAS makes the
+            // update atomic.
             |s| {
-                s.int.fetch_add(n, Ordering::Relaxed);
+                let _ = s
+                    .int
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                        Some(v.saturating_add(n))
+                    });
             },
         );
     }
@@ -110,7 +123,7 @@ impl Counter {
         let _ = self.try_inc_by_f64(v);
     }
 
-    /// Adds `v`.
+    /// Adds `v`; the float part saturates at `f64::MAX`.
     ///
     /// # Errors
     ///
@@ -132,9 +145,10 @@ impl Counter {
             // Relaxed: single writer, as in `inc_by`.
             |s| {
                 let cur = f64::from_bits(s.float.load(Ordering::Relaxed));
-                s.float.store((cur + v).to_bits(), Ordering::Relaxed);
+                s.float
+                    .store((cur + v).min(f64::MAX).to_bits(), Ordering::Relaxed);
             },
-            |s| crate::atomic::f64_add(&s.float, v),
+            |s| crate::atomic::f64_add_saturating(&s.float, v),
         );
         Ok(())
     }
@@ -201,20 +215,20 @@ impl Counter {
         Ok(())
     }
 
-    /// The current total.
+    /// The current total (at most `f64::MAX`).
     pub fn get(&self) -> f64 {
         let (i, f) = self.parts();
-        i as f64 + f
+        total(i, f)
     }
 
-    /// The integer and float parts of the total.
+    /// The integer and float parts of the total, each summed over the shards with saturation.
     fn parts(&self) -> (u64, f64) {
         let mut int = 0u64;
         let mut float = 0f64;
         self.cells.shards.for_each(|s| {
             // Relaxed: a snapshot may miss increments in flight; each slot only grows.
-            int = int.wrapping_add(s.int.load(Ordering::Relaxed));
-            float += f64::from_bits(s.float.load(Ordering::Relaxed));
+            int = int.saturating_add(s.int.load(Ordering::Relaxed));
+            float = (float + f64::from_bits(s.float.load(Ordering::Relaxed))).min(f64::MAX);
         });
         (int, float)
     }
@@ -225,6 +239,11 @@ impl Counter {
     pub fn is_sharded(&self) -> bool {
         self.cells.shards.is_inflated()
     }
+}
+
+/// A counter's total from its parts, capped at `f64::MAX`.
+fn total(int: u64, float: f64) -> f64 {
+    (int as f64 + float).min(f64::MAX)
 }
 
 impl Sealed for Counter {}
@@ -242,7 +261,7 @@ impl Metric for Counter {
         let value = if f == 0.0 {
             Value::U64(i)
         } else {
-            Value::F64(i as f64 + f)
+            Value::F64(total(i, f))
         };
         match self.cells.exemplar.read() {
             None => w.sample_rendered("_total", labels, None, value),
@@ -254,5 +273,66 @@ impl Metric for Counter {
         core::mem::size_of::<Inner>()
             + self.cells.shards.shard_bytes()
             + self.cells.exemplar.heap_bytes()
+    }
+}
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+    use crate::encode::Format;
+    use crate::Registry;
+
+    #[test]
+    fn integer_part_saturates_instead_of_wrapping() {
+        let registry = Registry::builder().created_samples(false).build();
+        let c = Counter::builder("c_total", "C.")
+            .register(&registry)
+            .unwrap();
+        c.inc_by(u64::MAX);
+        c.inc();
+        assert_eq!(c.parts(), (u64::MAX, 0.0));
+        assert_eq!(
+            registry.encode_to_string(Format::Text),
+            "# HELP c_total C.\n# TYPE c_total counter\nc_total 18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn float_part_saturates_at_f64_max() {
+        let c = Counter::new();
+        c.inc_by_f64(1e308);
+        c.inc_by_f64(1e308);
+        c.inc_by_f64(0.5);
+        assert_eq!(c.get(), f64::MAX);
+        c.inc_by(u64::MAX);
+        assert_eq!(
+            c.get(),
+            f64::MAX,
+            "integer and float parts together stay finite"
+        );
+    }
+
+    #[test]
+    fn shards_saturate_when_summed() {
+        // One increment per thread index, so each lands in its own shard (or the shared
+        // overflow slot for indices past the shard count) and only the sum can overflow.
+        let c = Counter::new();
+        let n = crate::shard::shard_count() + 3;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    // Hold every index at once so some threads get the overflow slot.
+                    barrier.wait();
+                    c.inc_by(u64::MAX);
+                    c.inc();
+                    c.inc_by_f64(1e308);
+                    barrier.wait();
+                });
+            }
+        });
+        assert!(c.is_sharded());
+        assert_eq!(c.parts(), (u64::MAX, f64::MAX));
+        assert_eq!(c.get(), f64::MAX);
     }
 }
