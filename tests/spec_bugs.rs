@@ -76,3 +76,60 @@ fn empty_help_is_allowed_and_written_as_a_valid_line_in_both_formats() {
         }
     }
 }
+
+/// `observe(+Inf)` then `observe(-Inf)` made `_sum` NaN, which the strict OpenMetrics
+/// parsers reject (the whole scrape is lost); a negative sum is rejected the same way.
+#[test]
+fn infinite_and_negative_observations_never_make_an_openmetrics_body_invalid() {
+    use tachymeter::{Histogram, Summary};
+    let reg = Registry::builder().created_samples(false).build();
+    let h = Histogram::builder("h", "H.")
+        .buckets([1.0])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let neg = Histogram::builder("neg", "Negative sum.")
+        .buckets([1.0])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let s = Summary::builder("s", "S.").register(&reg).unwrap();
+    let q = Summary::builder("q", "Q.")
+        .objectives(&[(0.5, 0.05)])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    for v in [f64::INFINITY, f64::NEG_INFINITY, 0.5] {
+        h.observe(v);
+        s.observe(v);
+        q.observe(v);
+    }
+    neg.observe(-2.0);
+    // Counted as Go and Python count them: -Inf in the lowest bucket, +Inf in +Inf.
+    assert_eq!(h.cumulative_counts(), [2, 3]);
+    assert_eq!((h.count(), s.count(), q.count()), (3, 3, 3));
+    assert!(h.sum().is_nan() && s.sum().is_nan() && q.sum().is_nan());
+
+    let om = reg.encode_to_string(Format::OpenMetrics);
+    for line in ["h_sum", "h_count", "s_sum", "q_sum", "neg_sum", "neg_count"] {
+        assert!(!om.contains(line), "{line} in {om}");
+    }
+    assert!(om.contains("h_bucket{le=\"+Inf\"} 3\n"), "{om}");
+    assert!(
+        om.contains("s_count 3\n") && om.contains("q_count 3\n"),
+        "{om}"
+    );
+    // The text format has no such rule: the values are written as they are, as Go does.
+    let text = reg.encode_to_string(Format::Text);
+    for line in ["h_sum NaN\n", "h_count 3\n", "s_sum NaN\n", "neg_sum -2\n"] {
+        assert!(text.contains(line), "{line} not in {text}");
+    }
+
+    if support::have(&[Peer::Python]) {
+        support::python_parse_openmetrics(&om).unwrap();
+        support::python_parse_text(&text).unwrap();
+    }
+    if support::have(&[Peer::Promtool]) {
+        assert!(support::promtool_check(&text).parses(), "{text}");
+    }
+}

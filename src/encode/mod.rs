@@ -550,6 +550,12 @@ impl<'w> FamilyWriter<'w, '_> {
     }
 }
 
+/// Whether `v` may be written where OpenMetrics wants a counter-like value (a histogram's or
+/// summary's `_sum`): not NaN and not negative (`+Inf` is allowed).
+pub(crate) fn is_counter_value(v: f64) -> bool {
+    v >= 0.0
+}
+
 /// Renders `v` as an `le`/`quantile` label value in both formats' canonical spellings:
 /// Go `%g` for the text format, OpenMetrics canonical numbers otherwise.
 pub(crate) fn render_bound(v: f64) -> [Box<str>; 2] {

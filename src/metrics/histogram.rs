@@ -202,8 +202,7 @@ struct Inner {
 /// [`observe`](Histogram::observe) finds the bucket by binary search and updates the calling
 /// thread's own slot with plain loads and stores. A snapshot is always consistent: `_count` is
 /// derived from the buckets, so buckets are cumulative, non-decreasing, and `+Inf` equals
-/// `_count`. NaN observations are ignored (they have no bucket and would make `_sum` NaN,
-/// which OpenMetrics forbids).
+/// `_count`. See [`observe`](Histogram::observe) for NaN, infinite and negative values.
 ///
 /// ```
 /// use tachymeter::{Histogram, Registry};
@@ -241,6 +240,33 @@ impl Histogram {
     }
 
     /// Records one observation.
+    ///
+    /// # Non-finite and negative values
+    ///
+    /// * `NaN` is ignored: it has no bucket, and would make `_sum` NaN.
+    /// * `+Inf` and `-Inf` are counted as Go and Python count them: in the `+Inf` bucket and
+    ///   the lowest bucket, and in `_count`. They are added to [`sum`](Self::sum), which then
+    ///   is `+Inf`, `-Inf`, or `NaN` once both have been observed.
+    /// * OpenMetrics treats a histogram's sum as a counter: it must not be NaN or negative,
+    ///   and strict parsers (Python's `prometheus_client`) reject the whole scrape if it is.
+    ///   So in OpenMetrics a series whose sum is NaN or negative is written without `_sum`
+    ///   and `_count` (the `+Inf` bucket still carries the count), as it already is for a
+    ///   histogram with a negative bucket bound. The text format has no such rule and gets
+    ///   the sum as it is (`NaN`, `-Inf`, `-2.5`), as client_golang writes it.
+    ///
+    /// ```
+    /// use tachymeter::{Format, Histogram, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("h", "H.").buckets([1.0])?.register(&registry)?;
+    /// h.observe(f64::INFINITY);
+    /// h.observe(f64::NEG_INFINITY);
+    /// h.observe(f64::NAN); // ignored
+    /// assert_eq!((h.count(), h.cumulative_counts()), (2, vec![1, 2]));
+    /// assert!(h.sum().is_nan());
+    /// assert!(registry.encode_to_string(Format::Text).contains("h_sum NaN\nh_count 2\n"));
+    /// assert!(registry.encode_to_string(Format::OpenMetrics).ends_with("h_bucket{le=\"+Inf\"} 2\n# EOF\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn observe(&self, v: f64) {
         if v.is_nan() {
@@ -435,10 +461,13 @@ impl Metric for Histogram {
             );
         }
         // OpenMetrics: a histogram with a negative bucket bound has no sum (FORMATS rule 12),
-        // and then no count either (count only comes with a sum). The text format keeps both.
+        // nor one whose sum is not a valid counter value (NaN from +Inf and -Inf, or
+        // negative), and then no count either (count only comes with a sum). The text format
+        // keeps both.
         let negative = self.inner.buckets.bounds.first().is_some_and(|&b| b < 0.0);
-        if w.format() == Format::Text || !negative {
-            w.sample_rendered("_sum", labels, None, Value::F64(self.sum()));
+        let sum = self.sum();
+        if w.format() == Format::Text || (!negative && encode::is_counter_value(sum)) {
+            w.sample_rendered("_sum", labels, None, Value::F64(sum));
             w.sample_rendered("_count", labels, None, Value::U64(cumulative));
         }
     }
