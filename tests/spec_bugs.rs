@@ -133,3 +133,45 @@ fn infinite_and_negative_observations_never_make_an_openmetrics_body_invalid() {
         assert!(support::promtool_check(&text).parses(), "{text}");
     }
 }
+
+/// Exemplar timestamps were always "now"; OpenMetrics allows an explicit one or none.
+#[test]
+fn exemplars_take_an_explicit_timestamp_or_none() {
+    use std::time::{Duration, SystemTime};
+    use tachymeter::{Counter, Histogram};
+    let reg = Registry::builder().created_samples(false).build();
+    let c = Counter::builder("c_total", "C.").register(&reg).unwrap();
+    let h = Histogram::builder("h", "H.")
+        .buckets([1.0])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+    c.inc_by_with_exemplar_at(2, &[("trace_id", "a")], Some(at));
+    h.observe_with_exemplar_at(0.5, &[("trace_id", "b")], None);
+    h.try_observe_with_exemplar_at(2.0, &[("trace_id", "c")], Some(at))
+        .unwrap();
+    assert!(c
+        .try_inc_by_with_exemplar_at(1, &[("bad-name", "x")], None)
+        .is_err());
+    let om = reg.encode_to_string(Format::OpenMetrics);
+    for line in [
+        "c_total 3 # {trace_id=\"a\"} 2.0 1700000000.250\n",
+        "h_bucket{le=\"1.0\"} 1 # {trace_id=\"b\"} 0.5\n",
+        "h_bucket{le=\"+Inf\"} 2 # {trace_id=\"c\"} 2.0 1700000000.250\n",
+    ] {
+        assert!(om.contains(line), "{line} not in {om}");
+    }
+    if support::have(&[Peer::Python]) {
+        let fams = support::python_parse_openmetrics(&om).unwrap();
+        let h = support::family(&fams, "h").unwrap();
+        let ex: Vec<_> = h
+            .samples
+            .iter()
+            .filter_map(|s| s.exemplar.clone())
+            .collect();
+        assert_eq!(ex.len(), 2);
+        assert_eq!(ex[0].2, None);
+        assert_eq!(ex[1].2, Some(1_700_000_000.25));
+    }
+}

@@ -9,7 +9,7 @@
 pub(crate) mod escape;
 pub(crate) mod float;
 mod openmetrics;
-pub(crate) use openmetrics::now_seconds;
+pub(crate) use openmetrics::{epoch_seconds, now_seconds};
 
 use crate::error::EncodeError;
 use crate::names;

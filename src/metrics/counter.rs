@@ -1,5 +1,7 @@
 //! Module implementing the [`Counter`] metric.
 
+use std::time::SystemTime;
+
 use crate::encode::{FamilyWriter, MetricType, Value};
 use crate::error::{CounterError, ExemplarError};
 use crate::exemplar::{self, Exemplars};
@@ -154,7 +156,9 @@ impl Counter {
     }
 
     /// Adds 1 and records an exemplar (e.g. the trace that caused the increment) with value 1
-    /// and the current wall-clock time, replacing the previous exemplar. Exemplars are only
+    /// and the current wall-clock time (see
+    /// [`inc_by_with_exemplar_at`](Self::inc_by_with_exemplar_at) for another time or none),
+    /// replacing the previous exemplar. Exemplars are only
     /// exposed in OpenMetrics. An invalid exemplar is dropped; the increment still happens
     /// (use [`try_inc_with_exemplar`](Self::try_inc_with_exemplar) to learn about it).
     ///
@@ -209,9 +213,55 @@ impl Counter {
         n: u64,
         labels: &[(&str, &str)],
     ) -> Result<(), ExemplarError> {
+        self.try_inc_by_with_exemplar_at(n, labels, Some(SystemTime::now()))
+    }
+
+    /// Adds `n` and records an exemplar with value `n` and the given timestamp:
+    /// `Some(time)` (e.g. when the traced request started), or `None` for an exemplar
+    /// without a timestamp (OpenMetrics 1.0 makes it optional). A time before the Unix epoch
+    /// is written as `0.000`. See [`inc_with_exemplar`](Self::inc_with_exemplar).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tachymeter::{Counter, Format, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let c = Counter::builder("requests_total", "Requests.").register(&registry)?;
+    /// c.inc_by_with_exemplar_at(1, &[("trace_id", "abc")], None);
+    /// assert!(registry
+    ///     .encode_to_string(Format::OpenMetrics)
+    ///     .contains("requests_total 1 # {trace_id=\"abc\"} 1.0\n"));
+    /// let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+    /// c.inc_by_with_exemplar_at(2, &[("trace_id", "def")], Some(at));
+    /// assert!(registry
+    ///     .encode_to_string(Format::OpenMetrics)
+    ///     .contains("requests_total 3 # {trace_id=\"def\"} 2.0 1700000000.500\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inc_by_with_exemplar_at(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) {
+        let _ = self.try_inc_by_with_exemplar_at(n, labels, timestamp);
+    }
+
+    /// As [`inc_by_with_exemplar_at`](Self::inc_by_with_exemplar_at).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_inc_with_exemplar`](Self::try_inc_with_exemplar).
+    pub fn try_inc_by_with_exemplar_at(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) -> Result<(), ExemplarError> {
         self.inc_by(n);
         exemplar::validate(labels)?;
-        self.cells.exemplar.record(1, 0, labels, n as f64);
+        self.cells
+            .exemplar
+            .record(1, 0, labels, n as f64, timestamp);
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! Module implementing the [`Histogram`] metric and its [`Buckets`].
 
+use std::time::SystemTime;
+
 use crossbeam_utils::CachePadded;
 
 use crate::encode::{self, FamilyWriter, Format, MetricType, Value};
@@ -277,8 +279,9 @@ impl Histogram {
     }
 
     /// Records one observation and makes it the exemplar of the bucket it falls into (so the
-    /// exemplar's value always lies inside its bucket), with the current wall-clock time,
-    /// replacing that bucket's previous exemplar. Exemplars are only exposed in OpenMetrics.
+    /// exemplar's value always lies inside its bucket), with the current wall-clock time (see
+    /// [`observe_with_exemplar_at`](Self::observe_with_exemplar_at) for another time or
+    /// none), replacing that bucket's previous exemplar. Exemplars are only exposed in OpenMetrics.
     /// An invalid exemplar is dropped, the observation still counts (use
     /// [`try_observe_with_exemplar`](Self::try_observe_with_exemplar) to learn about it).
     ///
@@ -311,6 +314,49 @@ impl Histogram {
         v: f64,
         labels: &[(&str, &str)],
     ) -> Result<(), ExemplarError> {
+        self.try_observe_with_exemplar_at(v, labels, Some(SystemTime::now()))
+    }
+
+    /// As [`observe_with_exemplar`](Self::observe_with_exemplar), with the exemplar's
+    /// timestamp given: `Some(time)` (e.g. when the traced request started), or `None` for
+    /// an exemplar without a timestamp (OpenMetrics 1.0 makes it optional). A time before
+    /// the Unix epoch is written as `0.000`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tachymeter::{Format, Histogram, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("rpc_seconds", "RPC latency.")
+    ///     .buckets([1.0])?
+    ///     .register(&registry)?;
+    /// let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// h.observe_with_exemplar_at(0.25, &[("trace_id", "abc")], Some(started));
+    /// h.observe_with_exemplar_at(2.0, &[("trace_id", "def")], None);
+    /// let om = registry.encode_to_string(Format::OpenMetrics);
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"1.0\"} 1 # {trace_id=\"abc\"} 0.25 1700000000.000\n"));
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"+Inf\"} 2 # {trace_id=\"def\"} 2.0\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe_with_exemplar_at(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) {
+        let _ = self.try_observe_with_exemplar_at(v, labels, timestamp);
+    }
+
+    /// As [`observe_with_exemplar_at`](Self::observe_with_exemplar_at).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_observe_with_exemplar`](Self::try_observe_with_exemplar).
+    pub fn try_observe_with_exemplar_at(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) -> Result<(), ExemplarError> {
         if v.is_nan() {
             return Ok(());
         }
@@ -318,7 +364,7 @@ impl Histogram {
         self.observe_in(i, v);
         exemplar::validate(labels)?;
         let n = self.inner.buckets.bounds.len() + 1;
-        self.inner.exemplars.record(n, i, labels, v);
+        self.inner.exemplars.record(n, i, labels, v, timestamp);
         Ok(())
     }
 
