@@ -25,6 +25,9 @@ pub enum NameError {
     },
     /// The same label name was given twice for one metric.
     DuplicateLabelName(String),
+    /// An [`Info`](crate::Info) label name is a constant label of a registry the info is
+    /// registered with (the series would carry the label twice).
+    ConstLabel(String),
     /// A unit must be non-empty and match `[a-zA-Z0-9_:]+`.
     InvalidUnit(String),
     /// OpenMetrics requires the unit to be a suffix of the family name after an underscore
@@ -65,6 +68,10 @@ impl fmt::Display for NameError {
             NameError::DuplicateLabelName(n) => {
                 write!(f, "label name {n:?} is given more than once")
             }
+            NameError::ConstLabel(n) => write!(
+                f,
+                "label name {n:?} is a constant label of the registry; choose another name"
+            ),
             NameError::InvalidUnit(u) => {
                 write!(
                     f,
@@ -213,7 +220,8 @@ pub enum RegistrationError {
         /// The registered family that already produces it.
         existing: String,
     },
-    /// A metric label repeats one of the registry's constant labels.
+    /// A metric label, or a label an [`Info`](crate::Info) already has, repeats one of the
+    /// registry's constant labels.
     ConstLabelClash {
         /// The metric.
         name: String,

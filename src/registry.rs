@@ -48,6 +48,16 @@ pub trait Collector: Send + Sync + 'static {
     ///
     /// A sample that cannot be exposed (see [`EncodeError`]); the scrape fails with it.
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError>;
+
+    /// Called by [`Registry::register`] once its own checks passed, with the registry's
+    /// constant label names, so that a collector whose label names are not all in its
+    /// descriptors (an [`Info`](crate::Info)'s) can refuse or remember them. The default
+    /// accepts. An error leaves nothing registered.
+    #[doc(hidden)]
+    fn check_const_labels(&self, const_labels: &[Box<str>]) -> Result<(), RegistrationError> {
+        let _ = const_labels;
+        Ok(())
+    }
 }
 
 struct Registered {
@@ -297,6 +307,7 @@ impl Registry {
                 new_claims.push((n, full.clone()));
             }
         }
+        collector.check_const_labels(&self.inner.const_label_names)?;
         let id = state.next_id;
         state.next_id += 1;
         for (n, fam) in new_claims {

@@ -175,3 +175,50 @@ fn exemplars_take_an_explicit_timestamp_or_none() {
         assert_eq!(ex[1].2, Some(1_700_000_000.25));
     }
 }
+
+/// An info label equal to a constant label wrote the label twice (Prometheus then drops the
+/// whole target).
+#[test]
+fn info_labels_may_not_repeat_a_constant_label() {
+    use tachymeter::{Gauge, Info, NameError, RegistrationError};
+    let reg = Registry::builder()
+        .const_label("region", "eu")
+        .unwrap()
+        .build();
+    // Set before registration: refused at registration.
+    let family = Info::builder("build", "Build.").build().unwrap();
+    family
+        .with_label_values(&[])
+        .set(&[("version", "1"), ("region", "us")])
+        .unwrap();
+    assert_eq!(
+        reg.register(family.clone()),
+        Err(RegistrationError::ConstLabelClash {
+            name: "build".into(),
+            label: "region".into()
+        })
+    );
+    assert!(reg.descriptors().is_empty(), "nothing registered");
+    // Set after registration: refused by `set`, which keeps the previous pairs.
+    let info = Info::builder("build", "Build.").register(&reg).unwrap();
+    info.set(&[("version", "1")]).unwrap();
+    assert_eq!(
+        info.set(&[("region", "us")]),
+        Err(NameError::ConstLabel("region".into()))
+    );
+    assert_eq!(
+        reg.encode_to_string(Format::Text),
+        "# HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{region=\"eu\",version=\"1\"} 1\n"
+    );
+    // The same rule for ordinary label names.
+    assert_eq!(
+        Gauge::builder("g", "G.")
+            .labels(["region"])
+            .register(&reg)
+            .unwrap_err(),
+        RegistrationError::ConstLabelClash {
+            name: "g".into(),
+            label: "region".into()
+        }
+    );
+}

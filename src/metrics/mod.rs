@@ -54,6 +54,19 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// Heap bytes this child holds beyond its handle (memory accounting).
     #[doc(hidden)]
     fn heap_bytes(&self) -> usize;
+    /// Registration of the family with a registry whose constant label names are
+    /// `const_labels`: `Err(label)` if a child already uses one as a label of its own. Types
+    /// whose label names are not all in the descriptor (infos) override this; the default
+    /// accepts.
+    #[doc(hidden)]
+    fn check_const_labels(
+        options: &Self::Options,
+        children: &[Self],
+        const_labels: &[Box<str>],
+    ) -> Result<(), Box<str>> {
+        let _ = (options, children, const_labels);
+        Ok(())
+    }
 }
 
 /// A metric that records observations: [`Histogram`] and [`Summary`]. Sealed.
