@@ -333,6 +333,8 @@ macro_rules! summary_settings {
         ///
         /// # Errors
         ///
+        /// [`WindowError::MaxAgeTooLong`] past
+        /// [`MAX_MAX_AGE`](crate::quantile::MAX_MAX_AGE) (366 days),
         /// [`WindowError::PeriodTooShort`] if `max_age` divided by the age buckets is under
         /// 1 ns.
         pub fn max_age(mut self, max_age: Duration) -> Result<Self, WindowError> {
@@ -346,7 +348,9 @@ macro_rules! summary_settings {
         ///
         /// # Errors
         ///
-        /// [`WindowError::NoBuckets`] for 0, [`WindowError::PeriodTooShort`] if `max_age`
+        /// [`WindowError::NoBuckets`] for 0, [`WindowError::TooManyBuckets`] past
+        /// [`MAX_AGE_BUCKETS`](crate::quantile::MAX_AGE_BUCKETS) (1024),
+        /// [`WindowError::PeriodTooShort`] if `max_age`
         /// divided by `age_buckets` is under 1 ns.
         pub fn age_buckets(mut self, age_buckets: usize) -> Result<Self, WindowError> {
             let max_age = self.options_mut().max_age;
