@@ -2,6 +2,8 @@
 //! input now gets a typed error (or a documented limit) instead of a panic, an abort or a
 //! runaway loop. Each test failed (or crashed the test binary) before its fix.
 
+mod support;
+
 use tachymeter::{BucketError, Buckets};
 
 #[test]
@@ -85,4 +87,82 @@ fn summary_window_limits_are_typed_errors() {
         .unwrap()
         .register(&Registry::new())
         .unwrap();
+}
+
+#[cfg(feature = "push")]
+mod push {
+    use std::time::{Duration, Instant};
+
+    use super::support::{self, Answer, CaptureServer};
+    use tachymeter::http::{BackgroundPusher, PushError};
+    use tachymeter::{Pusher, Registry};
+
+    /// `timeout(Duration::MAX)` then `push()` panicked with an `Instant` overflow.
+    #[test]
+    fn a_huge_timeout_is_capped_not_a_panic() {
+        let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
+        let p = Pusher::new(&server.addr().to_string(), "j")
+            .unwrap()
+            .timeout(Duration::MAX);
+        assert_eq!(p.request_timeout(), Pusher::MAX_TIMEOUT);
+        p.push(&Registry::new()).unwrap();
+        assert_eq!(server.requests().len(), 1);
+    }
+
+    /// An interval of zero pushed thousands of times a second.
+    #[test]
+    fn background_interval_has_a_minimum() {
+        let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
+        let p = Pusher::new(&server.addr().to_string(), "j").unwrap();
+        let started = Instant::now();
+        let bg = p.spawn_background(&Registry::new(), Duration::ZERO);
+        assert_eq!(bg.interval(), BackgroundPusher::MIN_INTERVAL);
+        std::thread::sleep(Duration::from_millis(500));
+        bg.shutdown().unwrap();
+        let elapsed = started.elapsed();
+        let pushes = server.requests().len() as u128;
+        // One at once, one per interval, one on shutdown.
+        let most = elapsed.as_millis() / BackgroundPusher::MIN_INTERVAL.as_millis() + 2;
+        assert!(pushes <= most, "{pushes} pushes in {elapsed:?}");
+    }
+
+    /// A panicking request hook killed the background thread while its stats said nothing
+    /// failed; a one-off push unwound into the caller.
+    #[test]
+    fn a_panicking_hook_is_a_failed_push_and_the_pusher_keeps_going() {
+        let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let seen = calls.clone();
+        let p = Pusher::new(&server.addr().to_string(), "j")
+            .unwrap()
+            .request_hook(move |req| {
+                // Panics on the first two requests only.
+                if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                    panic!("hook bug");
+                }
+                req.set_header("X-Ok", "1");
+            });
+        let e = p.push(&Registry::new()).unwrap_err();
+        assert!(
+            matches!(&e, PushError::HookPanicked { message } if message == "hook bug"),
+            "{e:?}"
+        );
+        assert!(server.requests().is_empty(), "nothing sent");
+
+        let bg = p.spawn_background(&Registry::new(), BackgroundPusher::MIN_INTERVAL);
+        let ok = support::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            (bg.successes() >= 1).then_some(())
+        });
+        assert!(ok.is_some(), "{bg:?}");
+        assert_eq!(bg.failures(), 1);
+        assert!(matches!(
+            bg.last_error(),
+            Some(PushError::HookPanicked { .. })
+        ));
+        bg.shutdown().unwrap();
+        assert!(server
+            .requests()
+            .iter()
+            .all(|r| r.header("X-Ok") == Some("1")));
+    }
 }
