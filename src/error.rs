@@ -292,6 +292,16 @@ pub enum EncodeError {
     InvalidLabelName(String),
     /// A sample was written without a family, or for a suffix its family type does not have.
     InvalidSample(String),
+    /// A sample's label name was given twice, or is also a constant label of the registry.
+    DuplicateLabelName(String),
+    /// The collector wrote a family it did not declare in
+    /// [`describe`](crate::Collector::describe) (checked in debug builds).
+    UndeclaredFamily(String),
+    /// The collector wrote the same family twice in one scrape (checked in debug builds).
+    DuplicateFamily(String),
+    /// The collector wrote the same series (name and label pairs) twice in one family
+    /// (checked in debug builds).
+    DuplicateSeries(String),
 }
 
 impl fmt::Display for EncodeError {
@@ -301,6 +311,24 @@ impl fmt::Display for EncodeError {
                 write!(f, "collector emitted invalid label name {n:?}")
             }
             EncodeError::InvalidSample(s) => write!(f, "collector emitted an invalid sample: {s}"),
+            EncodeError::DuplicateLabelName(n) => write!(
+                f,
+                "collector emitted label {n:?} twice on one sample (or a constant label of the \
+                 registry); give each label once"
+            ),
+            EncodeError::UndeclaredFamily(n) => write!(
+                f,
+                "collector wrote family {n:?}, which its describe() does not list; add it there"
+            ),
+            EncodeError::DuplicateFamily(n) => write!(
+                f,
+                "collector wrote family {n:?} twice in one scrape; write each family once, \
+                 with all its samples"
+            ),
+            EncodeError::DuplicateSeries(s) => write!(
+                f,
+                "collector wrote series {s} twice in one scrape; write each series once"
+            ),
         }
     }
 }

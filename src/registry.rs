@@ -37,6 +37,19 @@ type SharedCollector = std::sync::Arc<dyn Collector>;
 /// assert!(registry.encode_to_string(Default::default()).contains("queue_depth{queue=\"mail\"} 3\n"));
 /// # Ok::<(), tachymeter::RegistrationError>(())
 /// ```
+///
+/// # Contract
+///
+/// `collect` writes only the families `describe` lists, each at most once per scrape (with
+/// all its samples), and each series (name and label pairs) at most once; a sample's labels
+/// must not repeat each other nor the registry's constant labels. Anything else makes the
+/// whole exposition invalid for Prometheus. Repeated or constant labels are refused with
+/// [`EncodeError::DuplicateLabelName`] in every build. In **debug builds** the rest is
+/// checked too and the scrape fails with [`EncodeError::UndeclaredFamily`],
+/// [`EncodeError::DuplicateFamily`] or [`EncodeError::DuplicateSeries`] (the same series
+/// with its labels in another order is not detected). **Release builds** skip those checks
+/// to keep scrapes cheap and write what the collector asked for, so test collectors in a
+/// debug build.
 pub trait Collector: Send + Sync + 'static {
     /// The families this collector writes; called once, at registration, to check names.
     /// `collect` must write only these families, each at most once.
@@ -72,6 +85,8 @@ struct State {
     collectors: Vec<Registered>,
     /// Exposition name → (collector id, family name) that claims it.
     claimed: HashMap<String, (u64, String)>,
+    /// Buffers of the collector contract checks, reused by every scrape.
+    scratch: encode::Scratch,
 }
 
 struct Inner {
@@ -379,20 +394,30 @@ impl Registry {
         out: &mut Vec<u8>,
         filter: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(), EncodeError> {
-        let state = lock(&self.inner.state);
+        let mut guard = lock(&self.inner.state);
+        let state = &mut *guard;
         let mut w = MetricWriter::new(
             out,
             format,
             &self.inner.prefix,
-            &self.inner.const_labels,
+            (&self.inner.const_labels, &self.inner.const_label_names),
             filter,
+            core::mem::take(&mut state.scratch),
         )
         .with_created(self.inner.created);
+        let mut result = Ok(());
         for r in &state.collectors {
-            r.collector.collect(&mut w)?;
+            w.begin_collector(&r.descriptors);
+            result = r.collector.collect(&mut w).and_then(|()| w.end_collector());
+            if result.is_err() {
+                break;
+            }
         }
-        w.finish();
-        Ok(())
+        if result.is_ok() {
+            w.finish();
+        }
+        state.scratch = w.into_scratch();
+        result
     }
 
     /// Encodes into a new string (convenience; allocates).

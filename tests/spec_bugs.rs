@@ -222,3 +222,100 @@ fn info_labels_may_not_repeat_a_constant_label() {
         }
     );
 }
+
+mod collector_contract {
+    use tachymeter::{
+        Collector, Descriptor, EncodeError, Format, MetricType, MetricWriter, Registry,
+    };
+
+    type Script = Vec<(Option<usize>, Vec<Vec<(&'static str, &'static str)>>)>;
+
+    /// Writes what `script` says: for each entry, a family (by index into its descriptors,
+    /// or an undeclared one) and the label sets of its samples.
+    struct Scripted {
+        descs: Vec<Descriptor>,
+        script: Script,
+    }
+
+    impl Collector for Scripted {
+        fn describe(&self) -> Vec<Descriptor> {
+            self.descs.clone()
+        }
+        fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
+            let undeclared = Descriptor::new("other", "O.", MetricType::Gauge, &[]).unwrap();
+            for (fam, series) in &self.script {
+                let d = fam.map_or(&undeclared, |i| &self.descs[i]);
+                if let Some(mut f) = w.family(d) {
+                    for labels in series {
+                        f.sample("", labels, 1.0)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn encode(script: Script) -> Result<String, EncodeError> {
+        let reg = Registry::builder()
+            .const_label("env", "prod")
+            .unwrap()
+            .build();
+        let descs = vec![
+            Descriptor::new("a", "A.", MetricType::Gauge, &["k"]).unwrap(),
+            Descriptor::new("b", "B.", MetricType::Gauge, &["k"]).unwrap(),
+        ];
+        reg.register(Scripted { descs, script }).unwrap();
+        let mut out = Vec::new();
+        reg.encode(Format::OpenMetrics, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_valid_collector_encodes() {
+        let body = encode(vec![
+            (Some(0), vec![vec![("k", "1")], vec![("k", "2")]]),
+            (Some(1), vec![vec![("k", "1")]]),
+        ])
+        .unwrap();
+        assert!(body.contains("a{env=\"prod\",k=\"2\"} 1.0\n"), "{body}");
+    }
+
+    #[test]
+    fn a_sample_label_may_not_repeat_a_constant_label_or_itself() {
+        assert_eq!(
+            encode(vec![(Some(0), vec![vec![("env", "dev")]])]),
+            Err(EncodeError::DuplicateLabelName("env".into()))
+        );
+        assert_eq!(
+            encode(vec![(Some(0), vec![vec![("k", "1"), ("k", "2")]])]),
+            Err(EncodeError::DuplicateLabelName("k".into()))
+        );
+    }
+
+    /// Writing a family or a series twice produced an invalid body with `Ok`.
+    #[cfg(debug_assertions)]
+    #[test]
+    fn debug_builds_refuse_repeated_families_and_series() {
+        assert_eq!(
+            encode(vec![
+                (Some(0), vec![vec![("k", "1")]]),
+                (Some(1), vec![vec![("k", "1")]]),
+                (Some(0), vec![vec![("k", "2")]]),
+            ]),
+            Err(EncodeError::DuplicateFamily("a".into()))
+        );
+        assert_eq!(
+            encode(vec![(
+                Some(0),
+                vec![vec![("k", "1")], vec![("k", "2")], vec![("k", "1")]]
+            )]),
+            Err(EncodeError::DuplicateSeries(
+                "a{env=\"prod\",k=\"1\"}".into()
+            ))
+        );
+        assert_eq!(
+            encode(vec![(None, vec![vec![]])]),
+            Err(EncodeError::UndeclaredFamily("other".into()))
+        );
+    }
+}
