@@ -14,10 +14,23 @@ use crate::sync::{AtomicU64, Ordering};
 /// with several writers).
 #[inline]
 pub(crate) fn f64_add(cell: &AtomicU64, v: f64) {
-    // Relaxed: see the module's ordering policy; the CAS makes the add itself atomic.
+    f64_update(cell, |x| x + v);
+}
+
+/// Adds `v` to the `f64` in `cell` as [`f64_add`] does, but never past `f64::MAX` (a
+/// counter's float part, which must stay finite).
+#[inline]
+pub(crate) fn f64_add_saturating(cell: &AtomicU64, v: f64) {
+    f64_update(cell, |x| (x + v).min(f64::MAX));
+}
+
+/// Replaces the `f64` in `cell` by `f(old)`, with a compare-and-swap loop.
+#[inline]
+fn f64_update(cell: &AtomicU64, f: impl Fn(f64) -> f64) {
+    // Relaxed: see the module's ordering policy; the CAS makes the update itself atomic.
     let mut cur = cell.load(Ordering::Relaxed);
     loop {
-        let new = (f64::from_bits(cur) + v).to_bits();
+        let new = f(f64::from_bits(cur)).to_bits();
         match cell.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return,
             Err(actual) => cur = actual,

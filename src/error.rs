@@ -25,8 +25,9 @@ pub enum NameError {
     },
     /// The same label name was given twice for one metric.
     DuplicateLabelName(String),
-    /// The help text is empty; Prometheus' lint (`promtool check metrics`) requires one.
-    EmptyHelp(String),
+    /// An [`Info`](crate::Info) label name is a constant label of a registry the info is
+    /// registered with (the series would carry the label twice).
+    ConstLabel(String),
     /// A unit must be non-empty and match `[a-zA-Z0-9_:]+`.
     InvalidUnit(String),
     /// OpenMetrics requires the unit to be a suffix of the family name after an underscore
@@ -67,7 +68,10 @@ impl fmt::Display for NameError {
             NameError::DuplicateLabelName(n) => {
                 write!(f, "label name {n:?} is given more than once")
             }
-            NameError::EmptyHelp(n) => write!(f, "metric {n:?} needs a non-empty help text"),
+            NameError::ConstLabel(n) => write!(
+                f,
+                "label name {n:?} is a constant label of the registry; choose another name"
+            ),
             NameError::InvalidUnit(u) => {
                 write!(
                     f,
@@ -106,6 +110,14 @@ pub enum BucketError {
     /// A helper's parameters are unusable (`count` 0, a non-positive or non-finite width,
     /// factor ≤ 1, start ≤ 0 for exponential buckets).
     InvalidParameters,
+    /// More finite bounds than [`Buckets::MAX_BUCKETS`](crate::Buckets::MAX_BUCKETS).
+    TooMany {
+        /// How many were asked for (for [`Buckets::new`](crate::Buckets::new), which stops
+        /// reading past the limit, `max + 1`).
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for BucketError {
@@ -120,6 +132,11 @@ impl fmt::Display for BucketError {
             BucketError::InvalidParameters => f.write_str(
                 "bucket helper parameters are invalid: need count > 0, finite positive width, \
                  start > 0 and factor > 1",
+            ),
+            BucketError::TooMany { count, max } => write!(
+                f,
+                "asked for {count} bucket bounds, but a histogram may have at most {max}: \
+                 use fewer, wider buckets"
             ),
         }
     }
@@ -203,7 +220,8 @@ pub enum RegistrationError {
         /// The registered family that already produces it.
         existing: String,
     },
-    /// A metric label repeats one of the registry's constant labels.
+    /// A metric label, or a label an [`Info`](crate::Info) already has, repeats one of the
+    /// registry's constant labels.
     ConstLabelClash {
         /// The metric.
         name: String,
@@ -274,6 +292,16 @@ pub enum EncodeError {
     InvalidLabelName(String),
     /// A sample was written without a family, or for a suffix its family type does not have.
     InvalidSample(String),
+    /// A sample's label name was given twice, or is also a constant label of the registry.
+    DuplicateLabelName(String),
+    /// The collector wrote a family it did not declare in
+    /// [`describe`](crate::Collector::describe) (checked in debug builds).
+    UndeclaredFamily(String),
+    /// The collector wrote the same family twice in one scrape (checked in debug builds).
+    DuplicateFamily(String),
+    /// The collector wrote the same series (name and label pairs) twice in one family
+    /// (checked in debug builds).
+    DuplicateSeries(String),
 }
 
 impl fmt::Display for EncodeError {
@@ -283,6 +311,24 @@ impl fmt::Display for EncodeError {
                 write!(f, "collector emitted invalid label name {n:?}")
             }
             EncodeError::InvalidSample(s) => write!(f, "collector emitted an invalid sample: {s}"),
+            EncodeError::DuplicateLabelName(n) => write!(
+                f,
+                "collector emitted label {n:?} twice on one sample (or a constant label of the \
+                 registry); give each label once"
+            ),
+            EncodeError::UndeclaredFamily(n) => write!(
+                f,
+                "collector wrote family {n:?}, which its describe() does not list; add it there"
+            ),
+            EncodeError::DuplicateFamily(n) => write!(
+                f,
+                "collector wrote family {n:?} twice in one scrape; write each family once, \
+                 with all its samples"
+            ),
+            EncodeError::DuplicateSeries(s) => write!(
+                f,
+                "collector wrote series {s} twice in one scrape; write each series once"
+            ),
         }
     }
 }

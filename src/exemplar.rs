@@ -21,12 +21,13 @@ use crate::sync::{lock, AtomicPtr, Mutex, MutexGuard, Ordering};
 /// OpenMetrics' limit on an exemplar's label names plus values, in code points.
 pub(crate) const MAX_CODE_POINTS: usize = 128;
 
-/// One exemplar: rendered, escaped label pairs; the value; the wall-clock time.
+/// One exemplar: rendered, escaped label pairs; the value; the wall-clock time, if any
+/// (seconds since the Unix epoch).
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
     labels: Vec<u8>,
     value: f64,
-    timestamp: f64,
+    timestamp: Option<f64>,
     set: bool,
 }
 
@@ -125,10 +126,17 @@ impl Exemplars {
         self.get().unwrap_or_else(|| unreachable!())
     }
 
-    /// Records an exemplar in slot `i` of `slots`, replacing the previous one. The labels
-    /// must have passed [`validate`].
-    pub(crate) fn record(&self, slots: usize, i: usize, labels: &[(&str, &str)], value: f64) {
-        let timestamp = crate::encode::now_seconds();
+    /// Records an exemplar in slot `i` of `slots`, replacing the previous one, with the
+    /// given timestamp or none. The labels must have passed [`validate`].
+    pub(crate) fn record(
+        &self,
+        slots: usize,
+        i: usize,
+        labels: &[(&str, &str)],
+        value: f64,
+        at: Option<std::time::SystemTime>,
+    ) {
+        let timestamp = at.map(crate::encode::epoch_seconds);
         let mut guard = lock(self.get_or_init(slots));
         let Some(slot) = guard.get_mut(i) else {
             return;
@@ -207,18 +215,25 @@ mod tests {
     fn record_replaces_and_reuses_the_buffer() {
         let e = Exemplars::new();
         assert!(e.read().is_none());
-        e.record(2, 1, &[("a", "x\"y")], 0.5);
+        e.record(
+            2,
+            1,
+            &[("a", "x\"y")],
+            0.5,
+            Some(std::time::SystemTime::now()),
+        );
         {
             let g = e.read().unwrap();
             assert!(g[0].get().is_none());
             let r = g[1].get().unwrap();
             assert_eq!(r.labels, b"a=\"x\\\"y\"");
             assert_eq!(r.value, 0.5);
-            assert!(r.timestamp > 1.0e9);
+            assert!(r.timestamp.unwrap() > 1.0e9);
         }
-        e.record(2, 1, &[], 2.0);
+        e.record(2, 1, &[], 2.0, None);
         let g = e.read().unwrap();
         assert_eq!(g[1].get().unwrap().labels, b"");
         assert_eq!(g[1].get().unwrap().value, 2.0);
+        assert_eq!(g[1].get().unwrap().timestamp, None);
     }
 }

@@ -37,6 +37,19 @@ type SharedCollector = std::sync::Arc<dyn Collector>;
 /// assert!(registry.encode_to_string(Default::default()).contains("queue_depth{queue=\"mail\"} 3\n"));
 /// # Ok::<(), tachymeter::RegistrationError>(())
 /// ```
+///
+/// # Contract
+///
+/// `collect` writes only the families `describe` lists, each at most once per scrape (with
+/// all its samples), and each series (name and label pairs) at most once; a sample's labels
+/// must not repeat each other nor the registry's constant labels. Anything else makes the
+/// whole exposition invalid for Prometheus. Repeated or constant labels are refused with
+/// [`EncodeError::DuplicateLabelName`] in every build. In **debug builds** the rest is
+/// checked too and the scrape fails with [`EncodeError::UndeclaredFamily`],
+/// [`EncodeError::DuplicateFamily`] or [`EncodeError::DuplicateSeries`] (the same series
+/// with its labels in another order is not detected). **Release builds** skip those checks
+/// to keep scrapes cheap and write what the collector asked for, so test collectors in a
+/// debug build.
 pub trait Collector: Send + Sync + 'static {
     /// The families this collector writes; called once, at registration, to check names.
     /// `collect` must write only these families, each at most once.
@@ -48,6 +61,16 @@ pub trait Collector: Send + Sync + 'static {
     ///
     /// A sample that cannot be exposed (see [`EncodeError`]); the scrape fails with it.
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError>;
+
+    /// Called by [`Registry::register`] once its own checks passed, with the registry's
+    /// constant label names, so that a collector whose label names are not all in its
+    /// descriptors (an [`Info`](crate::Info)'s) can refuse or remember them. The default
+    /// accepts. An error leaves nothing registered.
+    #[doc(hidden)]
+    fn check_const_labels(&self, const_labels: &[Box<str>]) -> Result<(), RegistrationError> {
+        let _ = const_labels;
+        Ok(())
+    }
 }
 
 struct Registered {
@@ -62,6 +85,8 @@ struct State {
     collectors: Vec<Registered>,
     /// Exposition name → (collector id, family name) that claims it.
     claimed: HashMap<String, (u64, String)>,
+    /// Buffers of the collector contract checks, reused by every scrape.
+    scratch: encode::Scratch,
 }
 
 struct Inner {
@@ -297,6 +322,7 @@ impl Registry {
                 new_claims.push((n, full.clone()));
             }
         }
+        collector.check_const_labels(&self.inner.const_label_names)?;
         let id = state.next_id;
         state.next_id += 1;
         for (n, fam) in new_claims {
@@ -355,7 +381,9 @@ impl Registry {
     }
 
     /// As [`encode`](Self::encode), keeping only families for which `filter` returns true
-    /// for their name (either spelling: with or without a counter's `_total`; prefixed).
+    /// for either spelling of their name, in both formats: the family name or the sample
+    /// name with a counter's `_total` / an info's `_info` (prefixed). Prometheus asks for
+    /// `name[]=req_total`, the `__name__` it stores.
     ///
     /// # Errors
     ///
@@ -366,20 +394,30 @@ impl Registry {
         out: &mut Vec<u8>,
         filter: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(), EncodeError> {
-        let state = lock(&self.inner.state);
+        let mut guard = lock(&self.inner.state);
+        let state = &mut *guard;
         let mut w = MetricWriter::new(
             out,
             format,
             &self.inner.prefix,
-            &self.inner.const_labels,
+            (&self.inner.const_labels, &self.inner.const_label_names),
             filter,
+            core::mem::take(&mut state.scratch),
         )
         .with_created(self.inner.created);
+        let mut result = Ok(());
         for r in &state.collectors {
-            r.collector.collect(&mut w)?;
+            w.begin_collector(&r.descriptors);
+            result = r.collector.collect(&mut w).and_then(|()| w.end_collector());
+            if result.is_err() {
+                break;
+            }
         }
-        w.finish();
-        Ok(())
+        if result.is_ok() {
+            w.finish();
+        }
+        state.scratch = w.into_scratch();
+        result
     }
 
     /// Encodes into a new string (convenience; allocates).

@@ -6,10 +6,16 @@
 //! buffers, so once the buffer has grown to the size of a snapshot, encoding again performs
 //! no heap allocation at all.
 
+mod check;
+mod descriptor;
 pub(crate) mod escape;
 pub(crate) mod float;
 mod openmetrics;
-pub(crate) use openmetrics::now_seconds;
+pub(crate) use openmetrics::{epoch_seconds, now_seconds};
+
+use check::Contract;
+pub(crate) use check::Scratch;
+pub use descriptor::{Descriptor, MetricType};
 
 use crate::error::EncodeError;
 use crate::names;
@@ -44,190 +50,6 @@ impl Format {
     }
 }
 
-/// The type of a metric family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MetricType {
-    /// A monotonically increasing total.
-    Counter,
-    /// A value that goes up and down.
-    Gauge,
-    /// Observations counted into cumulative buckets.
-    Histogram,
-    /// Observations summarised by count, sum and optional quantiles.
-    Summary,
-    /// A metric of unknown type (`untyped` in the text format).
-    Unknown,
-    /// A set of label pairs describing the target, value always 1 (`name_info`; a gauge in
-    /// the text format, as the Python client exposes it).
-    Info,
-    /// A set of named boolean states, one sample per state labelled with the family name
-    /// (Python's `Enum`; a gauge in the text format).
-    StateSet,
-}
-
-impl MetricType {
-    /// The name of this type in the given format.
-    pub const fn as_str(self, format: Format) -> &'static str {
-        match (self, format) {
-            (MetricType::Counter, _) => "counter",
-            (MetricType::Gauge, _) => "gauge",
-            (MetricType::Histogram, _) => "histogram",
-            (MetricType::Summary, _) => "summary",
-            (MetricType::Unknown, Format::Text) => "untyped",
-            (MetricType::Unknown, Format::OpenMetrics) => "unknown",
-            (MetricType::Info | MetricType::StateSet, Format::Text) => "gauge",
-            (MetricType::Info, Format::OpenMetrics) => "info",
-            (MetricType::StateSet, Format::OpenMetrics) => "stateset",
-        }
-    }
-
-    /// Suffixes that samples of this type add to the family name (OpenMetrics "Suffixes").
-    pub const fn suffixes(self) -> &'static [&'static str] {
-        match self {
-            MetricType::Counter => &["_total", "_created"],
-            MetricType::Histogram => &["_bucket", "_sum", "_count", "_created"],
-            MetricType::Summary => &["_sum", "_count", "_created"],
-            MetricType::Info => &["_info"],
-            MetricType::Gauge | MetricType::Unknown | MetricType::StateSet => &[],
-        }
-    }
-
-    /// Label names this type uses itself, which user labels may not take.
-    pub(crate) const fn reserved_labels(self) -> &'static [&'static str] {
-        match self {
-            MetricType::Histogram => &["le"],
-            MetricType::Summary => &["quantile"],
-            _ => &[],
-        }
-    }
-}
-
-/// What a family is: name, help, type, unit and label names. Built once; checked at
-/// registration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
-    name: Box<str>,
-    help: Box<str>,
-    metric_type: MetricType,
-    label_names: Box<[Box<str>]>,
-    /// Empty when the family has no unit.
-    unit: Box<str>,
-}
-
-impl Descriptor {
-    /// Describes a family. A counter's name may be given with or without `_total` (an info's
-    /// with or without `_info`); the family name is stored without it, and the suffix is added
-    /// to its samples.
-    ///
-    /// # Errors
-    ///
-    /// An invalid metric or label name, a reserved label name, a label repeated, or an empty
-    /// help text. A state set's name must also be a valid label name (its samples carry a
-    /// label named after the family), and no other label may take it.
-    pub fn new(
-        name: &str,
-        help: &str,
-        metric_type: MetricType,
-        label_names: &[&str],
-    ) -> Result<Descriptor, crate::error::NameError> {
-        names::check_metric_name(name)?;
-        let name = match metric_type {
-            MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
-            MetricType::Info => name.strip_suffix("_info").unwrap_or(name),
-            _ => name,
-        };
-        // Re-check: stripping `_total` from "_total" leaves an empty name.
-        names::check_metric_name(name)?;
-        if help.is_empty() {
-            return Err(crate::error::NameError::EmptyHelp(name.to_owned()));
-        }
-        let label_names: Box<[Box<str>]> = label_names.iter().map(|&l| l.into()).collect();
-        names::check_label_names(
-            &label_names,
-            metric_type.reserved_labels(),
-            metric_type.as_str(Format::OpenMetrics),
-        )?;
-        if metric_type == MetricType::StateSet {
-            names::check_label_name(name)?;
-            if label_names.iter().any(|l| **l == *name) {
-                return Err(crate::error::NameError::LabelReservedForType {
-                    label: name.to_owned(),
-                    metric_type: "stateset",
-                });
-            }
-        }
-        Ok(Descriptor {
-            name: name.into(),
-            help: help.into(),
-            metric_type,
-            label_names,
-            unit: "".into(),
-        })
-    }
-
-    /// Sets the family's unit (OpenMetrics `# UNIT`), e.g. `seconds` for
-    /// `request_duration_seconds`.
-    ///
-    /// ```
-    /// use tachymeter::{Descriptor, MetricType, NameError};
-    /// let d = Descriptor::new("request_duration_seconds", "Latency.", MetricType::Histogram, &[])?
-    ///     .with_unit("seconds")?;
-    /// assert_eq!(d.unit(), "seconds");
-    /// let bad = Descriptor::new("request_duration", "Latency.", MetricType::Histogram, &[])?
-    ///     .with_unit("seconds");
-    /// assert!(matches!(bad, Err(NameError::UnitNotSuffix { .. })));
-    /// # Ok::<(), NameError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`NameError::InvalidUnit`](crate::NameError::InvalidUnit) for a unit that is not `[a-zA-Z0-9_:]+`,
-    /// [`NameError::UnitNotSuffix`](crate::NameError::UnitNotSuffix) when the family name does not end in `_` + unit (the
-    /// OpenMetrics rule; for a counter the name without `_total`),
-    /// [`NameError::UnitNotAllowed`](crate::NameError::UnitNotAllowed) on an info or state set, which have no unit.
-    pub fn with_unit(mut self, unit: &str) -> Result<Descriptor, crate::error::NameError> {
-        names::check_unit(&self.name, self.metric_type, unit)?;
-        self.unit = unit.into();
-        Ok(self)
-    }
-
-    /// The unit, or `""` when the family has none.
-    pub fn unit(&self) -> &str {
-        &self.unit
-    }
-
-    /// The family name (for counters, without `_total`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The help text, unescaped.
-    pub fn help(&self) -> &str {
-        &self.help
-    }
-
-    /// The metric type.
-    pub fn metric_type(&self) -> MetricType {
-        self.metric_type
-    }
-
-    /// The label names, in the order label values are given.
-    pub fn label_names(&self) -> &[Box<str>] {
-        &self.label_names
-    }
-
-    /// The name as the `# TYPE` line of `format` spells it: counters are `name_total` in the
-    /// text format and `name` in OpenMetrics.
-    pub(crate) fn type_line_suffix(&self, format: Format) -> &'static str {
-        match (self.metric_type, format) {
-            (MetricType::Counter, Format::Text) => "_total",
-            (MetricType::Info, Format::Text) => "_info",
-            _ => "",
-        }
-    }
-}
-
 /// Label pairs of a sample as a custom collector gives them.
 pub type LabelPairs<'a> = &'a [(&'a str, &'a str)];
 
@@ -251,9 +73,13 @@ pub struct MetricWriter<'a> {
     prefix: &'a str,
     /// The registry's constant labels, rendered and escaped, or empty.
     const_labels: &'a str,
+    /// Their names, which a custom sample's labels may not repeat.
+    const_label_names: &'a [Box<str>],
     filter: Option<&'a dyn Fn(&str) -> bool>,
     /// Whether to write `_created` samples (OpenMetrics only; see [`MetricWriter::created`]).
     created: bool,
+    /// The collector contract checks (debug builds).
+    contract: Contract<'a>,
 }
 
 impl core::fmt::Debug for MetricWriter<'_> {
@@ -270,17 +96,41 @@ impl<'a> MetricWriter<'a> {
         out: &'a mut Vec<u8>,
         format: Format,
         prefix: &'a str,
-        const_labels: &'a str,
+        (const_labels, const_label_names): (&'a str, &'a [Box<str>]),
         filter: Option<&'a dyn Fn(&str) -> bool>,
+        scratch: Scratch,
     ) -> Self {
         MetricWriter {
             out,
             format,
             prefix,
             const_labels,
+            const_label_names,
             filter,
             created: true,
+            contract: Contract::new(scratch),
         }
+    }
+
+    /// A collector that declared `declared` starts writing (for the contract checks).
+    pub(crate) fn begin_collector(&mut self, declared: &'a [Descriptor]) {
+        self.contract.begin_collector(declared);
+    }
+
+    /// The current collector is done.
+    ///
+    /// # Errors
+    ///
+    /// In debug builds, the first breach of the [`Collector`](crate::Collector) contract:
+    /// [`EncodeError::UndeclaredFamily`], [`EncodeError::DuplicateFamily`],
+    /// [`EncodeError::DuplicateSeries`].
+    pub(crate) fn end_collector(&mut self) -> Result<(), EncodeError> {
+        self.contract.end_collector()
+    }
+
+    /// The check buffers, for the next scrape.
+    pub(crate) fn into_scratch(self) -> Scratch {
+        self.contract.into_scratch()
     }
 
     /// Sets whether `_created` samples are written (they never are in the text format).
@@ -303,11 +153,22 @@ impl<'a> MetricWriter<'a> {
 
     /// Starts a family: writes its metadata lines and returns a writer for its samples.
     /// Returns `None` when the scrape filtered this family out (`?name[]=`); skip its samples.
+    ///
+    /// In debug builds it also returns `None` for a family the collector did not declare in
+    /// [`describe`](crate::Collector::describe), or one it already wrote in this scrape; the
+    /// scrape then fails with [`EncodeError::UndeclaredFamily`] or
+    /// [`EncodeError::DuplicateFamily`] once the collector returns (see
+    /// [`Collector`](crate::Collector)).
     pub fn family<'w>(&'w mut self, desc: &'w Descriptor) -> Option<FamilyWriter<'w, 'a>> {
+        if !self.contract.family(desc) {
+            return None;
+        }
         let suffix = desc.type_line_suffix(self.format);
         if let Some(filter) = self.filter {
-            // Match the family as either spelling of its name would be asked for.
-            if !self.name_matches(filter, desc.name(), suffix) {
+            // Match the family by either spelling of its name, whatever the format: the
+            // family name, or the sample name with `_total` / `_info` (what Prometheus stores
+            // as `__name__` and so sends as `name[]`).
+            if !self.name_matches(filter, desc.name(), desc.sample_suffix()) {
                 return None;
             }
         }
@@ -412,10 +273,16 @@ impl<'w> FamilyWriter<'w, '_> {
     /// (`""`, or one of the type's suffixes such as `"_total"`, `"_sum"`), `labels` are
     /// escaped here.
     ///
+    /// In debug builds, a series (name and label pairs, in the order given) written twice in
+    /// one family makes the scrape fail with [`EncodeError::DuplicateSeries`] when the
+    /// family's writer is dropped.
+    ///
     /// # Errors
     ///
-    /// [`EncodeError::InvalidLabelName`] for a bad label name, [`EncodeError::InvalidSample`]
-    /// for a suffix the family's type does not have.
+    /// [`EncodeError::InvalidLabelName`] for a bad label name,
+    /// [`EncodeError::DuplicateLabelName`] for a label given twice or one that is also a
+    /// constant label of the registry, [`EncodeError::InvalidSample`] for a suffix the
+    /// family's type does not have.
     pub fn sample(
         &mut self,
         suffix: &str,
@@ -429,11 +296,17 @@ impl<'w> FamilyWriter<'w, '_> {
                 self.desc.name
             )));
         }
-        for (n, _) in labels {
+        for (i, (n, _)) in labels.iter().enumerate() {
             if !names::is_label_name(n) {
                 return Err(EncodeError::InvalidLabelName((*n).to_owned()));
             }
+            if labels[..i].iter().any(|(m, _)| m == n)
+                || self.w.const_label_names.iter().any(|c| **c == **n)
+            {
+                return Err(EncodeError::DuplicateLabelName((*n).to_owned()));
+            }
         }
+        let start = self.w.out.len();
         self.begin(suffix);
         let o = &mut *self.w.out;
         let mut first = true;
@@ -455,6 +328,8 @@ impl<'w> FamilyWriter<'w, '_> {
         if !first {
             o.push(b'}');
         }
+        let series = start..o.len();
+        self.w.contract.series(series);
         self.end(Value::F64(value), None);
         Ok(())
     }
@@ -534,6 +409,19 @@ impl<'w> FamilyWriter<'w, '_> {
             openmetrics::write_exemplar(o, e);
         }
         o.push(b'\n');
+    }
+}
+
+/// Whether `v` may be written where OpenMetrics wants a counter-like value (a histogram's or
+/// summary's `_sum`): not NaN and not negative (`+Inf` is allowed).
+pub(crate) fn is_counter_value(v: f64) -> bool {
+    v >= 0.0
+}
+
+impl Drop for FamilyWriter<'_, '_> {
+    fn drop(&mut self) {
+        let w = &mut *self.w;
+        w.contract.end_family(w.out);
     }
 }
 

@@ -5,22 +5,26 @@
 use super::float::{self, FloatStyle};
 
 /// An exemplar to write after a sample: label pairs already rendered and escaped
-/// (`trace_id="abc"`), its value, and its timestamp in seconds since the Unix epoch.
+/// (`trace_id="abc"`), its value, and its timestamp in seconds since the Unix epoch, if it
+/// has one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ExemplarRef<'e> {
     pub(crate) labels: &'e [u8],
     pub(crate) value: f64,
-    pub(crate) timestamp: f64,
+    pub(crate) timestamp: Option<f64>,
 }
 
-/// Appends ` # {labels} value timestamp` (OpenMetrics ABNF `exemplar`).
+/// Appends ` # {labels} value [timestamp]` (OpenMetrics ABNF `exemplar`: the timestamp is
+/// optional).
 pub(crate) fn write_exemplar(out: &mut Vec<u8>, e: ExemplarRef<'_>) {
     out.extend_from_slice(b" # {");
     out.extend_from_slice(e.labels);
     out.extend_from_slice(b"} ");
     float::write_f64(out, e.value, FloatStyle::OpenMetrics);
-    out.push(b' ');
-    write_seconds(out, e.timestamp);
+    if let Some(ts) = e.timestamp {
+        out.push(b' ');
+        write_seconds(out, ts);
+    }
 }
 
 /// Appends seconds since the epoch in fixed notation with millisecond precision
@@ -44,8 +48,12 @@ pub(crate) fn write_seconds(out: &mut Vec<u8>, secs: f64) {
 
 /// Seconds since the Unix epoch, now (0 if the clock is before 1970).
 pub(crate) fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    epoch_seconds(std::time::SystemTime::now())
+}
+
+/// Seconds from the Unix epoch to `t` (0 for a time before 1970).
+pub(crate) fn epoch_seconds(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
@@ -72,10 +80,15 @@ mod tests {
         let e = ExemplarRef {
             labels: b"trace_id=\"a\"",
             value: 1.0,
-            timestamp: 2.5,
+            timestamp: Some(2.5),
         };
         assert_eq!(s(|o| write_exemplar(o, e)), " # {trace_id=\"a\"} 1.0 2.500");
         let empty = ExemplarRef { labels: b"", ..e };
         assert_eq!(s(|o| write_exemplar(o, empty)), " # {} 1.0 2.500");
+        let untimed = ExemplarRef {
+            timestamp: None,
+            ..e
+        };
+        assert_eq!(s(|o| write_exemplar(o, untimed)), " # {trace_id=\"a\"} 1.0");
     }
 }

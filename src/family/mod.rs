@@ -3,7 +3,7 @@
 use core::hash::{Hash, Hasher};
 
 use crate::encode::{render_labels, Descriptor, MetricWriter, Value};
-use crate::error::{EncodeError, LabelError};
+use crate::error::{EncodeError, LabelError, RegistrationError};
 use crate::metrics::Metric;
 use crate::registry::Collector;
 use crate::sync::{Arc, Ordering};
@@ -357,6 +357,18 @@ impl<M: Metric> Family<M> {
 impl<M: Metric> Collector for Family<M> {
     fn describe(&self) -> Vec<Descriptor> {
         vec![self.inner.desc.clone()]
+    }
+
+    fn check_const_labels(&self, const_labels: &[Box<str>]) -> Result<(), RegistrationError> {
+        let inner = &*self.inner;
+        let mut children = Vec::new();
+        inner.children.for_each(|c| children.push(c.metric.clone()));
+        M::check_const_labels(&inner.options, &children, const_labels).map_err(|label| {
+            RegistrationError::ConstLabelClash {
+                name: inner.desc.name().to_owned(),
+                label: label.into(),
+            }
+        })
     }
 
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {

@@ -235,6 +235,12 @@ pub enum PushError {
     },
     /// A custom collector produced something that cannot be exposed; nothing was sent.
     Encode(EncodeError),
+    /// The [request hook](super::Pusher::request_hook) panicked; nothing was sent. The panic
+    /// is caught, so a background pusher counts it as a failed push and keeps going.
+    HookPanicked {
+        /// The panic message (`"<non-string panic payload>"` when it was not a string).
+        message: String,
+    },
     /// The gateway answered with a non-2xx status.
     Status {
         /// The HTTP status code.
@@ -304,6 +310,10 @@ impl fmt::Display for PushError {
                 "the request hook produced an invalid URL {url:?}; keep it an absolute http(s) URL"
             ),
             PushError::Encode(e) => write!(f, "cannot encode the registry: {e}"),
+            PushError::HookPanicked { message } => write!(
+                f,
+                "the push request hook panicked ({message}); nothing was sent: fix the hook"
+            ),
             PushError::Status { status, body } => {
                 write!(f, "the Pushgateway answered {status}: {}", body.trim_end())
             }

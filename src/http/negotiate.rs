@@ -269,7 +269,8 @@ fn percent_decode_into(s: &[u8], offset: usize, out: &mut Vec<u8>) -> Result<(),
 /// into one reused buffer.
 ///
 /// A family is kept when its name (as the registry offers it: prefixed, and for counters
-/// with or without `_total`) equals one of the values. No `name[]` means no filter.
+/// with or without `_total`, for infos with or without `_info`, in either format) equals
+/// one of the values. No `name[]` means no filter.
 #[derive(Debug, Default, Clone)]
 pub struct NameFilter {
     buf: String,

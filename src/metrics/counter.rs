@@ -1,5 +1,7 @@
 //! Module implementing the [`Counter`] metric.
 
+use std::time::SystemTime;
+
 use crate::encode::{FamilyWriter, MetricType, Value};
 use crate::error::{CounterError, ExemplarError};
 use crate::exemplar::{self, Exemplars};
@@ -31,6 +33,12 @@ impl Slot for CounterSlot {
 /// [`inc`](Counter::inc) is a plain load and store: no lock, no locked instruction, no cache
 /// line shared with another thread. Integer increments are kept exactly (a `u64`), float
 /// increments in a separate `f64` part. Cloning is cheap and clones share the value.
+///
+/// A counter never goes down and never becomes infinite: both parts **saturate**. The
+/// integer part stops at `u64::MAX` (`inc_by(u64::MAX); inc()` leaves `u64::MAX`, where a
+/// plain add would wrap to 0), the float part at `f64::MAX`, and so do the sums of the
+/// per-thread parts a scrape adds up and [`get`](Counter::get)'s total. A counter that
+/// reaches its cap keeps exposing the cap.
 ///
 /// ```
 /// use tachymeter::Counter;
@@ -84,7 +92,7 @@ impl Counter {
         self.inc_by(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n`, saturating at `u64::MAX`.
     #[inline]
     pub fn inc_by(&self, n: u64) {
         self.cells.shards.update(
@@ -92,13 +100,20 @@ impl Counter {
             // other memory; a concurrent reader may see the previous total, which is fine.
             |s| {
                 s.int.store(
-                    s.int.load(Ordering::Relaxed).wrapping_add(n),
+                    s.int.load(Ordering::Relaxed).saturating_add(n),
                     Ordering::Relaxed,
                 )
             },
-            // Relaxed: shared overflow slot, atomic add; same reasoning for readers.
+            // Shared overflow slot (threads past the shard count only): a saturating add needs
+            // a compare-and-swap loop, since a `fetch_add` that wrapped would be visible to a
+            // scrape before any fix-up. Relaxed, same reasoning for readers; the CAS makes the
+            // update atomic.
             |s| {
-                s.int.fetch_add(n, Ordering::Relaxed);
+                let _ = s
+                    .int
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                        Some(v.saturating_add(n))
+                    });
             },
         );
     }
@@ -110,7 +125,7 @@ impl Counter {
         let _ = self.try_inc_by_f64(v);
     }
 
-    /// Adds `v`.
+    /// Adds `v`; the float part saturates at `f64::MAX`.
     ///
     /// # Errors
     ///
@@ -132,15 +147,18 @@ impl Counter {
             // Relaxed: single writer, as in `inc_by`.
             |s| {
                 let cur = f64::from_bits(s.float.load(Ordering::Relaxed));
-                s.float.store((cur + v).to_bits(), Ordering::Relaxed);
+                s.float
+                    .store((cur + v).min(f64::MAX).to_bits(), Ordering::Relaxed);
             },
-            |s| crate::atomic::f64_add(&s.float, v),
+            |s| crate::atomic::f64_add_saturating(&s.float, v),
         );
         Ok(())
     }
 
     /// Adds 1 and records an exemplar (e.g. the trace that caused the increment) with value 1
-    /// and the current wall-clock time, replacing the previous exemplar. Exemplars are only
+    /// and the current wall-clock time (see
+    /// [`inc_by_with_exemplar_at`](Self::inc_by_with_exemplar_at) for another time or none),
+    /// replacing the previous exemplar. Exemplars are only
     /// exposed in OpenMetrics. An invalid exemplar is dropped; the increment still happens
     /// (use [`try_inc_with_exemplar`](Self::try_inc_with_exemplar) to learn about it).
     ///
@@ -195,26 +213,72 @@ impl Counter {
         n: u64,
         labels: &[(&str, &str)],
     ) -> Result<(), ExemplarError> {
+        self.try_inc_by_with_exemplar_at(n, labels, Some(SystemTime::now()))
+    }
+
+    /// Adds `n` and records an exemplar with value `n` and the given timestamp:
+    /// `Some(time)` (e.g. when the traced request started), or `None` for an exemplar
+    /// without a timestamp (OpenMetrics 1.0 makes it optional). A time before the Unix epoch
+    /// is written as `0.000`. See [`inc_with_exemplar`](Self::inc_with_exemplar).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tachymeter::{Counter, Format, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let c = Counter::builder("requests_total", "Requests.").register(&registry)?;
+    /// c.inc_by_with_exemplar_at(1, &[("trace_id", "abc")], None);
+    /// assert!(registry
+    ///     .encode_to_string(Format::OpenMetrics)
+    ///     .contains("requests_total 1 # {trace_id=\"abc\"} 1.0\n"));
+    /// let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
+    /// c.inc_by_with_exemplar_at(2, &[("trace_id", "def")], Some(at));
+    /// assert!(registry
+    ///     .encode_to_string(Format::OpenMetrics)
+    ///     .contains("requests_total 3 # {trace_id=\"def\"} 2.0 1700000000.500\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inc_by_with_exemplar_at(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) {
+        let _ = self.try_inc_by_with_exemplar_at(n, labels, timestamp);
+    }
+
+    /// As [`inc_by_with_exemplar_at`](Self::inc_by_with_exemplar_at).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_inc_with_exemplar`](Self::try_inc_with_exemplar).
+    pub fn try_inc_by_with_exemplar_at(
+        &self,
+        n: u64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) -> Result<(), ExemplarError> {
         self.inc_by(n);
         exemplar::validate(labels)?;
-        self.cells.exemplar.record(1, 0, labels, n as f64);
+        self.cells
+            .exemplar
+            .record(1, 0, labels, n as f64, timestamp);
         Ok(())
     }
 
-    /// The current total.
+    /// The current total (at most `f64::MAX`).
     pub fn get(&self) -> f64 {
         let (i, f) = self.parts();
-        i as f64 + f
+        total(i, f)
     }
 
-    /// The integer and float parts of the total.
+    /// The integer and float parts of the total, each summed over the shards with saturation.
     fn parts(&self) -> (u64, f64) {
         let mut int = 0u64;
         let mut float = 0f64;
         self.cells.shards.for_each(|s| {
             // Relaxed: a snapshot may miss increments in flight; each slot only grows.
-            int = int.wrapping_add(s.int.load(Ordering::Relaxed));
-            float += f64::from_bits(s.float.load(Ordering::Relaxed));
+            int = int.saturating_add(s.int.load(Ordering::Relaxed));
+            float = (float + f64::from_bits(s.float.load(Ordering::Relaxed))).min(f64::MAX);
         });
         (int, float)
     }
@@ -225,6 +289,11 @@ impl Counter {
     pub fn is_sharded(&self) -> bool {
         self.cells.shards.is_inflated()
     }
+}
+
+/// A counter's total from its parts, capped at `f64::MAX`.
+fn total(int: u64, float: f64) -> f64 {
+    (int as f64 + float).min(f64::MAX)
 }
 
 impl Sealed for Counter {}
@@ -242,7 +311,7 @@ impl Metric for Counter {
         let value = if f == 0.0 {
             Value::U64(i)
         } else {
-            Value::F64(i as f64 + f)
+            Value::F64(total(i, f))
         };
         match self.cells.exemplar.read() {
             None => w.sample_rendered("_total", labels, None, value),
@@ -254,5 +323,66 @@ impl Metric for Counter {
         core::mem::size_of::<Inner>()
             + self.cells.shards.shard_bytes()
             + self.cells.exemplar.heap_bytes()
+    }
+}
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+    use crate::encode::Format;
+    use crate::Registry;
+
+    #[test]
+    fn integer_part_saturates_instead_of_wrapping() {
+        let registry = Registry::builder().created_samples(false).build();
+        let c = Counter::builder("c_total", "C.")
+            .register(&registry)
+            .unwrap();
+        c.inc_by(u64::MAX);
+        c.inc();
+        assert_eq!(c.parts(), (u64::MAX, 0.0));
+        assert_eq!(
+            registry.encode_to_string(Format::Text),
+            "# HELP c_total C.\n# TYPE c_total counter\nc_total 18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn float_part_saturates_at_f64_max() {
+        let c = Counter::new();
+        c.inc_by_f64(1e308);
+        c.inc_by_f64(1e308);
+        c.inc_by_f64(0.5);
+        assert_eq!(c.get(), f64::MAX);
+        c.inc_by(u64::MAX);
+        assert_eq!(
+            c.get(),
+            f64::MAX,
+            "integer and float parts together stay finite"
+        );
+    }
+
+    #[test]
+    fn shards_saturate_when_summed() {
+        // One increment per thread index, so each lands in its own shard (or the shared
+        // overflow slot for indices past the shard count) and only the sum can overflow.
+        let c = Counter::new();
+        let n = crate::shard::shard_count() + 3;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    // Hold every index at once so some threads get the overflow slot.
+                    barrier.wait();
+                    c.inc_by(u64::MAX);
+                    c.inc();
+                    c.inc_by_f64(1e308);
+                    barrier.wait();
+                });
+            }
+        });
+        assert!(c.is_sharded());
+        assert_eq!(c.parts(), (u64::MAX, f64::MAX));
+        assert_eq!(c.get(), f64::MAX);
     }
 }

@@ -1,5 +1,7 @@
 //! Module implementing the [`Histogram`] metric and its [`Buckets`].
 
+use std::time::SystemTime;
+
 use crossbeam_utils::CachePadded;
 
 use crate::encode::{self, FamilyWriter, Format, MetricType, Value};
@@ -19,22 +21,40 @@ pub struct Buckets {
 }
 
 impl Buckets {
-    /// Go's and Python's default buckets: 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-    /// 5, 10 (seconds).
+    /// Go's default buckets (client_golang `prometheus.DefBuckets`): 0.005, 0.01, 0.025,
+    /// 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 (seconds). Python's `prometheus_client` default
+    /// has 14 finite bounds (these plus 0.075, 0.75 and 7.5); pass those to
+    /// [`Builder::buckets`](crate::Builder#method.buckets) to match it.
     pub const DEFAULT: [f64; 11] = [
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     ];
 
-    /// Validates `bounds`: at least one finite bound, strictly increasing. A trailing `+Inf`
-    /// is accepted and dropped (it is always added).
+    /// The most finite bounds a histogram may have. Every bucket is a counter in each
+    /// thread's slot (8 bytes per bucket per shard) and a line per series in every scrape, so
+    /// the limit keeps a histogram child under about 8 KiB per shard; classic histograms
+    /// rarely need more than a few dozen buckets.
+    pub const MAX_BUCKETS: usize = 1024;
+
+    /// Validates `bounds`: at least one and at most [`MAX_BUCKETS`](Self::MAX_BUCKETS) finite
+    /// bounds, strictly increasing. A trailing `+Inf` is accepted and dropped (it is always
+    /// added). At most `MAX_BUCKETS + 2` items are read from `bounds`, so an endless iterator
+    /// is an error, not a hang.
     ///
     /// # Errors
     ///
-    /// [`BucketError`] says which rule a bound broke.
+    /// [`BucketError`] says which rule a bound broke; [`BucketError::TooMany`] for more
+    /// than `MAX_BUCKETS` finite bounds (`count` is then `MAX_BUCKETS + 1`: what was read).
     pub fn new(bounds: impl IntoIterator<Item = f64>) -> Result<Buckets, BucketError> {
-        let mut v: Vec<f64> = bounds.into_iter().collect();
+        let max = Self::MAX_BUCKETS;
+        let mut v: Vec<f64> = bounds.into_iter().take(max + 2).collect();
         if v.last() == Some(&f64::INFINITY) {
             v.pop();
+        }
+        if v.len() > max {
+            return Err(BucketError::TooMany {
+                count: max + 1,
+                max,
+            });
         }
         if v.is_empty() {
             return Err(BucketError::Empty);
@@ -66,11 +86,13 @@ impl Buckets {
     ///
     /// # Errors
     ///
-    /// [`BucketError::InvalidParameters`] if `count` is 0 or `width` is not finite and positive.
+    /// [`BucketError::InvalidParameters`] if `count` is 0 or `width` is not finite and positive;
+    /// [`BucketError::TooMany`] if `count` exceeds [`MAX_BUCKETS`](Self::MAX_BUCKETS).
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, BucketError> {
         if count == 0 || !(width.is_finite() && width > 0.0) || !start.is_finite() {
             return Err(BucketError::InvalidParameters);
         }
+        Self::check_count(count)?;
         Buckets::new((0..count).map(|i| start + width * i as f64))
     }
 
@@ -78,7 +100,9 @@ impl Buckets {
     ///
     /// # Errors
     ///
-    /// [`BucketError::InvalidParameters`] if `count` is 0, `start` ≤ 0 or `factor` ≤ 1.
+    /// [`BucketError::InvalidParameters`] if `count` is 0, `start` ≤ 0 or `factor` ≤ 1;
+    /// [`BucketError::TooMany`] if `count` exceeds [`MAX_BUCKETS`](Self::MAX_BUCKETS);
+    /// [`BucketError::NotFinite`] if the last bound overflows.
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, BucketError> {
         if count == 0
             || !(start.is_finite() && start > 0.0)
@@ -86,7 +110,19 @@ impl Buckets {
         {
             return Err(BucketError::InvalidParameters);
         }
+        Self::check_count(count)?;
+        // `count` ≤ MAX_BUCKETS, so the exponent fits an `i32`.
         Buckets::new((0..count).map(|i| start * factor.powi(i as i32)))
+    }
+
+    fn check_count(count: usize) -> Result<(), BucketError> {
+        if count > Self::MAX_BUCKETS {
+            return Err(BucketError::TooMany {
+                count,
+                max: Self::MAX_BUCKETS,
+            });
+        }
+        Ok(())
     }
 
     /// The finite upper bounds.
@@ -168,8 +204,7 @@ struct Inner {
 /// [`observe`](Histogram::observe) finds the bucket by binary search and updates the calling
 /// thread's own slot with plain loads and stores. A snapshot is always consistent: `_count` is
 /// derived from the buckets, so buckets are cumulative, non-decreasing, and `+Inf` equals
-/// `_count`. NaN observations are ignored (they have no bucket and would make `_sum` NaN,
-/// which OpenMetrics forbids).
+/// `_count`. See [`observe`](Histogram::observe) for NaN, infinite and negative values.
 ///
 /// ```
 /// use tachymeter::{Histogram, Registry};
@@ -207,6 +242,33 @@ impl Histogram {
     }
 
     /// Records one observation.
+    ///
+    /// # Non-finite and negative values
+    ///
+    /// * `NaN` is ignored: it has no bucket, and would make `_sum` NaN.
+    /// * `+Inf` and `-Inf` are counted as Go and Python count them: in the `+Inf` bucket and
+    ///   the lowest bucket, and in `_count`. They are added to [`sum`](Self::sum), which then
+    ///   is `+Inf`, `-Inf`, or `NaN` once both have been observed.
+    /// * OpenMetrics treats a histogram's sum as a counter: it must not be NaN or negative,
+    ///   and strict parsers (Python's `prometheus_client`) reject the whole scrape if it is.
+    ///   So in OpenMetrics a series whose sum is NaN or negative is written without `_sum`
+    ///   and `_count` (the `+Inf` bucket still carries the count), as it already is for a
+    ///   histogram with a negative bucket bound. The text format has no such rule and gets
+    ///   the sum as it is (`NaN`, `-Inf`, `-2.5`), as client_golang writes it.
+    ///
+    /// ```
+    /// use tachymeter::{Format, Histogram, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("h", "H.").buckets([1.0])?.register(&registry)?;
+    /// h.observe(f64::INFINITY);
+    /// h.observe(f64::NEG_INFINITY);
+    /// h.observe(f64::NAN); // ignored
+    /// assert_eq!((h.count(), h.cumulative_counts()), (2, vec![1, 2]));
+    /// assert!(h.sum().is_nan());
+    /// assert!(registry.encode_to_string(Format::Text).contains("h_sum NaN\nh_count 2\n"));
+    /// assert!(registry.encode_to_string(Format::OpenMetrics).ends_with("h_bucket{le=\"+Inf\"} 2\n# EOF\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn observe(&self, v: f64) {
         if v.is_nan() {
@@ -217,8 +279,9 @@ impl Histogram {
     }
 
     /// Records one observation and makes it the exemplar of the bucket it falls into (so the
-    /// exemplar's value always lies inside its bucket), with the current wall-clock time,
-    /// replacing that bucket's previous exemplar. Exemplars are only exposed in OpenMetrics.
+    /// exemplar's value always lies inside its bucket), with the current wall-clock time (see
+    /// [`observe_with_exemplar_at`](Self::observe_with_exemplar_at) for another time or
+    /// none), replacing that bucket's previous exemplar. Exemplars are only exposed in OpenMetrics.
     /// An invalid exemplar is dropped, the observation still counts (use
     /// [`try_observe_with_exemplar`](Self::try_observe_with_exemplar) to learn about it).
     ///
@@ -251,6 +314,49 @@ impl Histogram {
         v: f64,
         labels: &[(&str, &str)],
     ) -> Result<(), ExemplarError> {
+        self.try_observe_with_exemplar_at(v, labels, Some(SystemTime::now()))
+    }
+
+    /// As [`observe_with_exemplar`](Self::observe_with_exemplar), with the exemplar's
+    /// timestamp given: `Some(time)` (e.g. when the traced request started), or `None` for
+    /// an exemplar without a timestamp (OpenMetrics 1.0 makes it optional). A time before
+    /// the Unix epoch is written as `0.000`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use tachymeter::{Format, Histogram, Registry};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let h = Histogram::builder("rpc_seconds", "RPC latency.")
+    ///     .buckets([1.0])?
+    ///     .register(&registry)?;
+    /// let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// h.observe_with_exemplar_at(0.25, &[("trace_id", "abc")], Some(started));
+    /// h.observe_with_exemplar_at(2.0, &[("trace_id", "def")], None);
+    /// let om = registry.encode_to_string(Format::OpenMetrics);
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"1.0\"} 1 # {trace_id=\"abc\"} 0.25 1700000000.000\n"));
+    /// assert!(om.contains("rpc_seconds_bucket{le=\"+Inf\"} 2 # {trace_id=\"def\"} 2.0\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn observe_with_exemplar_at(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) {
+        let _ = self.try_observe_with_exemplar_at(v, labels, timestamp);
+    }
+
+    /// As [`observe_with_exemplar_at`](Self::observe_with_exemplar_at).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_observe_with_exemplar`](Self::try_observe_with_exemplar).
+    pub fn try_observe_with_exemplar_at(
+        &self,
+        v: f64,
+        labels: &[(&str, &str)],
+        timestamp: Option<SystemTime>,
+    ) -> Result<(), ExemplarError> {
         if v.is_nan() {
             return Ok(());
         }
@@ -258,7 +364,7 @@ impl Histogram {
         self.observe_in(i, v);
         exemplar::validate(labels)?;
         let n = self.inner.buckets.bounds.len() + 1;
-        self.inner.exemplars.record(n, i, labels, v);
+        self.inner.exemplars.record(n, i, labels, v, timestamp);
         Ok(())
     }
 
@@ -401,10 +507,13 @@ impl Metric for Histogram {
             );
         }
         // OpenMetrics: a histogram with a negative bucket bound has no sum (FORMATS rule 12),
-        // and then no count either (count only comes with a sum). The text format keeps both.
+        // nor one whose sum is not a valid counter value (NaN from +Inf and -Inf, or
+        // negative), and then no count either (count only comes with a sum). The text format
+        // keeps both.
         let negative = self.inner.buckets.bounds.first().is_some_and(|&b| b < 0.0);
-        if w.format() == Format::Text || !negative {
-            w.sample_rendered("_sum", labels, None, Value::F64(self.sum()));
+        let sum = self.sum();
+        if w.format() == Format::Text || (!negative && encode::is_counter_value(sum)) {
+            w.sample_rendered("_sum", labels, None, Value::F64(sum));
             w.sample_rendered("_count", labels, None, Value::U64(cumulative));
         }
     }

@@ -54,6 +54,19 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// Heap bytes this child holds beyond its handle (memory accounting).
     #[doc(hidden)]
     fn heap_bytes(&self) -> usize;
+    /// Registration of the family with a registry whose constant label names are
+    /// `const_labels`: `Err(label)` if a child already uses one as a label of its own. Types
+    /// whose label names are not all in the descriptor (infos) override this; the default
+    /// accepts.
+    #[doc(hidden)]
+    fn check_const_labels(
+        options: &Self::Options,
+        children: &[Self],
+        const_labels: &[Box<str>],
+    ) -> Result<(), Box<str>> {
+        let _ = (options, children, const_labels);
+        Ok(())
+    }
 }
 
 /// A metric that records observations: [`Histogram`] and [`Summary`]. Sealed.
@@ -217,7 +230,7 @@ impl<M: Metric> Builder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid name or an empty help text.
+    /// An invalid name.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let desc = self.descriptor(&[])?;
         Ok(Family::new(desc, self.options))
@@ -227,7 +240,7 @@ impl<M: Metric> Builder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid name, an empty help text, or a name already taken in `registry` (see
+    /// An invalid name, or a name already taken in `registry` (see
     /// [`RegistrationError`]).
     pub fn register(self, registry: &Registry) -> Result<M, RegistrationError> {
         let family = self.build()?;
@@ -265,7 +278,7 @@ impl<M: Metric> LabeledBuilder<M> {
     ///
     /// # Errors
     ///
-    /// An invalid metric or label name, a reserved or repeated label name, or an empty help.
+    /// An invalid metric or label name, or a reserved or repeated label name.
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
         let desc = self.inner.descriptor(&labels)?;

@@ -45,7 +45,9 @@ mod merge;
 mod window;
 
 pub use ckms::Ckms;
-pub use window::{AgeBuckets, WindowError, DEFAULT_AGE_BUCKETS, DEFAULT_MAX_AGE};
+pub use window::{
+    AgeBuckets, WindowError, DEFAULT_AGE_BUCKETS, DEFAULT_MAX_AGE, MAX_AGE_BUCKETS, MAX_MAX_AGE,
+};
 
 use std::fmt;
 

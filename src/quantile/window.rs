@@ -11,6 +11,15 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 /// Default number of buckets in the window, as in client_golang (`DefAgeBuckets`).
 pub const DEFAULT_AGE_BUCKETS: usize = 5;
 
+/// The longest window [`AgeBuckets::new`] accepts: 366 days. Longer windows make no sense for
+/// quantiles (and `Duration::MAX` would overflow the clock arithmetic).
+pub const MAX_MAX_AGE: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// The most buckets [`AgeBuckets::new`] accepts. Each bucket is a full estimator that every
+/// batch of observations is merged into, so memory and merge time grow linearly with it;
+/// client_golang's default is 5.
+pub const MAX_AGE_BUCKETS: usize = 1024;
+
 /// Quantiles over a sliding time window: a ring of [`Ckms`] summaries rotated lazily.
 ///
 /// The window of length `max_age` is split into `age_buckets` periods. Every batch is sorted
@@ -64,6 +73,8 @@ impl AgeBuckets {
     ///
     /// - [`WindowError::InvalidTarget`] if the targets are rejected by [`Ckms::new`];
     /// - [`WindowError::NoBuckets`] if `age_buckets` is 0;
+    /// - [`WindowError::TooManyBuckets`] if `age_buckets` exceeds [`MAX_AGE_BUCKETS`];
+    /// - [`WindowError::MaxAgeTooLong`] if `max_age` exceeds [`MAX_MAX_AGE`];
     /// - [`WindowError::PeriodTooShort`] if `max_age / age_buckets` is shorter than 1 ns.
     pub fn new(
         targets: &[(f64, f64)],
@@ -74,6 +85,18 @@ impl AgeBuckets {
         let ckms = Ckms::new(targets).map_err(WindowError::InvalidTarget)?;
         if age_buckets == 0 {
             return Err(WindowError::NoBuckets);
+        }
+        if age_buckets > MAX_AGE_BUCKETS {
+            return Err(WindowError::TooManyBuckets {
+                age_buckets,
+                max: MAX_AGE_BUCKETS,
+            });
+        }
+        if max_age > MAX_MAX_AGE {
+            return Err(WindowError::MaxAgeTooLong {
+                max_age,
+                max: MAX_MAX_AGE,
+            });
         }
         let period = u32::try_from(age_buckets)
             .ok()
@@ -223,11 +246,26 @@ impl AgeBuckets {
 
 /// Why an [`AgeBuckets`] configuration was rejected.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum WindowError {
     /// A quantile target is invalid.
     InvalidTarget(QuantileError),
     /// `age_buckets` is 0.
     NoBuckets,
+    /// More than [`MAX_AGE_BUCKETS`] buckets.
+    TooManyBuckets {
+        /// The number of buckets given.
+        age_buckets: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `max_age` is longer than [`MAX_MAX_AGE`].
+    MaxAgeTooLong {
+        /// The window length given.
+        max_age: Duration,
+        /// The limit.
+        max: Duration,
+    },
     /// `max_age / age_buckets` is shorter than one nanosecond.
     PeriodTooShort {
         /// The window length given.
@@ -244,6 +282,16 @@ impl fmt::Display for WindowError {
             WindowError::NoBuckets => {
                 f.write_str("a quantile window needs at least 1 age bucket (the default is 5)")
             }
+            WindowError::TooManyBuckets { age_buckets, max } => write!(
+                f,
+                "asked for {age_buckets} age buckets, but a quantile window may have at most \
+                 {max} (the default is 5): use fewer"
+            ),
+            WindowError::MaxAgeTooLong { max_age, max } => write!(
+                f,
+                "max age {max_age:?} is longer than the {max:?} a quantile window may cover \
+                 (the default is 10 minutes): use a shorter one"
+            ),
             WindowError::PeriodTooShort { max_age, age_buckets } => write!(
                 f,
                 "max age {max_age:?} split into {age_buckets} buckets leaves periods under 1 ns: use a longer max age (the default is 10 minutes) or fewer buckets"

@@ -57,9 +57,12 @@ fn next_delay(interval: Duration, consecutive_failures: u32) -> Duration {
 /// Pushes a registry periodically from a background thread (see
 /// [`Pusher::spawn_background`]).
 ///
-/// It pushes (PUT) at once, then every interval. After a failure it waits twice as long per
+/// It pushes (PUT) at once, then every interval (at least
+/// [`MIN_INTERVAL`](Self::MIN_INTERVAL)). After a failure it waits twice as long per
 /// consecutive failure (up to 8 × the interval, at most 5 minutes unless the interval is
-/// longer), and goes back to the interval after a success; errors never stop it. Shutting
+/// longer), and goes back to the interval after a success; errors never stop it, and a
+/// panicking [request hook](Pusher::request_hook) is one more failed push
+/// ([`PushError::HookPanicked`]). Shutting
 /// down (or dropping the handle) wakes it, makes a final push so the gateway holds the last
 /// values, and joins the thread; that takes at most one request timeout per push in flight.
 ///
@@ -82,6 +85,7 @@ fn next_delay(interval: Duration, consecutive_failures: u32) -> Duration {
 pub struct BackgroundPusher {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Result<(), PushError>>>,
+    interval: Duration,
 }
 
 impl core::fmt::Debug for BackgroundPusher {
@@ -96,7 +100,13 @@ impl core::fmt::Debug for BackgroundPusher {
 }
 
 impl BackgroundPusher {
+    /// The shortest interval between pushes: 100 ms. A shorter one given to
+    /// [`Pusher::spawn_background`] (`Duration::ZERO` included, which would push as fast as
+    /// the gateway answers) is raised to it.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
     pub(super) fn spawn(pusher: Pusher, registry: Registry, interval: Duration) -> Self {
+        let interval = interval.max(Self::MIN_INTERVAL);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -111,6 +121,7 @@ impl BackgroundPusher {
             Ok(t) => BackgroundPusher {
                 shared,
                 thread: Some(t),
+                interval,
             },
             Err(e) => {
                 // No thread: report it as the last error rather than panicking.
@@ -121,9 +132,15 @@ impl BackgroundPusher {
                 BackgroundPusher {
                     shared,
                     thread: None,
+                    interval,
                 }
             }
         }
+    }
+
+    /// The interval between pushes in effect (at least [`MIN_INTERVAL`](Self::MIN_INTERVAL)).
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// How many pushes succeeded.
@@ -155,8 +172,8 @@ impl BackgroundPusher {
         let thread = self.thread.take()?;
         self.shared.lock().stop = true;
         self.shared.wake.notify_all();
-        // The thread returns the final push's result; it only fails to join if a request
-        // hook panicked, which ends the pusher.
+        // The thread returns the final push's result. A panicking request hook is caught in
+        // `send`, so it only fails to join if a custom collector panicked while encoding.
         thread.join().ok()
     }
 }

@@ -198,6 +198,15 @@ fn check_tls(url: &str, https: bool) -> Result<(), PushError> {
     Ok(())
 }
 
+/// The message of a caught panic, if it was a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "<non-string panic payload>".to_owned())
+}
+
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -214,6 +223,10 @@ fn agent(timeout: Duration) -> ureq::Agent {
 impl Pusher {
     /// The timeout of a request when [`timeout`](Self::timeout) is not called.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The longest request timeout: one hour. [`timeout`](Self::timeout) caps longer ones
+    /// (`Duration::MAX` included) to it, since the deadline is computed as `now + timeout`.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 
     /// A pusher to the gateway at `gateway` (`host:port`, or `http://` / `https://` URL with
     /// an optional path prefix, e.g. `https://gw.example/pushgateway`) for `job`. `https://`
@@ -293,16 +306,27 @@ impl Pusher {
     }
 
     /// Limits each request (connect, send and answer together) to `timeout`; default
-    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT).
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), at most
+    /// [`MAX_TIMEOUT`](Self::MAX_TIMEOUT) (longer ones are capped to it).
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Pusher {
+        let timeout = timeout.min(Self::MAX_TIMEOUT);
         self.timeout = timeout;
         self.agent = agent(timeout);
         self
     }
 
+    /// The request timeout in effect (see [`timeout`](Self::timeout)).
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Calls `hook` on every request just before it is sent; it may change the method, URL,
     /// headers and body (sign the body, add a computed header, route through another path).
+    ///
+    /// If the hook panics, the panic is caught (after the panic hook has printed it as
+    /// usual): nothing is sent and the push fails with [`PushError::HookPanicked`]; a
+    /// [`BackgroundPusher`] counts it as a failure and keeps pushing.
     ///
     /// ```
     /// # use tachymeter::http::Pusher;
@@ -364,6 +388,8 @@ impl Pusher {
 
     /// Pushes `registry` (PUT) now and then every `interval` on a background thread, with
     /// exponential backoff on failure and a final push on shutdown; see [`BackgroundPusher`].
+    /// An interval under [`BackgroundPusher::MIN_INTERVAL`] (100 ms; `Duration::ZERO`
+    /// included) is raised to it.
     pub fn spawn_background(self, registry: &Registry, interval: Duration) -> BackgroundPusher {
         BackgroundPusher::spawn(self, registry.clone(), interval)
     }
@@ -393,10 +419,17 @@ impl Pusher {
             headers,
             body: core::mem::take(body),
         };
-        if let Some(hook) = &self.hook {
-            hook(&mut req);
-        }
-        let result = self.execute(&req);
+        let result = match &self.hook {
+            // AssertUnwindSafe: after a panic `req` is only read back for its body buffer
+            // (cleared before reuse) and nothing is sent, so a half-edited request is never
+            // observed; the hook's own state is the hook's business.
+            Some(hook) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&mut req)))
+                .map_err(|payload| PushError::HookPanicked {
+                    message: panic_message(&*payload),
+                }),
+            None => Ok(()),
+        };
+        let result = result.and_then(|()| self.execute(&req));
         *body = req.body;
         result
     }

@@ -133,9 +133,7 @@ enum Inner {
 ///   semantics; see [`quantile`](crate::quantile) for the estimator. A quantile of an empty
 ///   window is `NaN`.
 /// * `NaN` observations are ignored: they are not ranked and do not count towards `_count`
-///   or `_sum` (OpenMetrics forbids a `NaN` sum). Negative observations are accepted, as in
-///   the Prometheus text format, although OpenMetrics says a summary's sum and quantiles
-///   should not be negative.
+///   or `_sum`. See [`observe`](Summary::observe) for infinite and negative values.
 ///
 /// [`observe`](Summary::observe) appends to a buffer owned by the calling thread: no clock
 /// read, no allocation once warm, no shared cache line. A full buffer (512 values) is merged
@@ -198,7 +196,28 @@ impl Summary {
         }
     }
 
-    /// Records one observation (`NaN` is ignored).
+    /// Records one observation.
+    ///
+    /// `NaN` is ignored. `+Inf`, `-Inf` and negative values are counted in `_count`, ranked
+    /// for the quantiles, and added to [`sum`](Self::sum), which is `NaN` once both `+Inf` and
+    /// `-Inf` were observed. OpenMetrics treats a summary's sum as a counter (never NaN or
+    /// negative) and strict parsers reject the whole scrape otherwise, so in OpenMetrics a
+    /// series whose sum is NaN or negative is written without `_sum` (`_count` and the
+    /// quantiles stay). The text format gets the sum as it is, as client_golang writes it.
+    /// (Python's OpenMetrics parser also rejects negative *quantile* values, which the
+    /// OpenMetrics 1.0 text does not forbid; they are written as they are.)
+    ///
+    /// ```
+    /// use tachymeter::{Format, Registry, Summary};
+    /// let registry = Registry::builder().created_samples(false).build();
+    /// let s = Summary::builder("s", "S.").register(&registry)?;
+    /// s.observe(f64::INFINITY);
+    /// s.observe(f64::NEG_INFINITY);
+    /// assert!(s.sum().is_nan());
+    /// assert!(registry.encode_to_string(Format::Text).contains("s_sum NaN\ns_count 2\n"));
+    /// assert!(registry.encode_to_string(Format::OpenMetrics).ends_with("# HELP s S.\ns_count 2\n# EOF\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn observe(&self, v: f64) {
         if v.is_nan() {
@@ -314,6 +333,8 @@ macro_rules! summary_settings {
         ///
         /// # Errors
         ///
+        /// [`WindowError::MaxAgeTooLong`] past
+        /// [`MAX_MAX_AGE`](crate::quantile::MAX_MAX_AGE) (366 days),
         /// [`WindowError::PeriodTooShort`] if `max_age` divided by the age buckets is under
         /// 1 ns.
         pub fn max_age(mut self, max_age: Duration) -> Result<Self, WindowError> {
@@ -327,7 +348,9 @@ macro_rules! summary_settings {
         ///
         /// # Errors
         ///
-        /// [`WindowError::NoBuckets`] for 0, [`WindowError::PeriodTooShort`] if `max_age`
+        /// [`WindowError::NoBuckets`] for 0, [`WindowError::TooManyBuckets`] past
+        /// [`MAX_AGE_BUCKETS`](crate::quantile::MAX_AGE_BUCKETS) (1024),
+        /// [`WindowError::PeriodTooShort`] if `max_age`
         /// divided by `age_buckets` is under 1 ns.
         pub fn age_buckets(mut self, age_buckets: usize) -> Result<Self, WindowError> {
             let max_age = self.options_mut().max_age;
@@ -383,7 +406,11 @@ impl Metric for Summary {
                 (s.count, s.sum)
             }),
         };
-        w.sample_rendered("_sum", labels, None, Value::F64(sum));
+        // OpenMetrics: a sum that is not a valid counter value (NaN from +Inf and -Inf, or
+        // negative) is left out; see `observe`.
+        if w.format() == crate::encode::Format::Text || encode::is_counter_value(sum) {
+            w.sample_rendered("_sum", labels, None, Value::F64(sum));
+        }
         w.sample_rendered("_count", labels, None, Value::U64(count));
     }
 
