@@ -165,4 +165,51 @@ mod push {
             .iter()
             .all(|r| r.header("X-Ok") == Some("1")));
     }
+
+    /// A custom collector that panicked during a background push ended the pusher's
+    /// thread; a one-off push unwound into the caller.
+    #[test]
+    fn a_panicking_collector_is_a_failed_push_and_the_pusher_keeps_going() {
+        use tachymeter::{Collector, Descriptor, EncodeError, MetricType, MetricWriter};
+        /// Panics on its first two collections, then writes a gauge.
+        struct Flaky(std::sync::atomic::AtomicU32);
+        impl Collector for Flaky {
+            fn describe(&self) -> Vec<Descriptor> {
+                vec![Descriptor::new("flaky", "Flaky.", MetricType::Gauge, &[]).unwrap()]
+            }
+            fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
+                if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                    panic!("collector bug");
+                }
+                let d = &self.describe()[0];
+                if let Some(mut f) = w.family(d) {
+                    f.sample("", &[], 1.0)?;
+                }
+                Ok(())
+            }
+        }
+        let server = CaptureServer::start(vec![Answer::Reply(200, "")]);
+        let r = Registry::new();
+        r.register(Flaky(std::sync::atomic::AtomicU32::new(0)))
+            .unwrap();
+        let p = Pusher::new(&server.addr().to_string(), "j").unwrap();
+        let e = p.push(&r).unwrap_err();
+        assert!(
+            matches!(&e, PushError::CollectorPanicked { message } if message == "collector bug"),
+            "{e:?}"
+        );
+        assert!(server.requests().is_empty(), "nothing sent");
+
+        let bg = p.spawn_background(&r, BackgroundPusher::MIN_INTERVAL);
+        let ok = support::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            (bg.successes() >= 1).then_some(())
+        });
+        assert!(ok.is_some(), "{bg:?}");
+        assert_eq!(bg.failures(), 1);
+        bg.shutdown().unwrap();
+        assert!(server
+            .requests()
+            .iter()
+            .all(|r| String::from_utf8_lossy(&r.body).contains("flaky 1")));
+    }
 }

@@ -241,6 +241,13 @@ pub enum PushError {
         /// The panic message (`"<non-string panic payload>"` when it was not a string).
         message: String,
     },
+    /// A custom collector panicked while the registry was encoded for the push: nothing was
+    /// sent. A [`BackgroundPusher`](super::BackgroundPusher) counts it as a failure and
+    /// keeps pushing.
+    CollectorPanicked {
+        /// The panic message (`"<non-string panic payload>"` when it was not a string).
+        message: String,
+    },
     /// The gateway answered with a non-2xx status.
     Status {
         /// The HTTP status code.
@@ -313,6 +320,10 @@ impl fmt::Display for PushError {
             PushError::HookPanicked { message } => write!(
                 f,
                 "the push request hook panicked ({message}); nothing was sent: fix the hook"
+            ),
+            PushError::CollectorPanicked { message } => write!(
+                f,
+                "a custom collector panicked while encoding the push ({message}); nothing was sent"
             ),
             PushError::Status { status, body } => {
                 write!(f, "the Pushgateway answered {status}: {}", body.trim_end())

@@ -403,7 +403,14 @@ impl Pusher {
     ) -> Result<(), PushError> {
         body.clear();
         if let Some(r) = registry {
-            r.encode(Format::Text, body)?;
+            // AssertUnwindSafe: after a panic the partial body is discarded (cleared before
+            // reuse) and nothing is sent; the registry's lock recovers from poisoning.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                r.encode(Format::Text, body)
+            }))
+            .map_err(|payload| PushError::CollectorPanicked {
+                message: panic_message(&*payload),
+            })??;
         }
         let mut headers = Vec::with_capacity(self.headers.len() + 1);
         if method != PushMethod::Delete {
