@@ -210,19 +210,22 @@ pub struct ProxyLog {
 }
 
 impl ProxyLog {
-    /// Whether some forwarded request contains `needle`.
+    /// Whether some forwarded request contains `needle` (ignoring ASCII case).
     pub fn requests_contain(&self, needle: &str) -> bool {
         bytes_contain(&self.requests, needle)
     }
 
-    /// Whether some response contains `needle`.
+    /// Whether some response contains `needle` (ignoring ASCII case).
     pub fn responses_contain(&self, needle: &str) -> bool {
         bytes_contain(&self.responses, needle)
     }
 }
 
+/// ASCII case-insensitive: HTTP field names are (hyper writes them in lowercase), and the
+/// needles here are header lines such as `Content-Encoding: gzip`.
 fn bytes_contain(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// A loopback TCP proxy to `target` for bodiless requests (scrapes): logs the request heads
