@@ -462,8 +462,10 @@ impl Server {
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         w
                     };
+                    // A connection closing frees a descriptor: retry at once then.
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
+                        () = self.conns.left.notified() => {}
                         () = shared.wake.notified() => {}
                     }
                 }
