@@ -102,6 +102,8 @@ pub use family::Family;
 pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};
 #[cfg(feature = "push")]
 pub use http::{BackgroundPusher, PushError, Pusher};
+#[cfg(feature = "remote-write")]
+pub use http::{RemoteWriteError, RemoteWriter};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
     LabeledBuilder, Metric, Observe, StateSet, States, Summary, SummaryConfig, SummaryTimer, Timer,
