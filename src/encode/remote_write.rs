@@ -226,7 +226,19 @@ impl SampleSink for Series {
             external: false,
         });
         for part in s.rendered {
-            for_each_pair(part, |n, v| self.push_label(n, |b| unescape(b, v), false));
+            for_each_pair(part, |n, v, escaped| {
+                self.push_label(
+                    n,
+                    |b| {
+                        if escaped {
+                            unescape(b, v);
+                        } else {
+                            b.extend_from_slice(v);
+                        }
+                    },
+                    false,
+                );
+            });
         }
         if let Some((n, v)) = s.extra {
             self.push_label(n.as_bytes(), |b| b.extend_from_slice(v.as_bytes()), false);

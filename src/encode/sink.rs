@@ -47,12 +47,42 @@ impl Value {
     }
 }
 
-/// Calls `f(name, escaped_value)` for each pair of a rendered `a="x",b="y"` string, in order.
-/// Input that is not in that shape (it always is: the crate renders it) ends the walk.
-pub(crate) fn for_each_pair(rendered: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+/// Index of the first `a` or `b` in `hay`, a word at a time (label strings are long: this
+/// search is most of a remote-write collection's time).
+fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let w = u64::from_le_bytes(word);
+        let (xa, xb) = (w ^ pa, w ^ pb);
+        // A zero byte of `xa`/`xb` is a match. `(x - LO) & !x & HI` flags every zero byte,
+        // and only bytes above the first zero can be false positives, so the lowest flag
+        // (the first byte in memory, little-endian) is exact.
+        let z = ((xa.wrapping_sub(LO) & !xa) | (xb.wrapping_sub(LO) & !xb)) & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == a || x == b)
+        .map(|p| at + p)
+}
+
+/// Calls `f(name, value, has_escapes)` for each pair of a rendered `a="x",b="y"` string, in
+/// order; `value` is still escaped when `has_escapes` (see [`unescape`]). Input that is not
+/// in that shape (it always is: the crate renders it) ends the walk.
+pub(crate) fn for_each_pair(rendered: &[u8], mut f: impl FnMut(&[u8], &[u8], bool)) {
     let mut rest = rendered;
     while !rest.is_empty() {
-        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+        let Some(eq) = find2(rest, b'=', b'=') else {
             return;
         };
         let name = &rest[..eq];
@@ -61,13 +91,19 @@ pub(crate) fn for_each_pair(rendered: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
             return;
         };
         let mut i = 0;
-        while i < body.len() && body[i] != b'"' {
-            i += if body[i] == b'\\' { 2 } else { 1 };
+        let mut escaped = false;
+        loop {
+            let Some(j) = find2(&body[i.min(body.len())..], b'"', b'\\') else {
+                return;
+            };
+            i += j;
+            if body[i] == b'"' {
+                break;
+            }
+            escaped = true;
+            i += 2;
         }
-        let Some(value) = body.get(..i) else {
-            return;
-        };
-        f(name, value);
+        f(name, &body[..i], escaped);
         // Skip the closing quote and the comma.
         rest = body.get(i + 2..).unwrap_or_default();
     }
@@ -109,9 +145,10 @@ mod tests {
         let mut rendered = Vec::new();
         write_label_pairs(&mut rendered, pairs.iter().copied());
         let mut back = Vec::new();
-        for_each_pair(&rendered, |n, v| {
+        for_each_pair(&rendered, |n, v, escaped| {
             let mut value = Vec::new();
             unescape(&mut value, v);
+            assert_eq!(escaped, v.contains(&b'\\'));
             back.push((
                 String::from_utf8(n.to_vec()).unwrap(),
                 String::from_utf8(value).unwrap(),
@@ -125,9 +162,28 @@ mod tests {
     }
 
     #[test]
+    fn find2_finds_the_first_of_either_byte_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for (a, b) in [(b'"', b'\\'), (b'=', b'=')] {
+                    let mut hay = vec![b'x'; len];
+                    hay[at] = b;
+                    if at + 1 < len {
+                        hay[at + 1] = a; // a later match, and a false-positive trap
+                    }
+                    assert_eq!(find2(&hay, a, b), Some(at), "len {len} at {at}");
+                }
+            }
+            assert_eq!(find2(&vec![b'x'; len], b'"', b'\\'), None);
+        }
+        // Bytes just above and below the searched ones, and high bytes.
+        assert_eq!(find2("ü!#[]\"".as_bytes(), b'"', b'\\'), Some(6));
+    }
+
+    #[test]
     fn empty_rendering_has_no_pairs() {
         let mut n = 0;
-        for_each_pair(b"", |_, _| n += 1);
+        for_each_pair(b"", |_, _, _| n += 1);
         assert_eq!(n, 0);
     }
 }

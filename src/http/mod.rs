@@ -54,6 +54,9 @@ pub use negotiate::{accepts_gzip, negotiate, NameFilter};
 pub use push::{
     decode_push_path, encode_push_path, BackgroundPusher, PushMethod, PushRequest, Pusher,
 };
+#[cfg(all(feature = "remote-write", feature = "_bench"))]
+#[doc(hidden)]
+pub use remote_write::BenchEncoder;
 #[cfg(feature = "remote-write")]
 pub use remote_write::{RemoteWriteError, RemoteWriteHandle, RemoteWriteStats, RemoteWriter};
 #[cfg(feature = "http-server")]

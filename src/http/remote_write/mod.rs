@@ -408,6 +408,49 @@ impl RemoteWriter {
     }
 }
 
+/// Internal, outside semver: one collection + protobuf encode + snappy of some registries,
+/// as a background writer does it, for `benches/remote_write.rs`.
+#[cfg(feature = "_bench")]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BenchEncoder(WriteRequestEncoder);
+
+#[cfg(feature = "_bench")]
+impl BenchEncoder {
+    /// An encoder making batches of at most `max_samples` samples.
+    pub fn new(max_samples: usize) -> BenchEncoder {
+        BenchEncoder(WriteRequestEncoder::new(max_samples, &[]))
+    }
+
+    /// Collects `registries` into compressed batches and recycles their buffers, as the
+    /// sender does once a batch is sent; returns (samples, compressed bytes).
+    ///
+    /// # Errors
+    ///
+    /// A custom collector's error.
+    pub fn collect(
+        &mut self,
+        registries: &[Registry],
+    ) -> Result<(usize, usize), crate::EncodeError> {
+        self.0.collect(registries, 1_700_000_000_000)?;
+        let (mut samples, mut bytes) = (0, 0);
+        let mut bodies = [const { Vec::new() }; 8];
+        let mut n = 0;
+        for b in self.0.take_batches() {
+            samples += b.samples;
+            bytes += b.body.len();
+            if n < bodies.len() {
+                bodies[n] = b.body;
+                n += 1;
+            }
+        }
+        for body in bodies.into_iter().take(n) {
+            self.0.recycle(body);
+        }
+        Ok((samples, bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
