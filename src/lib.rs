@@ -114,6 +114,11 @@ pub use registry::{default_registry, Collector, Registry, RegistryBuilder};
 /// The README's examples, compiled and run as doctests so the README stays true (the pull,
 /// push and remote-write ones compiled only: they bind a port and need a peer). They need
 /// the remote-write snippet's feature too, so `cargo test --all-features` (CI) runs them.
-#[cfg(all(doctest, feature = "http-server", feature = "push", feature = "remote-write"))]
+#[cfg(all(
+    doctest,
+    feature = "http-server",
+    feature = "push",
+    feature = "remote-write"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

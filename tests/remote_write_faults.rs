@@ -259,3 +259,26 @@ fn shutdown_is_bounded_with_a_silent_receiver_and_observers_never_wait() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn self_metrics_report_what_was_sent() {
+    let rx = CaptureServer::start(vec![Answer::Reply(204, "")]);
+    let r = registry();
+    let w = writer(&rx.url(), &r).register_self_metrics(&r).unwrap();
+    w.write_once().unwrap();
+    // 3 series + the writer's 6 families, all 0 at that first collection.
+    assert_eq!(w.stats().samples_sent, 9);
+    let text = r.encode_to_string(tachymeter::Format::Text);
+    assert!(
+        text.contains("\ntachymeter_remote_write_samples_sent_total 9\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ntachymeter_remote_write_samples_dropped_total 0\n"),
+        "{text}"
+    );
+    let sent = decode_write_request(&rx.requests()[0].body).unwrap();
+    assert!(sent
+        .iter()
+        .any(|s| s.labels["__name__"] == "tachymeter_remote_write_samples_failed_total"));
+}
