@@ -45,18 +45,20 @@ ci_as_root() {
     fi
 }
 
-# Debian packages: promtool + prometheus, pushgateway, curl.
+# Debian packages: promtool + prometheus, pushgateway, victoria-metrics
+# (victoria-metrics + vmagent, for the remote-write tests), curl.
 # Debian's maintainer scripts would start both servers as system services
 # listening on 0.0.0.0 with on-disk state; a temporary policy-rc.d forbids
 # that (deb-systemd-invoke and invoke-rc.d both honour it). Tests start their
 # own instances on loopback.
 ci_install_system_peers() {
-    if ci_have promtool && ci_have prometheus && ci_have prometheus-pushgateway && ci_have curl; then
-        echo "system peers already installed: $(command -v promtool prometheus prometheus-pushgateway curl | tr '\n' ' ')"
+    if ci_have promtool && ci_have prometheus && ci_have prometheus-pushgateway \
+        && ci_have victoria-metrics && ci_have vmagent && ci_have curl; then
+        echo "system peers already installed: $(command -v promtool prometheus prometheus-pushgateway victoria-metrics vmagent curl | tr '\n' ' ')"
         return 0
     fi
     if ! ci_have apt-get; then
-        echo "error: promtool/prometheus/prometheus-pushgateway missing and no apt-get; install them by hand" >&2
+        echo "error: promtool/prometheus/prometheus-pushgateway/victoria-metrics missing and no apt-get; install them by hand" >&2
         return 1
     fi
     local policy=/usr/sbin/policy-rc.d added_policy=0
@@ -68,7 +70,7 @@ ci_install_system_peers() {
     {
         ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
         ci_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            prometheus prometheus-pushgateway curl
+            prometheus prometheus-pushgateway victoria-metrics curl
     } || rc=$?
     if [ "$added_policy" -eq 1 ]; then
         ci_as_root rm -f "$policy"
@@ -116,8 +118,12 @@ ci_export_peers() {
     TACHYMETER_PROMTOOL="$(command -v promtool || true)"
     TACHYMETER_PROMETHEUS="$(command -v prometheus || true)"
     TACHYMETER_PUSHGATEWAY="$(command -v prometheus-pushgateway || true)"
-    export TACHYMETER_PYTHON TACHYMETER_PROMTOOL TACHYMETER_PROMETHEUS TACHYMETER_PUSHGATEWAY
-    for p in TACHYMETER_PYTHON TACHYMETER_PROMTOOL TACHYMETER_PROMETHEUS TACHYMETER_PUSHGATEWAY; do
+    TACHYMETER_VICTORIA_METRICS="$(command -v victoria-metrics || true)"
+    TACHYMETER_VMAGENT="$(command -v vmagent || true)"
+    export TACHYMETER_PYTHON TACHYMETER_PROMTOOL TACHYMETER_PROMETHEUS TACHYMETER_PUSHGATEWAY \
+        TACHYMETER_VICTORIA_METRICS TACHYMETER_VMAGENT
+    for p in TACHYMETER_PYTHON TACHYMETER_PROMTOOL TACHYMETER_PROMETHEUS TACHYMETER_PUSHGATEWAY \
+        TACHYMETER_VICTORIA_METRICS TACHYMETER_VMAGENT; do
         if [ -z "${!p}" ] || [ ! -x "${!p}" ]; then
             echo "error: $p: peer not found (${!p:-unset})" >&2
             missing=1

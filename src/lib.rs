@@ -102,6 +102,8 @@ pub use family::Family;
 pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};
 #[cfg(feature = "push")]
 pub use http::{BackgroundPusher, PushError, Pusher};
+#[cfg(feature = "remote-write")]
+pub use http::{RemoteWriteError, RemoteWriter};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
     LabeledBuilder, Metric, Observe, StateSet, States, Summary, SummaryConfig, SummaryTimer, Timer,
@@ -109,8 +111,14 @@ pub use metrics::{
 pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};
 
-/// The README's examples, compiled and run as doctests so the README stays true (the pull and
-/// push ones compiled only: they bind a port and need a gateway).
-#[cfg(all(doctest, feature = "http-server", feature = "push"))]
+/// The README's examples, compiled and run as doctests so the README stays true (the pull,
+/// push and remote-write ones compiled only: they bind a port and need a peer). They need
+/// the remote-write snippet's feature too, so `cargo test --all-features` (CI) runs them.
+#[cfg(all(
+    doctest,
+    feature = "http-server",
+    feature = "push",
+    feature = "remote-write"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

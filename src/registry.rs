@@ -394,6 +394,33 @@ impl Registry {
         out: &mut Vec<u8>,
         filter: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(), EncodeError> {
+        self.write(format, out, filter, None)
+    }
+
+    /// Hands every sample of every registered family to `sink` (remote write), with the
+    /// registry's prefix and constant labels applied; `scratch` is a reusable buffer for the
+    /// collector contract checks. Allocation-free once `scratch` and the sink are warm.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Self::encode).
+    #[cfg(feature = "remote-write")]
+    pub(crate) fn collect_samples(
+        &self,
+        sink: &mut dyn encode::sink::SampleSink,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        scratch.clear();
+        self.write(Format::Text, scratch, None, Some(sink))
+    }
+
+    fn write(
+        &self,
+        format: Format,
+        out: &mut Vec<u8>,
+        filter: Option<&dyn Fn(&str) -> bool>,
+        sink: Option<&mut dyn encode::sink::SampleSink>,
+    ) -> Result<(), EncodeError> {
         let mut guard = lock(&self.inner.state);
         let state = &mut *guard;
         let mut w = MetricWriter::new(
@@ -405,6 +432,9 @@ impl Registry {
             core::mem::take(&mut state.scratch),
         )
         .with_created(self.inner.created);
+        if let Some(sink) = sink {
+            w = w.with_sink(sink);
+        }
         let mut result = Ok(());
         for r in &state.collectors {
             w.begin_collector(&r.descriptors);

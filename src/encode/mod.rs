@@ -11,6 +11,9 @@ mod descriptor;
 pub(crate) mod escape;
 pub(crate) mod float;
 mod openmetrics;
+#[cfg(feature = "remote-write")]
+pub(crate) mod remote_write;
+pub(crate) mod sink;
 pub(crate) use openmetrics::{epoch_seconds, now_seconds};
 
 use check::Contract;
@@ -21,6 +24,7 @@ use crate::error::EncodeError;
 use crate::names;
 use float::FloatStyle;
 pub(crate) use openmetrics::ExemplarRef;
+use sink::{SampleSink, SinkSample};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -80,6 +84,9 @@ pub struct MetricWriter<'a> {
     created: bool,
     /// The collector contract checks (debug builds).
     contract: Contract<'a>,
+    /// When set, samples go to this sink instead of `out`, which then only holds the series
+    /// text of custom samples for the contract checks (see [`MetricWriter::with_sink`]).
+    sink: Option<&'a mut dyn SampleSink>,
 }
 
 impl core::fmt::Debug for MetricWriter<'_> {
@@ -109,7 +116,19 @@ impl<'a> MetricWriter<'a> {
             filter,
             created: true,
             contract: Contract::new(scratch),
+            sink: None,
         }
+    }
+
+    /// Hands every sample to `sink` instead of writing text (remote write). The writer then
+    /// reports [`Format::Text`] (so `le`/`quantile` values are spelled as Prometheus stores
+    /// scraped text: `le="1"`) and no `_created` samples.
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
+    pub(crate) fn with_sink(mut self, sink: &'a mut dyn SampleSink) -> Self {
+        self.format = Format::Text;
+        self.created = false;
+        self.sink = Some(sink);
+        self
     }
 
     /// A collector that declared `declared` starts writing (for the contract checks).
@@ -171,6 +190,12 @@ impl<'a> MetricWriter<'a> {
             if !self.name_matches(filter, desc.name(), desc.sample_suffix()) {
                 return None;
             }
+        }
+        if let Some(sink) = self.sink.as_deref_mut() {
+            // `out` only serves the contract's series ranges, which are per family.
+            self.out.clear();
+            sink.family(self.prefix, desc);
+            return Some(FamilyWriter { w: self, desc });
         }
         let o = &mut *self.out;
         let write_name = |o: &mut Vec<u8>| {
@@ -330,6 +355,16 @@ impl<'w> FamilyWriter<'w, '_> {
         }
         let series = start..o.len();
         self.w.contract.series(series);
+        if let Some(sink) = self.w.sink.as_deref_mut() {
+            sink.sample(&SinkSample {
+                name: [self.w.prefix, &self.desc.name, suffix],
+                rendered: [self.w.const_labels.as_bytes(), b"", b""],
+                extra: None,
+                pairs: labels,
+                value,
+            });
+            return Ok(());
+        }
         self.end(Value::F64(value), None);
         Ok(())
     }
@@ -358,6 +393,16 @@ impl<'w> FamilyWriter<'w, '_> {
         value: Value,
         exemplar: Option<ExemplarRef<'_>>,
     ) {
+        if let Some(sink) = self.w.sink.as_deref_mut() {
+            sink.sample(&SinkSample {
+                name: [self.w.prefix, &self.desc.name, suffix],
+                rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), more],
+                extra,
+                pairs: &[],
+                value: value.as_f64(),
+            });
+            return;
+        }
         self.begin(suffix);
         let o = &mut *self.w.out;
         let mut first = true;

@@ -41,6 +41,8 @@ mod gzip;
 mod negotiate;
 #[cfg(feature = "push")]
 mod push;
+#[cfg(feature = "remote-write")]
+mod remote_write;
 #[cfg(feature = "http-server")]
 mod server;
 
@@ -52,6 +54,11 @@ pub use negotiate::{accepts_gzip, negotiate, NameFilter};
 pub use push::{
     decode_push_path, encode_push_path, BackgroundPusher, PushMethod, PushRequest, Pusher,
 };
+#[cfg(all(feature = "remote-write", feature = "_bench"))]
+#[doc(hidden)]
+pub use remote_write::BenchEncoder;
+#[cfg(feature = "remote-write")]
+pub use remote_write::{RemoteWriteError, RemoteWriteHandle, RemoteWriteStats, RemoteWriter};
 #[cfg(feature = "http-server")]
 pub use server::{start_http_server, ServerBuilder, ServerHandle};
 

@@ -28,8 +28,15 @@ struct Acceptor {
 }
 
 impl Acceptor {
-    fn start(mut serve: impl FnMut(TcpStream) + Send + 'static) -> Acceptor {
+    fn start(serve: impl FnMut(TcpStream) + Send + 'static) -> Acceptor {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Acceptor::start_on(listener, serve)
+    }
+
+    fn start_on(
+        listener: TcpListener,
+        mut serve: impl FnMut(TcpStream) + Send + 'static,
+    ) -> Acceptor {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local_addr");
         let stop = Arc::new(AtomicBool::new(false));
@@ -74,6 +81,8 @@ pub struct CapturedRequest {
     pub headers: Vec<(String, String)>,
     /// `Content-Length` bytes of body.
     pub body: Vec<u8>,
+    /// When the request was read completely.
+    pub at: Option<Instant>,
 }
 
 impl CapturedRequest {
@@ -93,6 +102,8 @@ impl CapturedRequest {
 pub enum Answer {
     /// This status and `text/plain` body.
     Reply(u16, &'static str),
+    /// This status, these extra headers and a `text/plain` body.
+    ReplyWith(u16, &'static [(&'static str, &'static str)], &'static str),
     /// Read the request, then say nothing (and keep the connection open) until the server is
     /// dropped.
     Silence,
@@ -107,12 +118,23 @@ pub struct CaptureServer {
 
 impl CaptureServer {
     pub fn start(script: Vec<Answer>) -> CaptureServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        CaptureServer::start_on(listener, script)
+    }
+
+    /// [`start`](Self::start) on `127.0.0.1:port` (e.g. a port a client already targets).
+    pub fn start_at(port: u16, script: Vec<Answer>) -> CaptureServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the given port");
+        CaptureServer::start_on(listener, script)
+    }
+
+    fn start_on(listener: TcpListener, script: Vec<Answer>) -> CaptureServer {
         assert!(!script.is_empty(), "a capture server needs an answer");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let reqs = requests.clone();
         let mut silent = Vec::new();
         let mut n = 0;
-        let acceptor = Acceptor::start(move |stream| {
+        let acceptor = Acceptor::start_on(listener, move |stream| {
             let answer = &script[n.min(script.len() - 1)];
             n += 1;
             if let Some(s) = serve_one(stream, answer, &reqs) {
@@ -178,6 +200,7 @@ fn serve_one(
         path: parts.next().unwrap_or("").to_owned(),
         headers,
         body: Vec::new(),
+        at: None,
     };
     let len: usize = req
         .header("Content-Length")
@@ -186,6 +209,7 @@ fn serve_one(
     let mut body = vec![0; len];
     r.read_exact(&mut body).ok()?;
     req.body = body;
+    req.at = Some(Instant::now());
     reqs.lock().unwrap().push(req);
     match answer {
         Answer::Reply(status, text) => {
@@ -197,8 +221,97 @@ fn serve_one(
             );
             None
         }
+        Answer::ReplyWith(status, headers, text) => {
+            let mut s = stream;
+            let mut head = format!("HTTP/1.1 {status} X\r\n");
+            for (n, v) in *headers {
+                head.push_str(&format!("{n}: {v}\r\n"));
+            }
+            let _ = write!(
+                s,
+                "{head}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            None
+        }
         Answer::Silence => Some(stream),
     }
+}
+
+/// A loopback HTTP proxy to `target` for requests with a `Content-Length` body (remote
+/// write): records each request as received, forwards it with `Connection: close`, and
+/// relays the whole answer. One request per connection.
+pub struct RecordingProxy {
+    acceptor: Acceptor,
+    requests: Arc<Mutex<Vec<CapturedRequest>>>,
+}
+
+impl RecordingProxy {
+    pub fn start(target: SocketAddr) -> RecordingProxy {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let reqs = requests.clone();
+        let acceptor = Acceptor::start(move |client| {
+            let reqs = reqs.clone();
+            thread::spawn(move || {
+                let _ = proxy_one(client, target, &reqs);
+            });
+        });
+        RecordingProxy { acceptor, requests }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.acceptor.addr)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<CapturedRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn proxy_one(
+    client: TcpStream,
+    target: SocketAddr,
+    reqs: &Mutex<Vec<CapturedRequest>>,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut r = BufReader::new(client.try_clone()?);
+    let Some((start, headers)) = read_head(&mut r)? else {
+        return Ok(());
+    };
+    let len: usize = find_header(&headers, "Content-Length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    let mut parts = start.split(' ');
+    let req = CapturedRequest {
+        method: parts.next().unwrap_or("").to_owned(),
+        path: parts.next().unwrap_or("").to_owned(),
+        headers: headers.clone(),
+        body: body.clone(),
+        at: Some(Instant::now()),
+    };
+    reqs.lock().unwrap().push(req);
+    let mut up = TcpStream::connect_timeout(&target, HTTP_TIMEOUT)?;
+    up.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{start}\r\n");
+    for (n, v) in headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("connection"))
+    {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    up.write_all(head.as_bytes())?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    let mut c = client;
+    c.write_all(&answer)?;
+    c.shutdown(Shutdown::Both)
 }
 
 /// What a [`LoggingProxy`] has seen: request heads as forwarded, and response bytes (each

@@ -10,6 +10,8 @@
 //! | `promtool` | `TACHYMETER_PROMTOOL` | `promtool` on `PATH` |
 //! | `prometheus` | `TACHYMETER_PROMETHEUS` | `prometheus` on `PATH` |
 //! | `prometheus-pushgateway` | `TACHYMETER_PUSHGATEWAY` | `prometheus-pushgateway` / `pushgateway` on `PATH` |
+//! | `victoria-metrics` | `TACHYMETER_VICTORIA_METRICS` | `victoria-metrics` on `PATH` |
+//! | `vmagent` | `TACHYMETER_VMAGENT` | `vmagent` on `PATH` |
 //!
 //! A missing peer is a test failure when `CI` is set (a test that silently skips in CI is a
 //! defect). Outside CI, the lookup functions print `SKIPPED (peer missing)` to stderr and return
@@ -33,6 +35,8 @@ mod http;
 mod json;
 mod promtool;
 mod python;
+#[cfg(feature = "remote-write")]
+mod remote_write;
 mod server;
 
 pub use capture::*;
@@ -41,6 +45,8 @@ pub use http::*;
 pub use json::*;
 pub use promtool::*;
 pub use python::*;
+#[cfg(feature = "remote-write")]
+pub use remote_write::*;
 pub use server::*;
 
 use std::collections::BTreeMap;
@@ -66,6 +72,8 @@ pub enum Peer {
     Promtool,
     Prometheus,
     Pushgateway,
+    VictoriaMetrics,
+    Vmagent,
 }
 
 impl Peer {
@@ -75,6 +83,8 @@ impl Peer {
             Peer::Promtool => "TACHYMETER_PROMTOOL",
             Peer::Prometheus => "TACHYMETER_PROMETHEUS",
             Peer::Pushgateway => "TACHYMETER_PUSHGATEWAY",
+            Peer::VictoriaMetrics => "TACHYMETER_VICTORIA_METRICS",
+            Peer::Vmagent => "TACHYMETER_VMAGENT",
         }
     }
 
@@ -85,6 +95,10 @@ impl Peer {
             Peer::Promtool => promtool(),
             Peer::Prometheus => prometheus_bin(),
             Peer::Pushgateway => pushgateway_bin(),
+            Peer::VictoriaMetrics => {
+                resolve(self, || which("victoria-metrics").into_iter().collect())
+            }
+            Peer::Vmagent => resolve(self, || which("vmagent").into_iter().collect()),
         }
     }
 }

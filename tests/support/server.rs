@@ -148,6 +148,65 @@ pub fn start_pushgateway() -> Server {
     })
 }
 
+/// Starts a VictoriaMetrics single node on a free loopback port with its storage in a temp
+/// dir; remote write at `/api/v1/write`, queries at `/api/v1/query` and `/api/v1/export`.
+pub fn start_victoria_metrics() -> Server {
+    let bin = require(Peer::VictoriaMetrics);
+    let dir = TempDir::new("victoria-metrics");
+    let data = dir.path().join("data");
+    Server::start("victoria-metrics", &bin, dir, |addr| {
+        vec![
+            format!("-httpListenAddr={addr}"),
+            format!("-storageDataPath={}", data.display()),
+            "-loggerLevel=ERROR".to_string(),
+            // Read back what was just written, without waiting for the search cache.
+            "-search.disableCache".to_string(),
+            "-search.latencyOffset=0s".to_string(),
+        ]
+    })
+}
+
+/// Starts `vmagent` on a free loopback port, scraping `targets` every `scrape_interval` with
+/// job name `job` and remote-writing to `remote_write_url`.
+pub fn start_vmagent(
+    job: &str,
+    targets: &[String],
+    scrape_interval: &str,
+    remote_write_url: &str,
+) -> Server {
+    let bin = require(Peer::Vmagent);
+    let dir = TempDir::new("vmagent");
+    let mut cfg = String::new();
+    writeln!(
+        cfg,
+        "global:\n  scrape_interval: {scrape_interval}\nscrape_configs:"
+    )
+    .unwrap();
+    writeln!(
+        cfg,
+        "  - job_name: {}\n    static_configs:\n      - targets:",
+        yaml_str(job)
+    )
+    .unwrap();
+    for t in targets {
+        writeln!(cfg, "          - {}", yaml_str(t)).unwrap();
+    }
+    let cfg_path = dir.path().join("scrape.yml");
+    fs::write(&cfg_path, cfg).expect("write scrape.yml");
+    let tmp = dir.path().join("queue");
+    let url = remote_write_url.to_owned();
+    Server::start("vmagent", &bin, dir, |addr| {
+        vec![
+            format!("-httpListenAddr={addr}"),
+            format!("-promscrape.config={}", cfg_path.display()),
+            format!("-remoteWrite.url={url}"),
+            format!("-remoteWrite.tmpDataPath={}", tmp.display()),
+            "-remoteWrite.flushInterval=200ms".to_string(),
+            "-loggerLevel=ERROR".to_string(),
+        ]
+    })
+}
+
 /// Starts Prometheus on a free loopback port, scraping each `(job, "host:port")` target every
 /// `scrape_interval` (e.g. `"1s"`); config and TSDB live in a temp dir removed on drop.
 /// Note: the first scrape comes ~5-6 s after start (REAL_PEERS.md).

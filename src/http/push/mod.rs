@@ -17,7 +17,7 @@ use super::error::{AddressProblem, PushError};
 use crate::{Format, Registry};
 
 /// The most of a gateway's error answer kept in [`PushError::Status`].
-const MAX_ERROR_BODY: u64 = 64 * 1024;
+pub(crate) const MAX_ERROR_BODY: u64 = 64 * 1024;
 
 /// The HTTP method of a push request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +44,10 @@ impl PushMethod {
 
 /// A push request about to be sent, as a [`Pusher::request_hook`] sees it; the hook may
 /// change any field (what the Python client's `handler` argument does).
+///
+/// A `RemoteWriter`'s request hook (feature `remote-write`) gets the same type: method
+/// `POST`, the receiver's URL, the remote-write headers, and the snappy-compressed protobuf
+/// body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRequest {
     /// The method.
@@ -73,12 +77,12 @@ impl PushRequest {
 }
 
 /// Sets a header in `headers`, dropping any with the same (case-insensitive) name.
-fn replace_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+pub(crate) fn replace_header(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
     headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     headers.push((name.to_owned(), value.to_owned()));
 }
 
-type Hook = Arc<dyn Fn(&mut PushRequest) + Send + Sync>;
+pub(crate) type Hook = Arc<dyn Fn(&mut PushRequest) + Send + Sync>;
 
 /// A Pushgateway client for one job and grouping key: [`push`](Self::push) (PUT),
 /// [`push_add`](Self::push_add) (POST) and [`delete`](Self::delete) (DELETE), or
@@ -134,7 +138,7 @@ fn invalid(address: &str, problem: AddressProblem) -> PushError {
 }
 
 /// Validates a gateway address and returns `scheme://authority[/prefix]`.
-fn parse_gateway(address: &str) -> Result<String, PushError> {
+pub(crate) fn parse_gateway(address: &str) -> Result<String, PushError> {
     let a = address;
     if a.bytes()
         .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'?' || b == b'#')
@@ -175,7 +179,7 @@ fn parse_gateway(address: &str) -> Result<String, PushError> {
     }
 }
 
-fn check_header(name: &str, value: &str) -> Result<(), PushError> {
+pub(crate) fn check_header(name: &str, value: &str) -> Result<(), PushError> {
     if http::HeaderName::from_bytes(name.as_bytes()).is_ok()
         && http::HeaderValue::from_str(value).is_ok()
     {
@@ -199,7 +203,7 @@ fn check_tls(url: &str, https: bool) -> Result<(), PushError> {
 }
 
 /// The message of a caught panic, if it was a string.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -207,7 +211,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "<non-string panic payload>".to_owned())
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         // Non-2xx answers come back as responses so their body can go into the error.

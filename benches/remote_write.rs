@@ -1,0 +1,144 @@
+//! Remote write: one collection + protobuf encode + snappy of the 1,050-series workload of
+//! `benches/encode.rs` (50 counter families × 20 label values + 50 gauges, 6 long labels
+//! each), head to head with the text encode of the same registry, and the allocations of a
+//! warm collection (counted by a global allocator; the bench panics if it is not 0).
+//!
+//! ```text
+//! cargo bench --features _bench,remote-write --bench remote_write
+//! ```
+
+// criterion_group! generates an undocumented pub fn.
+#![allow(missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tachymeter::http::BenchEncoder;
+use tachymeter::{Counter, Format, Gauge, Registry};
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Forwards to [`System`], counting the calling thread's `alloc`s and `realloc`s.
+struct CountingAlloc;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// const-initialised thread-local `Cell`, so touching it does not allocate.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above, for `dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as above, for `realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+const LABELS: [&str; 6] = ["service", "endpoint", "method", "status", "instance", "pod"];
+
+/// The workload of `benches/encode.rs`.
+fn registry() -> Registry {
+    let r = Registry::new();
+    let values = |j: usize| {
+        [
+            "checkout-service-production-eu-west-1-blue-canary-shard-0042-of-0128-general-purpose-pool"
+                .to_owned(),
+            format!("/api/v2/customers/{{customer_id}}/orders/{{order_id}}/line-items/{j:02}/details"),
+            "POST".to_owned(),
+            "200".to_owned(),
+            "ip-10-20-30-40.eu-west-1.compute.internal:9100".to_owned(),
+            "checkout-service-deployment-7f9c8d6b5d-xk2lp".to_owned(),
+        ]
+    };
+    for k in 0..50 {
+        let fam = Counter::builder(
+            &format!("shop_checkout_component_{k:02}_requests_handled"),
+            &format!(
+                "Number of requests handled by checkout component {k}, by endpoint and status."
+            ),
+        )
+        .labels(LABELS)
+        .register(&r)
+        .unwrap();
+        for j in 0..20 {
+            let v = values(j);
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            fam.with_label_values(&v)
+                .inc_by((k as u64 + 1) * 1_000_003 + j as u64 * 7919);
+        }
+    }
+    for k in 0..50 {
+        let fam = Gauge::builder(
+            &format!("shop_checkout_component_{k:02}_queue_depth_current"),
+            &format!("Jobs currently waiting in the queue of checkout component {k}."),
+        )
+        .labels(LABELS)
+        .register(&r)
+        .unwrap();
+        let v = values(0);
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        fam.with_label_values(&v).set(k as f64 * 12.375 + 0.125);
+    }
+    r
+}
+
+fn remote_write(c: &mut Criterion) {
+    let regs = [registry()];
+    // One request for the whole collection, as with `max_samples_per_send(2000)`.
+    let mut enc = BenchEncoder::new(2000);
+    let (samples, bytes) = enc.collect(&regs).unwrap();
+    assert_eq!(samples, 1050);
+    enc.collect(&regs).unwrap();
+    let before = allocations();
+    for _ in 0..10 {
+        enc.collect(&regs).unwrap();
+    }
+    let allocs = allocations() - before;
+    let mut text = Vec::new();
+    regs[0].encode(Format::Text, &mut text).unwrap();
+    println!(
+        "remote write: {samples} samples, {bytes} bytes snappy (text: {} bytes); \
+         allocations per warm collection: {}",
+        text.len(),
+        allocs as f64 / 10.0
+    );
+    assert_eq!(allocs, 0, "a warm collection must not allocate");
+
+    let mut g = c.benchmark_group("remote_write");
+    g.throughput(Throughput::Elements(samples as u64));
+    g.bench_function("collect_encode_snappy", |b| {
+        b.iter(|| enc.collect(&regs).unwrap())
+    });
+    g.bench_function("text_encode_same_registry", |b| {
+        b.iter(|| {
+            text.clear();
+            regs[0].encode(Format::Text, &mut text).unwrap();
+            text.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = remote_write
+}
+criterion_main!(benches);

@@ -1,0 +1,232 @@
+//! Tests of the Remote-Write body: decoded back with `prost`'s wire readers and `snap`.
+
+use super::*;
+use crate::{Collector, Counter, Descriptor, Gauge, Histogram, MetricType, MetricWriter, Summary};
+use prost::encoding::{decode_key, decode_varint};
+
+type Series = (Vec<(String, String)>, f64, i64);
+
+fn take<'b>(buf: &mut &'b [u8]) -> &'b [u8] {
+    let n = decode_varint(buf).unwrap() as usize;
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    head
+}
+
+/// Decodes a snappy-compressed `WriteRequest` into (sorted labels, value, timestamp) rows.
+fn decode(body: &[u8]) -> Vec<Series> {
+    let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+    let mut buf = &raw[..];
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let (tag, wt) = decode_key(&mut buf).unwrap();
+        assert_eq!((tag, wt), (1, WireType::LengthDelimited));
+        let mut ts = take(&mut buf);
+        let (mut labels, mut value, mut time) = (Vec::new(), f64::NAN, 0);
+        while !ts.is_empty() {
+            let (tag, _) = decode_key(&mut ts).unwrap();
+            let mut m = take(&mut ts);
+            match tag {
+                1 => {
+                    let (mut n, mut v) = (String::new(), String::new());
+                    while !m.is_empty() {
+                        let (t, _) = decode_key(&mut m).unwrap();
+                        let s = String::from_utf8(take(&mut m).to_vec()).unwrap();
+                        if t == 1 {
+                            n = s
+                        } else {
+                            v = s
+                        }
+                    }
+                    labels.push((n, v));
+                }
+                2 => {
+                    let samples_before = value.is_nan();
+                    assert!(samples_before, "one sample per series");
+                    while !m.is_empty() {
+                        match decode_key(&mut m).unwrap() {
+                            (1, WireType::SixtyFourBit) => {
+                                let (b, rest) = m.split_at(8);
+                                value = f64::from_le_bytes(b.try_into().unwrap());
+                                m = rest;
+                            }
+                            (2, WireType::Varint) => time = decode_varint(&mut m).unwrap() as i64,
+                            other => panic!("unexpected sample field {other:?}"),
+                        }
+                    }
+                }
+                other => panic!("unexpected TimeSeries field {other}"),
+            }
+        }
+        out.push((labels, value, time));
+    }
+    out
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn all(enc: &mut WriteRequestEncoder) -> Vec<Series> {
+    let batches: Vec<Batch> = enc.take_batches().collect();
+    let mut rows = Vec::new();
+    for b in batches {
+        let decoded = decode(&b.body);
+        assert_eq!(decoded.len(), b.samples);
+        rows.extend(decoded);
+        enc.recycle(b.body);
+    }
+    rows
+}
+
+#[test]
+fn counters_gauges_and_escaped_labels() {
+    let r = Registry::builder()
+        .prefix("app")
+        .unwrap()
+        .const_label("region", "eu")
+        .unwrap()
+        .build();
+    let c = Counter::builder("req_total", "Requests.")
+        .labels(["path", "Zone"])
+        .register(&r)
+        .unwrap();
+    c.with_label_values(&["/a\"b\\c\nd", "z"]).inc_by(3);
+    Gauge::builder("temp", "T.").register(&r).unwrap().set(-1.5);
+    let mut enc = WriteRequestEncoder::new(100, &[("instance".into(), "i1".into())]);
+    enc.collect(std::slice::from_ref(&r), 1_700_000_000_123)
+        .unwrap();
+    let rows = all(&mut enc);
+    assert_eq!(
+        rows,
+        vec![
+            (
+                labels(&[
+                    ("Zone", "z"),
+                    ("__name__", "app_req_total"),
+                    ("instance", "i1"),
+                    ("path", "/a\"b\\c\nd"),
+                    ("region", "eu"),
+                ]),
+                3.0,
+                1_700_000_000_123
+            ),
+            (
+                labels(&[
+                    ("__name__", "app_temp"),
+                    ("instance", "i1"),
+                    ("region", "eu")
+                ]),
+                -1.5,
+                1_700_000_000_123
+            ),
+        ]
+    );
+}
+
+#[test]
+fn histogram_and_summary_series_and_batching() {
+    let r = Registry::new();
+    let h = Histogram::builder("lat", "L.")
+        .buckets([1.0, 2.5])
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    h.observe(2.0);
+    let s = Summary::builder("sz", "S.").register(&r).unwrap();
+    s.observe(4.0);
+    let mut enc = WriteRequestEncoder::new(2, &[]);
+    enc.collect(std::slice::from_ref(&r), 5).unwrap();
+    let batches: Vec<usize> = enc.series.sealed.iter().map(|b| b.samples).collect();
+    assert!(batches.iter().all(|&n| n <= 2), "{batches:?}");
+    let rows = all(&mut enc);
+    let names: Vec<String> = rows
+        .iter()
+        .map(|(l, v, _)| {
+            let extra: Vec<String> = l
+                .iter()
+                .filter(|(n, _)| n != "__name__")
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            format!("{}{{{}}} {v}", l[0].1, extra.join(","))
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "lat_bucket{le=1} 0",
+            "lat_bucket{le=2.5} 1",
+            "lat_bucket{le=+Inf} 1",
+            "lat_sum{} 2",
+            "lat_count{} 1",
+            "sz_sum{} 4",
+            "sz_count{} 1",
+        ]
+    );
+    assert_eq!(batches.iter().sum::<usize>(), 7);
+}
+
+#[test]
+fn series_labels_win_over_external_labels_and_empty_values_are_dropped() {
+    let r = Registry::new();
+    let g = Gauge::builder("g", "G.")
+        .labels(["instance", "e"])
+        .register(&r)
+        .unwrap();
+    g.with_label_values(&["own", ""]).set(1.0);
+    let mut enc = WriteRequestEncoder::new(
+        10,
+        &[
+            ("instance".into(), "ext".into()),
+            ("job".into(), "j".into()),
+        ],
+    );
+    enc.collect(std::slice::from_ref(&r), 1).unwrap();
+    let rows = all(&mut enc);
+    assert_eq!(
+        rows[0].0,
+        labels(&[("__name__", "g"), ("instance", "own"), ("job", "j")])
+    );
+}
+
+struct Custom(bool);
+impl Collector for Custom {
+    fn describe(&self) -> Vec<Descriptor> {
+        vec![Descriptor::new("cu", "C.", MetricType::Gauge, &["k"]).unwrap()]
+    }
+    fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
+        let d = &self.describe()[0];
+        if let Some(mut f) = w.family(d) {
+            f.sample("", &[("k", "v\"")], 2.0)?;
+            if self.0 {
+                f.sample("_bad", &[], 1.0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn custom_collectors_and_their_errors() {
+    let r = Registry::new();
+    r.register(Custom(false)).unwrap();
+    let mut enc = WriteRequestEncoder::new(10, &[]);
+    enc.collect(std::slice::from_ref(&r), 1).unwrap();
+    assert_eq!(
+        all(&mut enc)[0].0,
+        labels(&[("__name__", "cu"), ("k", "v\"")])
+    );
+
+    let bad = Registry::new();
+    bad.register(Custom(true)).unwrap();
+    let err = enc.collect(&[r, bad], 1).unwrap_err();
+    assert!(matches!(err, EncodeError::InvalidSample(_)), "{err:?}");
+    assert_eq!(
+        enc.take_batches().count(),
+        0,
+        "a failed collection sends nothing"
+    );
+}

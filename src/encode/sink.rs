@@ -1,0 +1,189 @@
+//! Module implementing the sample output mode of [`MetricWriter`](super::MetricWriter): instead
+//! of exposition text, each sample is handed to a [`SampleSink`] as its name parts, label
+//! pieces and value. Remote write (feature `remote-write`) reads registries this way.
+//!
+//! Built-in metrics give their labels as pre-rendered, escaped `a="x",b="y"` strings (what the
+//! text encoders copy); [`for_each_pair`] walks such a string and [`unescape`] undoes the
+//! escaping, both without allocating.
+
+#![cfg_attr(not(feature = "remote-write"), allow(dead_code))]
+
+use super::{LabelPairs, Value};
+use crate::encode::Descriptor;
+
+/// One sample, as the writer has it. The series' labels are the union of `rendered` (escaped
+/// pairs: registry constant labels, the child's labels, an info's labels), `extra` (`le` or
+/// `quantile`, never escaped) and `pairs` (a custom collector's labels, unescaped).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SinkSample<'s> {
+    /// Registry prefix (with its `_`, or empty), family name, sample suffix: concatenated,
+    /// the sample's `__name__`.
+    pub(crate) name: [&'s str; 3],
+    /// Escaped `a="x",b="y"` pieces; empty pieces are skipped.
+    pub(crate) rendered: [&'s [u8]; 3],
+    /// An extra pair whose value needs no escaping (`le`, `quantile`).
+    pub(crate) extra: Option<(&'s str, &'s str)>,
+    /// Unescaped pairs from [`FamilyWriter::sample`](super::FamilyWriter::sample).
+    pub(crate) pairs: LabelPairs<'s>,
+    /// The value.
+    pub(crate) value: f64,
+}
+
+/// Receives the samples of a collection (see [`MetricWriter::with_sink`](super::MetricWriter::with_sink)).
+pub(crate) trait SampleSink {
+    /// A family starts; its samples follow.
+    fn family(&mut self, prefix: &str, desc: &Descriptor);
+    /// One sample of the current family.
+    fn sample(&mut self, sample: &SinkSample<'_>);
+}
+
+impl Value {
+    /// The value as a float (integers above 2^53 round, as in every float-valued format).
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Value::U64(v) => v as f64,
+            Value::F64(v) | Value::Seconds(v) => v,
+        }
+    }
+}
+
+/// Index of the first `a` or `b` in `hay`, a word at a time (label strings are long: this
+/// search is most of a remote-write collection's time).
+fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let w = u64::from_le_bytes(word);
+        let (xa, xb) = (w ^ pa, w ^ pb);
+        // A zero byte of `xa`/`xb` is a match. `(x - LO) & !x & HI` flags every zero byte,
+        // and only bytes above the first zero can be false positives, so the lowest flag
+        // (the first byte in memory, little-endian) is exact.
+        let z = ((xa.wrapping_sub(LO) & !xa) | (xb.wrapping_sub(LO) & !xb)) & HI;
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&x| x == a || x == b)
+        .map(|p| at + p)
+}
+
+/// Calls `f(name, value, has_escapes)` for each pair of a rendered `a="x",b="y"` string, in
+/// order; `value` is still escaped when `has_escapes` (see [`unescape`]). Input that is not
+/// in that shape (it always is: the crate renders it) ends the walk.
+pub(crate) fn for_each_pair(rendered: &[u8], mut f: impl FnMut(&[u8], &[u8], bool)) {
+    let mut rest = rendered;
+    while !rest.is_empty() {
+        let Some(eq) = find2(rest, b'=', b'=') else {
+            return;
+        };
+        let name = &rest[..eq];
+        // `="` then the value up to the first unescaped `"`.
+        let Some(body) = rest.get(eq + 2..) else {
+            return;
+        };
+        let mut i = 0;
+        let mut escaped = false;
+        loop {
+            let Some(j) = find2(&body[i.min(body.len())..], b'"', b'\\') else {
+                return;
+            };
+            i += j;
+            if body[i] == b'"' {
+                break;
+            }
+            escaped = true;
+            i += 2;
+        }
+        f(name, &body[..i], escaped);
+        // Skip the closing quote and the comma.
+        rest = body.get(i + 2..).unwrap_or_default();
+    }
+}
+
+/// Appends `escaped` with the label-value escapes (`\\`, `\"`, `\n`) undone.
+pub(crate) fn unescape(out: &mut Vec<u8>, escaped: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < escaped.len() {
+        if escaped[i] == b'\\' && i + 1 < escaped.len() {
+            out.extend_from_slice(&escaped[start..i]);
+            out.push(match escaped[i + 1] {
+                b'n' => b'\n',
+                other => other,
+            });
+            i += 2;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&escaped[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::write_label_pairs;
+
+    #[test]
+    fn rendered_pairs_round_trip() {
+        let pairs = [
+            ("a", "plain"),
+            ("b", "quote \" backslash \\ newline \n end"),
+            ("c", ""),
+            ("d", "\\\"\\n,=\""),
+        ];
+        let mut rendered = Vec::new();
+        write_label_pairs(&mut rendered, pairs.iter().copied());
+        let mut back = Vec::new();
+        for_each_pair(&rendered, |n, v, escaped| {
+            let mut value = Vec::new();
+            unescape(&mut value, v);
+            assert_eq!(escaped, v.contains(&b'\\'));
+            back.push((
+                String::from_utf8(n.to_vec()).unwrap(),
+                String::from_utf8(value).unwrap(),
+            ));
+        });
+        let want: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn find2_finds_the_first_of_either_byte_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for (a, b) in [(b'"', b'\\'), (b'=', b'=')] {
+                    let mut hay = vec![b'x'; len];
+                    hay[at] = b;
+                    if at + 1 < len {
+                        hay[at + 1] = a; // a later match, and a false-positive trap
+                    }
+                    assert_eq!(find2(&hay, a, b), Some(at), "len {len} at {at}");
+                }
+            }
+            assert_eq!(find2(&vec![b'x'; len], b'"', b'\\'), None);
+        }
+        // Bytes just above and below the searched ones, and high bytes.
+        assert_eq!(find2("ü!#[]\"".as_bytes(), b'"', b'\\'), Some(6));
+    }
+
+    #[test]
+    fn empty_rendering_has_no_pairs() {
+        let mut n = 0;
+        for_each_pair(b"", |_, _, _| n += 1);
+        assert_eq!(n, 0);
+    }
+}

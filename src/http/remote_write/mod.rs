@@ -1,0 +1,498 @@
+//! Module implementing the Prometheus Remote-Write 1.0 client. See [`RemoteWriter`].
+
+mod background;
+mod error;
+mod queue;
+mod send;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+pub use background::RemoteWriteHandle;
+pub use error::RemoteWriteError;
+pub use stats::RemoteWriteStats;
+
+use super::push::{agent, check_header, panic_message, parse_gateway, replace_header, Hook};
+use super::{PushError, PushRequest};
+use crate::encode::remote_write::{Batch, WriteRequestEncoder};
+use crate::{RegistrationError, Registry};
+use stats::{Counters, SelfMetrics};
+
+/// Sends registries to a Prometheus Remote-Write 1.0 receiver (Prometheus with
+/// `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos Receive, Cortex):
+/// once ([`write_once`](Self::write_once)) or every interval from background threads
+/// ([`spawn`](Self::spawn)).
+///
+/// Each collection reads every registry once, stamps every sample with the collection's time
+/// and sends them as `prometheus.WriteRequest` protobufs, snappy-compressed (block format),
+/// in batches of at most [`max_samples_per_send`](Self::max_samples_per_send) samples, with
+/// `Content-Encoding: snappy`, `Content-Type: application/x-protobuf` and
+/// `X-Prometheus-Remote-Write-Version: 0.1.0`. Series carry the registry's prefix and
+/// constant labels plus the [external labels](Self::external_label); labels are sorted and
+/// unique. Classic histograms and summaries go as their `_bucket`/`_sum`/`_count`/quantile
+/// series, `le` spelled as Prometheus stores scraped text (`le="1"`); `_created` samples,
+/// exemplars and metadata are not sent.
+///
+/// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
+/// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After: <seconds>`
+/// header asks instead, up to [`max_retries`](Self::max_retries); any other 4xx is final
+/// (never retried: Prometheus answers a re-sent batch with 400 `out of order sample`). Every
+/// outcome is counted ([`RemoteWriteStats`]).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tachymeter::{http::RemoteWriter, Counter, Registry};
+///
+/// let registry = Registry::new();
+/// let jobs = Counter::builder("jobs_total", "Jobs done.").register(&registry)?;
+/// jobs.inc();
+///
+/// let writer = RemoteWriter::new("http://127.0.0.1:8428/api/v1/write")?
+///     .registry(&registry)
+///     .external_label("instance", "edge-1")?
+///     .header("X-BK-TOKEN", "s3cr3t")?
+///     .interval(Duration::from_secs(15));
+/// let handle = writer.spawn(); // collects and sends every 15 s
+/// // ... work ...
+/// let stats = handle.shutdown()?; // final collection, flushed within the shutdown timeout
+/// println!("sent {} samples, dropped {}", stats.samples_sent, stats.samples_dropped);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Clones share their counters.
+#[derive(Clone)]
+pub struct RemoteWriter {
+    url: String,
+    registries: Vec<Registry>,
+    external: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    hook: Option<Hook>,
+    timeout: Duration,
+    agent: ureq::Agent,
+    interval: Duration,
+    max_samples: usize,
+    capacity: usize,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    max_retries: u32,
+    shutdown_timeout: Duration,
+    counters: Arc<Counters>,
+}
+
+impl core::fmt::Debug for RemoteWriter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Header values are left out: they are usually credentials.
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("RemoteWriter")
+            .field("url", &self.url)
+            .field("registries", &self.registries.len())
+            .field("external_labels", &self.external)
+            .field("headers", &header_names)
+            .field("interval", &self.interval)
+            .field("max_samples_per_send", &self.max_samples)
+            .field("queue_capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_option(option: &'static str, reason: &'static str) -> RemoteWriteError {
+    RemoteWriteError::InvalidOption { option, reason }
+}
+
+impl RemoteWriter {
+    /// Request timeout unless [`timeout`](Self::timeout) is called: 30 s (Prometheus'
+    /// `remote_timeout`).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Collection interval unless [`interval`](Self::interval) is called: 15 s.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+    /// The shortest collection interval: 100 ms (shorter ones are raised to it).
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    /// Samples per request unless [`max_samples_per_send`](Self::max_samples_per_send) is
+    /// called: 2,000 (Prometheus' default).
+    pub const DEFAULT_MAX_SAMPLES: usize = 2000;
+    /// Queue bound unless [`queue_capacity`](Self::queue_capacity) is called: 100,000
+    /// samples.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+    /// Retries per batch unless [`max_retries`](Self::max_retries) is called: 10.
+    pub const DEFAULT_MAX_RETRIES: u32 = 10;
+
+    /// A writer to the receiver at `url`, the full endpoint (e.g.
+    /// `http://127.0.0.1:9090/api/v1/write`). `https://` needs the `push-tls` feature.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidUrl`], [`RemoteWriteError::TlsNotEnabled`].
+    pub fn new(url: &str) -> Result<RemoteWriter, RemoteWriteError> {
+        let base = parse_gateway(url).map_err(|e| match e {
+            PushError::InvalidAddress { problem, .. } => RemoteWriteError::InvalidUrl {
+                url: url.to_owned(),
+                problem: Some(problem),
+            },
+            _ => RemoteWriteError::InvalidUrl {
+                url: url.to_owned(),
+                problem: None,
+            },
+        })?;
+        if base.starts_with("https://") && !cfg!(feature = "push-tls") {
+            return Err(RemoteWriteError::TlsNotEnabled { url: base });
+        }
+        Ok(RemoteWriter {
+            url: base,
+            registries: Vec::new(),
+            external: Vec::new(),
+            headers: Vec::new(),
+            hook: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+            agent: agent(Self::DEFAULT_TIMEOUT),
+            interval: Self::DEFAULT_INTERVAL,
+            max_samples: Self::DEFAULT_MAX_SAMPLES,
+            capacity: Self::DEFAULT_CAPACITY,
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            max_retries: Self::DEFAULT_MAX_RETRIES,
+            shutdown_timeout: Duration::from_secs(5),
+            counters: Arc::default(),
+        })
+    }
+
+    /// Adds a registry to collect (call it once per registry; all are collected together).
+    #[must_use]
+    pub fn registry(mut self, registry: &Registry) -> RemoteWriter {
+        self.registries.push(registry.clone());
+        self
+    }
+
+    /// Adds a label to every series that does not have one of that name already (e.g.
+    /// `instance`, `job`, or Mimir/Thanos HA labels `cluster` / `__replica__`-style names
+    /// without the leading `__`).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidExternalLabel`] for an invalid or `__`-reserved name,
+    /// [`RemoteWriteError::DuplicateExternalLabel`].
+    pub fn external_label(mut self, name: &str, value: &str) -> Result<Self, RemoteWriteError> {
+        crate::names::check_label_name(name).map_err(RemoteWriteError::InvalidExternalLabel)?;
+        if self.external.iter().any(|(n, _)| n == name) {
+            return Err(RemoteWriteError::DuplicateExternalLabel(name.to_owned()));
+        }
+        self.external.push((name.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Sends a header with every request (e.g. `X-BK-TOKEN`, or `X-Scope-OrgID` for a
+    /// Mimir/Cortex tenant), replacing an earlier one with the same name.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidHeader`].
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, RemoteWriteError> {
+        check_header(name, value).map_err(|_| RemoteWriteError::InvalidHeader {
+            name: name.to_owned(),
+        })?;
+        replace_header(&mut self.headers, name, value);
+        Ok(self)
+    }
+
+    /// Sends `Authorization: Basic ...` with every request.
+    #[must_use]
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        replace_header(
+            &mut self.headers,
+            "Authorization",
+            &format!("Basic {token}"),
+        );
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    #[must_use]
+    pub fn bearer_token(mut self, token: &str) -> Self {
+        replace_header(
+            &mut self.headers,
+            "Authorization",
+            &format!("Bearer {token}"),
+        );
+        self
+    }
+
+    /// Calls `hook` on every request just before it is sent (retries included), as
+    /// [`Pusher::request_hook`](super::Pusher::request_hook) does; the body is the
+    /// snappy-compressed protobuf. A panicking hook fails that batch for good
+    /// ([`RemoteWriteError::HookPanicked`]).
+    ///
+    /// ```
+    /// # use tachymeter::http::RemoteWriter;
+    /// let writer = RemoteWriter::new("http://127.0.0.1:9090/api/v1/write")?
+    ///     .request_hook(|req| req.set_header("X-Body-Length", &req.body.len().to_string()));
+    /// # Ok::<(), tachymeter::http::RemoteWriteError>(())
+    /// ```
+    #[must_use]
+    pub fn request_hook(mut self, hook: impl Fn(&mut PushRequest) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Limits each request (connect, send, answer) to `timeout` (default
+    /// [`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT), at most one hour).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.min(super::Pusher::MAX_TIMEOUT);
+        self.agent = agent(self.timeout);
+        self
+    }
+
+    /// Collects every `interval` in the background (default
+    /// [`DEFAULT_INTERVAL`](Self::DEFAULT_INTERVAL), at least
+    /// [`MIN_INTERVAL`](Self::MIN_INTERVAL)).
+    #[must_use]
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Self::MIN_INTERVAL);
+        self
+    }
+
+    /// At most `n` samples per request (default
+    /// [`DEFAULT_MAX_SAMPLES`](Self::DEFAULT_MAX_SAMPLES)).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidOption`] for 0.
+    pub fn max_samples_per_send(mut self, n: usize) -> Result<Self, RemoteWriteError> {
+        if n == 0 {
+            return Err(invalid_option("max_samples_per_send", "must be at least 1"));
+        }
+        self.max_samples = n;
+        Ok(self)
+    }
+
+    /// Bounds the background queue to `samples` samples (default
+    /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)). Memory: the queue holds compressed
+    /// bodies, at most `samples` × the compressed size of a sample (tens of bytes for
+    /// typical label sets) plus one batch in flight. When a new collection does not fit, the
+    /// oldest queued batches are dropped and counted
+    /// ([`RemoteWriteStats::samples_dropped`], [`RemoteWriteError::QueueFull`]); a batch
+    /// larger than the whole queue is dropped itself, so keep it at least
+    /// [`max_samples_per_send`](Self::max_samples_per_send).
+    ///
+    /// To ride out an outage of `T` without loss, give it `T / interval` × the samples of one
+    /// collection.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidOption`] for 0.
+    pub fn queue_capacity(mut self, samples: usize) -> Result<Self, RemoteWriteError> {
+        if samples == 0 {
+            return Err(invalid_option("queue_capacity", "must be at least 1"));
+        }
+        self.capacity = samples;
+        Ok(self)
+    }
+
+    /// Backoff between retries: `min` doubled per retry up to `max`, each wait jittered
+    /// down by up to half (defaults 100 ms and 10 s). A `Retry-After` header replaces it.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::InvalidOption`] when `min` is zero or above `max`.
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Result<Self, RemoteWriteError> {
+        if min.is_zero() || min > max {
+            return Err(invalid_option("backoff", "need 0 < min <= max"));
+        }
+        self.min_backoff = min;
+        self.max_backoff = max;
+        Ok(self)
+    }
+
+    /// Retries per batch before it is given up and counted in
+    /// [`RemoteWriteStats::samples_failed`] (default
+    /// [`DEFAULT_MAX_RETRIES`](Self::DEFAULT_MAX_RETRIES); 0 = never retry).
+    #[must_use]
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// How long [`RemoteWriteHandle::shutdown`] may take for its final collection and flush
+    /// (default 5 s); requests in flight are cut to fit.
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout.min(super::Pusher::MAX_TIMEOUT);
+        self
+    }
+
+    /// Registers the writer's own metrics on `registry`:
+    /// `tachymeter_remote_write_samples_{sent,retried,dropped,failed}_total`,
+    /// `tachymeter_remote_write_queue_samples` and
+    /// `tachymeter_remote_write_last_success_timestamp_seconds`.
+    ///
+    /// # Errors
+    ///
+    /// A [`RegistrationError`] if those names are taken.
+    pub fn register_self_metrics(self, registry: &Registry) -> Result<Self, RegistrationError> {
+        registry.register(SelfMetrics::new(self.counters.clone()))?;
+        Ok(self)
+    }
+
+    /// The receiver's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What this writer (and its clones and background threads) has done so far.
+    pub fn stats(&self) -> RemoteWriteStats {
+        self.counters.snapshot()
+    }
+
+    /// Collects now and sends everything, retrying as configured, on the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteWriteError::NoRegistry`], the collection's error, or the first batch that was
+    /// not accepted (the rest are still tried).
+    pub fn write_once(&self) -> Result<(), RemoteWriteError> {
+        let mut enc = self.encoder()?;
+        self.collect(&mut enc)?;
+        let batches: Vec<Batch> = enc.take_batches().collect();
+        let mut first_error = None;
+        for mut b in batches {
+            if let Err(e) = self.send_batch(&mut b, None, &self.counters) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts the background writer: a collecting thread (now, then every interval, and
+    /// once more at shutdown) and a sending thread, joined by the bounded queue. Observers
+    /// never wait for either. If a thread cannot be started, the error is in the stats and
+    /// nothing is written.
+    pub fn spawn(self) -> RemoteWriteHandle {
+        RemoteWriteHandle::spawn(self)
+    }
+
+    fn encoder(&self) -> Result<WriteRequestEncoder, RemoteWriteError> {
+        if self.registries.is_empty() {
+            return Err(RemoteWriteError::NoRegistry);
+        }
+        Ok(WriteRequestEncoder::new(self.max_samples, &self.external))
+    }
+
+    /// One collection into `enc`'s sealed batches, counted.
+    fn collect(&self, enc: &mut WriteRequestEncoder) -> Result<(), RemoteWriteError> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Counters::add(&self.counters.collections, 1);
+        // AssertUnwindSafe: after a panic the encoder discards the partial collection (its
+        // buffers are cleared before reuse); the registry's lock recovers from poisoning.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            enc.collect(&self.registries, now_ms)
+        }));
+        let result = match result {
+            Ok(r) => r.map_err(RemoteWriteError::from),
+            Err(payload) => {
+                let _ = enc.take_batches().count();
+                Err(RemoteWriteError::CollectorPanicked {
+                    message: panic_message(&*payload),
+                })
+            }
+        };
+        if let Err(e) = &result {
+            Counters::add(&self.counters.collection_failures, 1);
+            self.counters.error(e);
+        }
+        result
+    }
+}
+
+/// Internal, outside semver: one collection + protobuf encode + snappy of some registries,
+/// as a background writer does it, for `benches/remote_write.rs`.
+#[cfg(feature = "_bench")]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct BenchEncoder(WriteRequestEncoder);
+
+#[cfg(feature = "_bench")]
+impl BenchEncoder {
+    /// An encoder making batches of at most `max_samples` samples.
+    pub fn new(max_samples: usize) -> BenchEncoder {
+        BenchEncoder(WriteRequestEncoder::new(max_samples, &[]))
+    }
+
+    /// Collects `registries` into compressed batches and recycles their buffers, as the
+    /// sender does once a batch is sent; returns (samples, compressed bytes).
+    ///
+    /// # Errors
+    ///
+    /// A custom collector's error.
+    pub fn collect(
+        &mut self,
+        registries: &[Registry],
+    ) -> Result<(usize, usize), crate::EncodeError> {
+        self.0.collect(registries, 1_700_000_000_000)?;
+        let (mut samples, mut bytes) = (0, 0);
+        let mut bodies = [const { Vec::new() }; 8];
+        let mut n = 0;
+        for b in self.0.take_batches() {
+            samples += b.samples;
+            bytes += b.body.len();
+            if n < bodies.len() {
+                bodies[n] = b.body;
+                n += 1;
+            }
+        }
+        for body in bodies.into_iter().take(n) {
+            self.0.recycle(body);
+        }
+        Ok((samples, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates() {
+        let w = RemoteWriter::new("127.0.0.1:9090/api/v1/write").unwrap();
+        assert_eq!(w.url(), "http://127.0.0.1:9090/api/v1/write");
+        assert!(matches!(
+            RemoteWriter::new("ftp://x/"),
+            Err(RemoteWriteError::InvalidUrl {
+                problem: Some(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            w.clone().external_label("__x", "1"),
+            Err(RemoteWriteError::InvalidExternalLabel(_))
+        ));
+        assert!(matches!(
+            w.clone()
+                .external_label("a", "1")
+                .unwrap()
+                .external_label("a", "2"),
+            Err(RemoteWriteError::DuplicateExternalLabel(_))
+        ));
+        assert!(matches!(
+            w.clone().header("X-BK-TOKEN", "a\nb"),
+            Err(RemoteWriteError::InvalidHeader { .. })
+        ));
+        assert!(w.clone().max_samples_per_send(0).is_err());
+        assert!(w.clone().queue_capacity(0).is_err());
+        assert!(w.clone().backoff(Duration::ZERO, Duration::ZERO).is_err());
+        assert!(matches!(w.write_once(), Err(RemoteWriteError::NoRegistry)));
+        let w = w
+            .header("X-BK-TOKEN", "secret")
+            .unwrap()
+            .bearer_token("tok");
+        let debug = format!("{w:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("tok\""),
+            "{debug}"
+        );
+    }
+}
