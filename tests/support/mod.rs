@@ -335,7 +335,7 @@ pub fn example_bin(name: &str) -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = std::process::Command::new(cargo)
-            .args(["build", "--example", name])
+            .args(["build", "--all-features", "--example", name])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build --example");
