@@ -19,7 +19,9 @@
 //! * reports per phase: requests/s (requests finished within the phase), mean / p50 / p99 /
 //!   max latency of one request (write of the request to the last body byte; in `close` mode
 //!   this includes the connect), the time until the median client and until *every* client
-//!   got its first answer (starvation shows here), clients that never got one, and errors;
+//!   got its first answer (starvation shows here; a client that got one only after the phase
+//!   ended, once the others stopped, counts there too), clients with no answer within the
+//!   phase, and errors;
 //! * ends with the headline ratio: mean latency of one keep-alive client over that of one
 //!   `close` client.
 //!
@@ -597,6 +599,7 @@ struct Phase {
     max_ms: f64,
     first_p50_ms: Option<f64>,
     first_all_ms: Option<f64>,
+    /// Clients that got no answer within the phase's duration.
     never_answered: usize,
     errors: Errors,
     server_closes: u64,
@@ -692,7 +695,8 @@ fn summarize(
         .min(dur);
     all.sort_unstable();
     firsts.sort_unstable();
-    let never_answered = clients - firsts.len();
+    // Clients with no answer before the phase ended (some get one only once the others stop).
+    let never_answered = clients - firsts.iter().filter(|&&f| f <= dur).count();
     let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
     let mean_ms = if all.is_empty() {
         f64::NAN
@@ -709,7 +713,7 @@ fn summarize(
         p99_ms: percentile_ms(&all, 99.0),
         max_ms: all.last().map_or(f64::NAN, |&u| f64::from(u) / 1000.0),
         first_p50_ms: firsts.get(firsts.len().saturating_sub(1) / 2).map(ms),
-        first_all_ms: if never_answered == 0 {
+        first_all_ms: if firsts.len() == clients {
             firsts.last().map(ms)
         } else {
             None
@@ -750,7 +754,7 @@ fn table(cfg: &Config, body_len: u64, chunked_body: bool, phases: &[Phase]) -> S
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     ));
     s.push_str(
-        "| mode | clients | req/s | mean ms | p50 ms | p99 ms | max ms | first answer p50 ms | all answered by ms | never answered | errors |\n",
+        "| mode | clients | req/s | mean ms | p50 ms | p99 ms | max ms | first answer p50 ms | all answered by ms | no answer in phase | errors |\n",
     );
     s.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for p in phases {
