@@ -205,23 +205,25 @@ fn idle_connection_flood_evicts_idle_and_keeps_serving() {
     shutdown_bounded(server, Duration::from_secs(3));
 }
 
+/// A collector that takes 600 ms per scrape (a slow database behind a custom collector).
+struct Slow;
+impl Collector for Slow {
+    fn describe(&self) -> Vec<Descriptor> {
+        vec![Descriptor::new("slow", "Slow.", MetricType::Gauge, &[]).unwrap()]
+    }
+    fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
+        std::thread::sleep(Duration::from_millis(600));
+        let desc = &self.describe()[0];
+        if let Some(mut f) = w.family(desc) {
+            f.sample("", &[], 1.0)?;
+        }
+        Ok(())
+    }
+}
+
 #[test]
 fn a_full_server_refuses_with_503_when_every_connection_is_busy() {
-    /// Takes 600 ms per scrape, so two scrapes in flight hold both connection slots.
-    struct Slow;
-    impl Collector for Slow {
-        fn describe(&self) -> Vec<Descriptor> {
-            vec![Descriptor::new("slow", "Slow.", MetricType::Gauge, &[]).unwrap()]
-        }
-        fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
-            std::thread::sleep(Duration::from_millis(600));
-            let desc = &self.describe()[0];
-            if let Some(mut f) = w.family(desc) {
-                f.sample("", &[], 1.0)?;
-            }
-            Ok(())
-        }
-    }
+    // Two scrapes in flight hold both connection slots.
     let r = Registry::new();
     r.register(Slow).unwrap();
     let server = ServerBuilder::new(&r)
@@ -461,6 +463,31 @@ fn malformed_requests_get_4xx_not_a_crash() {
         // connection, it comes promptly and the server stays up.
         let _ = read_response(&mut s);
         scrape_within(a, Duration::from_secs(1));
+    }
+    shutdown_bounded(server, Duration::from_secs(3));
+}
+
+#[test]
+fn slow_collectors_do_not_hold_up_the_health_path() {
+    let r = Registry::new();
+    r.register(Slow).unwrap();
+    let server = start_http_server("127.0.0.1:0", &r).unwrap();
+    let a = server.local_addr();
+    // More slow scrapes at once than the runtime has worker threads.
+    let slow: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || scrape(a)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..3 {
+        let (took, status, _) = client::get(a, "/-/healthy");
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_millis(400), "health took {took:?}");
+    }
+    for s in slow {
+        let (took, status) = s.join().unwrap();
+        assert_eq!(status, 200);
+        // Scrapes are serialised on the registry's lock: at most four in a row.
+        assert!(took < Duration::from_secs(4), "{took:?}");
     }
     shutdown_bounded(server, Duration::from_secs(3));
 }

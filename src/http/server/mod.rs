@@ -280,8 +280,9 @@ impl ServerBuilder {
             .map_or_else(|| "(no address)".to_owned(), ToString::to_string);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            // Encoding holds the registry's lock, so more renderers would only queue.
-            .max_blocking_threads(2)
+            // Threads that take over a worker's connections while it renders
+            // (`block_in_place`); only collectors stuck in user code keep them long.
+            .max_blocking_threads(16)
             .thread_name("tachymeter-http")
             .enable_io()
             .enable_time()
@@ -302,7 +303,7 @@ impl ServerBuilder {
             .name("tachymeter-http-accept".to_owned())
             .spawn(move || {
                 let grace = server.shutdown_timeout;
-                runtime.block_on(server.run(listener, &s));
+                runtime.block_on(server.run(listener, s));
                 // Whatever is still running (a response past the grace period, a collector
                 // stuck in the blocking pool) is dropped or abandoned here.
                 runtime.shutdown_timeout(Duration::from_millis(100).min(grace));
@@ -414,10 +415,17 @@ impl Server {
         }
     }
 
-    async fn run(self, listener: TcpListener, shared: &Shared) {
+    async fn run(self, listener: TcpListener, shared: Arc<Shared>) {
         let this = Arc::new(self);
-        this.accept_loop(&listener, shared).await;
-        drop(listener);
+        // The accept loop runs on a worker, so a new connection's task usually starts on
+        // the thread that accepted it (tokio's LIFO slot) instead of waking another one.
+        let acceptor = this.clone();
+        let accepting = tokio::spawn(async move {
+            acceptor.accept_loop(&listener, &shared).await;
+            // `listener` drops here: the port closes before connections are drained.
+        });
+        // The loop only ends by shutdown; a panic in it would be a bug, and stops it too.
+        let _ = accepting.await;
         this.conns.close_all();
         let deadline = tokio::time::Instant::now() + this.shutdown_timeout;
         while this.conns.len() > 0 && tokio::time::Instant::now() < deadline {

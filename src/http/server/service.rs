@@ -1,5 +1,5 @@
 //! Module implementing what the server answers to one request: routing, authentication and
-//! the scrape itself (rendered on the runtime's blocking threads).
+//! the scrape itself (rendered in place on a runtime worker, see [`route`]).
 
 use std::cell::RefCell;
 use std::convert::Infallible;
@@ -96,36 +96,33 @@ async fn route(
         headers
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_owned)
     };
-    let accept = text(header::ACCEPT);
-    let accept_encoding = text(header::ACCEPT_ENCODING);
-    let query = uri.query().filter(|q| !q.is_empty()).map(str::to_owned);
-    let registry = routes.registry.clone();
+    let query = uri.query().filter(|q| !q.is_empty());
     // Encoding is CPU work under the registry's lock and runs user collectors, which may
-    // block or panic: it runs on the blocking pool so the connection tasks stay responsive.
-    let rendered = tokio::task::spawn_blocking(move || {
-        render(
-            &registry,
-            accept.as_deref(),
-            accept_encoding.as_deref(),
-            query.as_deref(),
-        )
-    })
-    .await;
+    // block or panic. `block_in_place` hands this worker's other connections to another
+    // thread while it renders (no hop to a blocking-pool thread and back, which would add
+    // two wake-ups to every scrape), and a panic is caught into a 500.
+    // AssertUnwindSafe: after a panic the thread's renderer is cleared before its next use
+    // and the registry's lock recovers from poisoning; nothing else is shared.
+    let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tokio::task::block_in_place(|| {
+            render(
+                &routes.registry,
+                text(header::ACCEPT),
+                text(header::ACCEPT_ENCODING),
+                query,
+            )
+        })
+    }));
     match rendered {
         Ok(Ok(scrape)) => scrape.into_response(),
         Ok(Err(e)) => plain(
             StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             format!("{e}\n"),
         ),
-        Err(join) if join.is_panic() => plain(
+        Err(_panic) => plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error: a collector panicked while encoding the registry\n",
-        ),
-        Err(_) => plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable: the server is shutting down\n",
         ),
     }
 }
