@@ -101,6 +101,9 @@ impl<S> RequestMetricsService<S> {
             guard.set_route(Route::Owned(p));
         }
         guard.enter();
+        if !self.metrics.wants_request_size() {
+            return Some(guard);
+        }
         let size = req
             .headers()
             .get(header::CONTENT_LENGTH)

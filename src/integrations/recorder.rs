@@ -66,6 +66,11 @@ impl HttpMetrics {
         Self::builder().registry(registry).build()
     }
 
+    /// Whether request body sizes are recorded (so adapters skip reading `Content-Length`).
+    pub(crate) fn wants_request_size(&self) -> bool {
+        self.inner.request_size.is_some()
+    }
+
     /// The registry the metrics are registered with (what a metrics endpoint serves).
     pub fn registry(&self) -> &Registry {
         &self.inner.registry

@@ -154,6 +154,9 @@ impl<S> MetricsService<S> {
         }
         let secure = req.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
         let mut guard = self.layer.metrics.begin(&info, route, secure)?;
+        if !self.layer.metrics.wants_request_size() {
+            return Some(guard);
+        }
         let size = req
             .headers()
             .get(http::header::CONTENT_LENGTH)
