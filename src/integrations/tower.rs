@@ -280,3 +280,166 @@ impl<B: Body> Body for MetricsBody<B> {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The layer as a plain tower service (what hyper and tonic see): no axum router, so the
+    //! route comes from `route_fn`; a future dropped before it answers; a service error.
+    use super::*;
+    use crate::Registry;
+    use core::convert::Infallible;
+    use std::task::Waker;
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+
+    /// A body of one data frame.
+    struct Once(Option<bytes::Bytes>);
+
+    impl Body for Once {
+        type Data = bytes::Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<bytes::Bytes>, Infallible>>> {
+            Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    /// Answers `status` with "hello", or stays pending forever, or fails.
+    #[derive(Clone)]
+    enum Svc {
+        Answer(u16),
+        Pending,
+        Fail,
+    }
+
+    impl tower_service::Service<Request<Once>> for Svc {
+        type Response = Response<Once>;
+        type Error = &'static str;
+        type Future =
+            core::pin::Pin<Box<dyn Future<Output = Result<Response<Once>, &'static str>> + Send>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: Request<Once>) -> Self::Future {
+            match *self {
+                Svc::Answer(s) => Box::pin(async move {
+                    let mut r = Response::new(Once(Some(bytes::Bytes::from_static(b"hello"))));
+                    *r.status_mut() = http::StatusCode::from_u16(s).unwrap();
+                    Ok(r)
+                }),
+                Svc::Pending => Box::pin(core::future::pending()),
+                Svc::Fail => Box::pin(async { Err("broken") }),
+            }
+        }
+    }
+
+    fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn req(method: &str, path: &str) -> Request<Once> {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Once(None))
+            .unwrap()
+    }
+
+    fn text(r: &Registry) -> String {
+        r.encode_to_string(Default::default())
+    }
+
+    #[test]
+    fn route_fn_names_the_route_and_the_body_end_records() {
+        let r = Registry::new();
+        let m = HttpMetrics::builder()
+            .registry(&r)
+            .exclude_path("/health")
+            .build()
+            .unwrap();
+        let layer = m.layer().route_fn(|req| {
+            ["/pkg.Greeter/SayHello"]
+                .into_iter()
+                .find(|p| *p == req.path())
+        });
+        let mut svc = layer.layer(Svc::Answer(200));
+        for path in ["/pkg.Greeter/SayHello", "/pkg.Greeter/Other", "/health"] {
+            let mut fut = Box::pin(svc.call(req("GET", path)));
+            let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
+                panic!("ready")
+            };
+            let mut body = Box::pin(resp.into_body());
+            if path != "/health" {
+                // In flight until the body has yielded its last frame.
+                assert!(
+                    text(&r).contains("_active_requests{method=\"GET\",route=")
+                        && text(&r).contains("} 1\n")
+                );
+            }
+            while let Poll::Ready(Some(_)) = poll(core::pin::pin!(core::future::poll_fn(|cx| body
+                .as_mut()
+                .poll_frame(cx))))
+            {}
+        }
+        let t = text(&r);
+        assert!(t.contains("http_server_request_duration_seconds_count{method=\"GET\",route=\"/pkg.Greeter/SayHello\",status=\"200\"} 1\n"), "{t}");
+        assert!(t.contains("http_server_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"200\"} 1\n"), "{t}");
+        assert!(!t.contains("health") && !t.contains("Other"), "{t}");
+        assert!(
+            t.contains("http_server_active_requests{method=\"GET\",route=\"unmatched\"} 0\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_dropped_future_gives_the_slot_back_and_records_nothing() {
+        let r = Registry::new();
+        let m = HttpMetrics::new(&r).unwrap();
+        let mut svc = m.layer().layer(Svc::Pending);
+        let mut fut = Box::pin(svc.call(req("PROPFIND", "/x")));
+        assert!(poll(fut.as_mut()).is_pending());
+        assert!(text(&r)
+            .contains("http_server_active_requests{method=\"_OTHER\",route=\"unmatched\"} 1\n"));
+        drop(fut);
+        let t = text(&r);
+        assert!(
+            t.contains("http_server_active_requests{method=\"_OTHER\",route=\"unmatched\"} 0\n"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("_count{"),
+            "a cancelled request is not a served one: {t}"
+        );
+    }
+
+    #[test]
+    fn a_service_error_is_a_500() {
+        let r = Registry::new();
+        let m = HttpMetrics::new(&r).unwrap();
+        let mut svc = m.layer().layer(Svc::Fail);
+        let mut fut = Box::pin(svc.call(req("GET", "/x")));
+        assert!(matches!(poll(fut.as_mut()), Poll::Ready(Err("broken"))));
+        let t = text(&r);
+        assert!(t.contains("http_server_request_duration_seconds_count{method=\"GET\",route=\"unmatched\",status=\"500\"} 1\n"), "{t}");
+        assert!(
+            t.contains("http_server_active_requests{method=\"GET\",route=\"unmatched\"} 0\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn a_dropped_body_still_records_the_status() {
+        let r = Registry::new();
+        let m = HttpMetrics::new(&r).unwrap();
+        let mut svc = m.layer().layer(Svc::Answer(204));
+        let mut fut = Box::pin(svc.call(req("HEAD", "/x")));
+        let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
+            panic!("ready")
+        };
+        drop(resp);
+        let t = text(&r);
+        assert!(t.contains("http_server_request_duration_seconds_count{method=\"HEAD\",route=\"unmatched\",status=\"204\"} 1\n"), "{t}");
+    }
+}
