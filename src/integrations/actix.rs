@@ -25,7 +25,13 @@ use crate::Registry;
 /// service) are `unmatched`.
 ///
 /// actix-web's `match_pattern` builds the pattern as a new `String`: that is one allocation
-/// per measured request that actix-web's API imposes.
+/// per measured request that actix-web's API imposes. `match_pattern` matches the path only,
+/// so a method refused by an `App::route` guard (a 404 in actix-web) keeps its pattern; use
+/// `web::resource(..).route(..)`, which answers 405.
+///
+/// actix-web runs a handler to completion even when the client has gone away, so such a
+/// request is recorded with the status the handler produced (the in-flight slot is given
+/// back then); under hyper/axum the handler is dropped and only the slot is given back.
 #[derive(Clone, Debug)]
 pub struct RequestMetrics {
     metrics: HttpMetrics,

@@ -148,7 +148,7 @@ impl Default for HttpMetricsBuilder {
 }
 
 fn check_name(name: &str) -> Result<(), NameError> {
-    // Descriptor::new validates metric names; any histogram name will do here.
+    // Descriptor::new validates metric names (the type does not matter for the check).
     crate::Descriptor::new(name, "x", crate::MetricType::Gauge, &[]).map(|_| ())
 }
 
