@@ -82,6 +82,9 @@ mod family;
 #[cfg(feature = "_http-common")]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http-server", feature = "push"))))]
 pub mod http;
+#[cfg(any(feature = "tower", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix-web"))))]
+pub mod integrations;
 mod metrics;
 mod names;
 mod process;

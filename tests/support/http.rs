@@ -136,7 +136,9 @@ fn parse_response(raw: &[u8], head_request: bool) -> Result<HttpResponse, String
         // No body to frame: keep whatever came, so a test can assert there was none.
     } else if chunked {
         body = dechunk(&body)?;
-    } else if let Some(len) = find_header(&headers, "content-length").and_then(|v| v.parse().ok()) {
+    } else if let Some(len) =
+        find_header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok())
+    {
         // With `Connection: close` the body is all that follows: exactly `len` bytes.
         if body.len() != len {
             return Err(format!(

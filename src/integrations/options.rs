@@ -1,0 +1,382 @@
+//! Module implementing the configuration of the request metrics. See [`HttpMetricsBuilder`]
+//! and [`Naming`].
+
+use std::sync::Arc;
+
+use super::labels::{RequestInfo, TraceId};
+use super::recorder::{HttpMetrics, Inner};
+use crate::error::{BucketError, NameError, RegistrationError};
+use crate::{Buckets, Gauge, Histogram, Registry};
+
+/// The request-duration buckets by default: OpenTelemetry's advisory boundaries for
+/// `http.server.request.duration`, which are also Python `prometheus_client`'s defaults with
+/// 0.075, 0.75 and 7.5 added.
+pub const DEFAULT_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The body-size buckets by default, in bytes: powers of 4 from 64 B to 16 MiB.
+pub const DEFAULT_SIZE_BUCKETS: [f64; 10] = [
+    64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+];
+
+/// The route value of requests that matched no route (404s and the like), by default.
+pub const UNMATCHED: &str = "unmatched";
+
+/// How the metrics and their labels are named.
+///
+/// | metric | [`Naming::Prometheus`] labels | [`Naming::Semconv`] labels |
+/// | --- | --- | --- |
+/// | `http_server_request_duration_seconds` (histogram) | `method`, `route`, `status` | `http_request_method`, `http_route`, `http_response_status_code`, `url_scheme` |
+/// | `http_server_active_requests` (gauge) | `method`, `route` | `http_request_method`, `http_route`, `url_scheme` |
+/// | `http_server_request_body_size_bytes` (histogram, optional) | as the duration | as the duration |
+/// | `http_server_response_body_size_bytes` (histogram, optional) | as the duration | as the duration |
+///
+/// The semantic-convention names are what OpenTelemetry's Prometheus exporter makes of
+/// `http.server.request.duration`, `http.server.active_requests`,
+/// `http.server.request.body.size` and `http.server.response.body.size`. One addition to the
+/// conventions: `http_route` on the active-requests gauge (both frameworks know the route
+/// before the handler runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Naming {
+    /// Short label names, as Python's django-prometheus and most Prometheus middlewares use.
+    #[default]
+    Prometheus,
+    /// OpenTelemetry HTTP semantic conventions (stable, v1.23+), with their label names.
+    Semconv,
+}
+
+pub(crate) type LabelHook = dyn Fn(&RequestInfo<'_>) -> Option<&'static str> + Send + Sync;
+pub(crate) type ExemplarHook = dyn Fn(&RequestInfo<'_>) -> Option<TraceId> + Send + Sync;
+
+/// A user label whose values are fixed in advance.
+pub(crate) struct CustomLabel {
+    pub(crate) name: String,
+    pub(crate) allowed: Box<[&'static str]>,
+    pub(crate) hook: Box<LabelHook>,
+}
+
+impl CustomLabel {
+    /// The hook's value if it is one of the allowed values, else `other`.
+    pub(crate) fn value(&self, req: &RequestInfo<'_>) -> &'static str {
+        match (self.hook)(req) {
+            Some(v) => self
+                .allowed
+                .iter()
+                .find(|a| **a == v)
+                .copied()
+                .unwrap_or(OTHER_VALUE),
+            None => OTHER_VALUE,
+        }
+    }
+}
+
+/// The custom label's value when the hook gives none or a value outside its allowed set.
+pub const OTHER_VALUE: &str = "other";
+
+/// Configures [`HttpMetrics`]: which registry, names, labels and histograms. Every setter is
+/// optional; [`HttpMetrics::new`] is `builder().registry(r).build()`.
+///
+/// ```
+/// use tachymeter::integrations::{HttpMetrics, Naming};
+/// use tachymeter::Registry;
+///
+/// let registry = Registry::new();
+/// let metrics = HttpMetrics::builder()
+///     .registry(&registry)
+///     .prefix("shop")?
+///     .const_label("region", "eu")?
+///     .exclude_path("/metrics")
+///     .exclude_path("/healthz")
+///     .naming(Naming::Prometheus)
+///     .body_sizes(true)
+///     .custom_label("plan", ["free", "pro"], |req| match req.header("x-plan") {
+///         Some("pro") => Some("pro"),
+///         _ => Some("free"),
+///     })?
+///     .exemplar(|req| req.traceparent_trace_id())
+///     .build()?;
+/// assert!(registry
+///     .descriptors()
+///     .iter()
+///     .any(|d| d.name() == "shop_http_server_request_duration_seconds"));
+/// # let _ = metrics;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct HttpMetricsBuilder {
+    registry: Option<Registry>,
+    prefix: Option<String>,
+    const_labels: Vec<(String, String)>,
+    excluded: Vec<String>,
+    naming: Naming,
+    duration_buckets: Buckets,
+    size_buckets: Option<Buckets>,
+    unmatched: String,
+    custom: Option<CustomLabel>,
+    exemplar: Option<Box<ExemplarHook>>,
+}
+
+impl core::fmt::Debug for HttpMetricsBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HttpMetricsBuilder")
+            .field("prefix", &self.prefix)
+            .field("const_labels", &self.const_labels)
+            .field("excluded", &self.excluded)
+            .field("naming", &self.naming)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpMetricsBuilder {
+    fn default() -> Self {
+        HttpMetricsBuilder {
+            registry: None,
+            prefix: None,
+            const_labels: Vec::new(),
+            excluded: Vec::new(),
+            naming: Naming::default(),
+            duration_buckets: Buckets::new(DEFAULT_DURATION_BUCKETS)
+                .unwrap_or_else(|_| unreachable!("the default bounds are valid")),
+            size_buckets: None,
+            unmatched: UNMATCHED.to_owned(),
+            custom: None,
+            exemplar: None,
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), NameError> {
+    // Descriptor::new validates metric names (the type does not matter for the check).
+    crate::Descriptor::new(name, "x", crate::MetricType::Gauge, &[]).map(|_| ())
+}
+
+fn check_label(name: &str) -> Result<(), NameError> {
+    crate::Descriptor::new("x", "x", crate::MetricType::Gauge, &[name]).map(|_| ())
+}
+
+impl HttpMetricsBuilder {
+    /// The registry the metrics are registered with (default: [`crate::default_registry`]).
+    pub fn registry(mut self, registry: &Registry) -> Self {
+        self.registry = Some(registry.clone());
+        self
+    }
+
+    /// Prefixes the metric names with `namespace_` (on top of any registry prefix).
+    ///
+    /// # Errors
+    ///
+    /// [`NameError::InvalidMetricName`] when `namespace` is not a valid metric name.
+    pub fn prefix(mut self, namespace: &str) -> Result<Self, NameError> {
+        check_name(namespace)?;
+        self.prefix = Some(namespace.to_owned());
+        Ok(self)
+    }
+
+    /// Adds label `name` with the fixed `value` to every series of these metrics.
+    ///
+    /// # Errors
+    ///
+    /// An invalid or reserved label name, or one given twice; a clash with the standard
+    /// label names is reported by [`build`](Self::build).
+    pub fn const_label(mut self, name: &str, value: &str) -> Result<Self, NameError> {
+        check_label(name)?;
+        if self.const_labels.iter().any(|(n, _)| n == name) {
+            return Err(NameError::DuplicateLabelName(name.to_owned()));
+        }
+        self.const_labels.push((name.to_owned(), value.to_owned()));
+        Ok(self)
+    }
+
+    /// Requests whose path is exactly `path` are not measured (e.g. the metrics endpoint
+    /// itself, health checks).
+    pub fn exclude_path(mut self, path: &str) -> Self {
+        self.excluded.push(path.to_owned());
+        self
+    }
+
+    /// Metric and label naming (default [`Naming::Prometheus`]).
+    pub fn naming(mut self, naming: Naming) -> Self {
+        self.naming = naming;
+        self
+    }
+
+    /// The request-duration buckets in seconds (default [`DEFAULT_DURATION_BUCKETS`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BucketError`] for bounds that are empty, not finite or not increasing.
+    pub fn duration_buckets(
+        mut self,
+        bounds: impl IntoIterator<Item = f64>,
+    ) -> Result<Self, BucketError> {
+        self.duration_buckets = Buckets::new(bounds)?;
+        Ok(self)
+    }
+
+    /// Whether to record request and response body sizes (off by default), with
+    /// [`DEFAULT_SIZE_BUCKETS`]. The request size is its `Content-Length` (or the body's
+    /// exact size hint): a request without one is not recorded. The response size is the
+    /// bytes the body yielded.
+    pub fn body_sizes(mut self, on: bool) -> Self {
+        self.size_buckets = on.then(|| {
+            Buckets::new(DEFAULT_SIZE_BUCKETS).unwrap_or_else(|_| unreachable!("valid bounds"))
+        });
+        self
+    }
+
+    /// Records body sizes (as [`body_sizes`](Self::body_sizes)) with these buckets in bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`BucketError`] for bounds that are empty, not finite or not increasing.
+    pub fn body_size_buckets(
+        mut self,
+        bounds: impl IntoIterator<Item = f64>,
+    ) -> Result<Self, BucketError> {
+        self.size_buckets = Some(Buckets::new(bounds)?);
+        Ok(self)
+    }
+
+    /// The route value of requests no route matched (default [`UNMATCHED`]).
+    pub fn unmatched_route(mut self, value: &str) -> Self {
+        self.unmatched = value.to_owned();
+        self
+    }
+
+    /// Adds label `name`, whose value `hook` picks from the request among `allowed`; the
+    /// hook's `None`, or a value outside `allowed`, becomes [`OTHER_VALUE`]. The series count
+    /// is bounded by construction: at most `allowed.len() + 1` values.
+    ///
+    /// # Errors
+    ///
+    /// An invalid or reserved label name; a clash with another label is reported by
+    /// [`build`](Self::build).
+    pub fn custom_label<F>(
+        mut self,
+        name: &str,
+        allowed: impl IntoIterator<Item = &'static str>,
+        hook: F,
+    ) -> Result<Self, NameError>
+    where
+        F: Fn(&RequestInfo<'_>) -> Option<&'static str> + Send + Sync + 'static,
+    {
+        check_label(name)?;
+        self.custom = Some(CustomLabel {
+            name: name.to_owned(),
+            allowed: allowed.into_iter().collect(),
+            hook: Box::new(hook),
+        });
+        Ok(self)
+    }
+
+    /// Attaches an exemplar `{trace_id="…"}` to the duration observation when `hook` gives a
+    /// trace id (see [`RequestInfo::traceparent_trace_id`]). Exemplars are exposed in
+    /// OpenMetrics only.
+    pub fn exemplar<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&RequestInfo<'_>) -> Option<TraceId> + Send + Sync + 'static,
+    {
+        self.exemplar = Some(Box::new(hook));
+        self
+    }
+
+    /// Registers the metrics.
+    ///
+    /// # Errors
+    ///
+    /// A label clash (a constant or custom label named like a standard one), or a metric name
+    /// already registered in the registry (build one `HttpMetrics` per registry and clone it).
+    pub fn build(self) -> Result<HttpMetrics, RegistrationError> {
+        let registry = self
+            .registry
+            .unwrap_or_else(|| crate::default_registry().clone());
+        let name = |base: &str| match &self.prefix {
+            Some(p) => format!("{p}_{base}"),
+            None => base.to_owned(),
+        };
+        let (method, route, status, scheme) = match self.naming {
+            Naming::Prometheus => ("method", "route", "status", None),
+            Naming::Semconv => (
+                "http_request_method",
+                "http_route",
+                "http_response_status_code",
+                Some("url_scheme"),
+            ),
+        };
+        let mut extra: Vec<&str> = self.const_labels.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(c) = &self.custom {
+            extra.push(&c.name);
+        }
+        let mut finished = vec![method, route, status];
+        finished.extend(scheme);
+        finished.extend(&extra);
+        let mut active = vec![method, route];
+        active.extend(scheme);
+        active.extend(&extra);
+
+        let duration = Histogram::builder(
+            &name("http_server_request_duration_seconds"),
+            "Duration of HTTP server requests, until the response body was sent.",
+        )
+        .unit("seconds")?
+        .labels(&finished)
+        .with_buckets(self.duration_buckets.clone())
+        .register(&registry)?;
+        let active_family = Gauge::builder(
+            &name("http_server_active_requests"),
+            "Number of HTTP server requests in flight.",
+        )
+        .labels(&active)
+        .register(&registry)?;
+        let (request_size, response_size) = match &self.size_buckets {
+            Some(b) => (
+                Some(
+                    Histogram::builder(
+                        &name("http_server_request_body_size_bytes"),
+                        "Size of HTTP server request bodies (Content-Length).",
+                    )
+                    .unit("bytes")?
+                    .labels(&finished)
+                    .with_buckets(b.clone())
+                    .register(&registry)?,
+                ),
+                Some(
+                    Histogram::builder(
+                        &name("http_server_response_body_size_bytes"),
+                        "Size of HTTP server response bodies, as sent.",
+                    )
+                    .unit("bytes")?
+                    .labels(&finished)
+                    .with_buckets(b.clone())
+                    .register(&registry)?,
+                ),
+            ),
+            None => (None, None),
+        };
+        Ok(HttpMetrics {
+            inner: Arc::new(Inner {
+                registry,
+                with_scheme: scheme.is_some(),
+                duration,
+                active: active_family,
+                request_size,
+                response_size,
+                const_values: self
+                    .const_labels
+                    .into_iter()
+                    .map(|(_, v)| v.into_boxed_str())
+                    .collect(),
+                excluded: self
+                    .excluded
+                    .into_iter()
+                    .map(String::into_boxed_str)
+                    .collect(),
+                unmatched: self.unmatched.into_boxed_str(),
+                custom: self.custom,
+                exemplar: self.exemplar,
+            }),
+        })
+    }
+}
