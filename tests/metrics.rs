@@ -264,3 +264,37 @@ fn histograms_with_many_buckets_count_every_bucket() {
         assert_eq!(h.count(), 2 * (n as u64 + 1));
     }
 }
+
+#[test]
+fn counter_whole_f64_increments_are_exposed_as_exact_integers() {
+    for v in [
+        0.0,
+        -0.0,
+        1.0,
+        3.0,
+        4_503_599_627_370_495.0,
+        4_503_599_627_370_496.0,
+        9_007_199_254_740_991.0,
+    ] {
+        // All in the integer part: the sum prints as an exact integer.
+        let reg = tachymeter::Registry::builder()
+            .created_samples(false)
+            .build();
+        let fam = Counter::builder("x_total", "X.").build().unwrap();
+        fam.with_label_values(&[]).inc_by_f64(v);
+        fam.with_label_values(&[]).inc_by((1 << 53) + 1);
+        reg.register(fam).unwrap();
+        let want = format!("x_total {}\n", v as u64 + (1 << 53) + 1);
+        assert!(
+            reg.encode_to_string(tachymeter::Format::Text)
+                .ends_with(&want),
+            "{v}"
+        );
+    }
+    // Not whole, or past 2^53: the float part.
+    let c = Counter::new();
+    c.inc_by_f64(0.5);
+    c.inc_by_f64(4_503_599_627_370_495.5);
+    c.inc_by_f64(1e300);
+    assert_eq!(c.get(), 1e300);
+}

@@ -32,7 +32,9 @@ impl Slot for CounterSlot {
 /// Increments go to a slot only the calling thread writes (see the crate docs on shards), so
 /// [`inc`](Counter::inc) is a plain load and store: no lock, no locked instruction, no cache
 /// line shared with another thread. Integer increments are kept exactly (a `u64`), float
-/// increments in a separate `f64` part. Cloning is cheap and clones share the value.
+/// increments in a separate `f64` part, also with a plain load, add and store; while that
+/// part is a whole number below 2^53 the total is exposed as an exact integer. Cloning is
+/// cheap and clones share the value.
 ///
 /// A counter never goes down and never becomes infinite: both parts **saturate**. The
 /// integer part stops at `u64::MAX` (`inc_by(u64::MAX); inc()` leaves `u64::MAX`, where a
@@ -132,27 +134,30 @@ impl Counter {
     /// [`CounterError::Negative`] or [`CounterError::NotFinite`]; the counter is unchanged.
     #[inline]
     pub fn try_inc_by_f64(&self, v: f64) -> Result<(), CounterError> {
-        if !v.is_finite() {
-            return Err(CounterError::NotFinite(v));
+        // One unsigned compare of the bits: +0.0 up to f64::MAX are exactly the patterns
+        // below +Inf's; negatives (sign bit set), -0.0, ±Inf and NaN all compare above.
+        if v.to_bits() >= f64::INFINITY.to_bits() {
+            return refused_or_negative_zero(v);
         }
-        if v < 0.0 {
-            return Err(CounterError::Negative(v));
-        }
-        // Whole numbers below 2^53 stay exact in the integer part.
-        if v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
-            self.inc_by(v as u64);
-            return Ok(());
-        }
+        self.add_float_part(v);
+        Ok(())
+    }
+
+    /// Adds `v` (finite, not negative) to the float part.
+    ///
+    /// A slot's float part may reach `+Inf` (never NaN: only finite, non-negative values are
+    /// added to it); every read caps it at `f64::MAX` (see `parts`), which is the saturation
+    /// callers see, so the hot path pays no compare for it.
+    #[inline]
+    fn add_float_part(&self, v: f64) {
         self.cells.shards.update(
             // Relaxed: single writer, as in `inc_by`.
             |s| {
-                let cur = f64::from_bits(s.float.load(Ordering::Relaxed));
-                s.float
-                    .store((cur + v).min(f64::MAX).to_bits(), Ordering::Relaxed);
+                let sum = f64::from_bits(s.float.load(Ordering::Relaxed)) + v;
+                s.float.store(sum.to_bits(), Ordering::Relaxed);
             },
             |s| crate::atomic::f64_add_saturating(&s.float, v),
         );
-        Ok(())
     }
 
     /// Adds 1 and records an exemplar (e.g. the trace that caused the increment) with value 1
@@ -291,6 +296,33 @@ impl Counter {
     }
 }
 
+/// The rest of [`Counter::try_inc_by_f64`]'s check, off the hot path: `-0.0` is a valid
+/// (empty) increment, anything else that gets here is refused.
+#[cold]
+fn refused_or_negative_zero(v: f64) -> Result<(), CounterError> {
+    if v == 0.0 {
+        Ok(())
+    } else if v.is_finite() {
+        Err(CounterError::Negative(v))
+    } else {
+        Err(CounterError::NotFinite(v))
+    }
+}
+
+/// The total as an exact integer, when the float part is whole (float increments of whole
+/// numbers are exact in it up to 2^53) and the sum fits in a `u64`; such totals are exposed
+/// as integers, like pure `inc`/`inc_by` counters.
+fn exact_total(int: u64, float: f64) -> Option<u64> {
+    const TWO_53: f64 = 9_007_199_254_740_992.0;
+    if float == 0.0 {
+        Some(int)
+    } else if float < TWO_53 && float.fract() == 0.0 {
+        int.checked_add(float as u64)
+    } else {
+        None
+    }
+}
+
 /// A counter's total from its parts, capped at `f64::MAX`.
 fn total(int: u64, float: f64) -> f64 {
     (int as f64 + float).min(f64::MAX)
@@ -308,10 +340,9 @@ impl Metric for Counter {
 
     fn encode_child(&self, (): &(), w: &mut FamilyWriter<'_, '_>, labels: &str) {
         let (i, f) = self.parts();
-        let value = if f == 0.0 {
-            Value::U64(i)
-        } else {
-            Value::F64(total(i, f))
+        let value = match exact_total(i, f) {
+            Some(n) => Value::U64(n),
+            None => Value::F64(total(i, f)),
         };
         match self.cells.exemplar.read() {
             None => w.sample_rendered("_total", labels, None, value),
