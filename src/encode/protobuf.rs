@@ -46,7 +46,7 @@
 
 use core::ops::Range;
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::{encoded_len_varint, WireType};
 
 use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
 use super::{Descriptor, ExemplarRef, Format, MetricType, Value};
@@ -197,6 +197,23 @@ impl core::fmt::Debug for Encoder<'_> {
     }
 }
 
+/// Appends a varint: one byte for the small values (lengths, tags) that are most of them,
+/// else `prost`'s encoder.
+#[inline]
+fn encode_varint(v: u64, out: &mut Vec<u8>) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        prost::encoding::encode_varint(v, out);
+    }
+}
+
+/// Appends a field key.
+#[inline]
+fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
+    encode_varint(u64::from(tag << 3 | wire_type as u32), out);
+}
+
 /// Length of a length-delimited field (tag < 16) of `len` bytes.
 fn ld_len(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
@@ -298,13 +315,20 @@ fn count(v: Value) -> u64 {
     }
 }
 
-/// Calls `f` on each piece of the series identity of `s` (label pieces in the order given,
-/// `0xFF`-separated; the type's own label left out) until it returns false; returns whether
-/// all pieces were taken.
+/// Calls `f` on each piece of the series identity of `s` until it returns false; returns
+/// whether all pieces were taken. The rendered pieces count by address and length: they are
+/// the strings a child keeps (its labels, an info's labels) or the registry's constant
+/// labels, alive and unchanged for the whole collection, and two children never share one
+/// (so this spares comparing label text per sample). Label pairs given by a custom
+/// collector (stack data, reused) count by content, `0xFF`-separated; the type's own label
+/// (`le`, `quantile`) is left out.
 fn ident_pieces(s: &SinkSample<'_>, special: &str, mut f: impl FnMut(&[u8]) -> bool) -> bool {
     const SEP: &[u8] = &[0xFF];
     for part in s.rendered {
-        if !(f(part) && f(SEP)) {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(part.as_ptr() as usize as u64).to_le_bytes());
+        id[8..].copy_from_slice(&(part.len() as u64).to_le_bytes());
+        if !f(&id) {
             return false;
         }
     }
