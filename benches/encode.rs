@@ -1,5 +1,5 @@
-//! Text and OpenMetrics exposition of 1,050 series (50 counter families × 20 label values +
-//! 50 gauges, ≈ 416 KB of text) into a reused buffer.
+//! Text, OpenMetrics and (feature `protobuf`) protobuf exposition of 1,050 series (50
+//! counter families × 20 label values + 50 gauges, ≈ 416 KB of text) into a reused buffer.
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
@@ -59,7 +59,12 @@ fn registry() -> Registry {
 fn encode(c: &mut Criterion) {
     let r = registry();
     let mut g = c.benchmark_group("encode");
-    for (name, format) in [("text", Format::Text), ("openmetrics", Format::OpenMetrics)] {
+    #[allow(unused_mut)]
+    let mut formats = vec![("text", Format::Text), ("openmetrics", Format::OpenMetrics)];
+    // `cargo bench --bench encode --features _bench,protobuf`
+    #[cfg(feature = "protobuf")]
+    formats.push(("protobuf", Format::Protobuf));
+    for (name, format) in formats {
         let mut buf = Vec::new();
         r.encode(format, &mut buf).unwrap();
         g.throughput(Throughput::Bytes(buf.len() as u64));

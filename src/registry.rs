@@ -87,6 +87,10 @@ struct State {
     claimed: HashMap<String, (u64, String)>,
     /// Buffers of the collector contract checks, reused by every scrape.
     scratch: encode::Scratch,
+    /// The protobuf encoder's buffers, and the writer's own buffer while it runs (the
+    /// series of custom samples, for the contract checks).
+    #[cfg(feature = "protobuf")]
+    protobuf: (encode::protobuf::Buffers, Vec<u8>),
 }
 
 struct Inner {
@@ -423,6 +427,25 @@ impl Registry {
     ) -> Result<(), EncodeError> {
         let mut guard = lock(&self.inner.state);
         let state = &mut *guard;
+        // Protobuf: the samples go to the encoder, which writes `out`; the writer keeps its
+        // series text in a buffer of its own.
+        #[cfg(feature = "protobuf")]
+        let mut encoder;
+        #[cfg(feature = "protobuf")]
+        let (out, sink, protobuf) = if format == Format::Protobuf && sink.is_none() {
+            let (buffers, series) = &mut state.protobuf;
+            series.clear();
+            encoder = encode::protobuf::Encoder::new(out, buffers);
+            (
+                series,
+                Some(&mut encoder as &mut dyn encode::sink::SampleSink),
+                true,
+            )
+        } else {
+            // Reborrowed, so both arms have the encoder's (shorter) lifetimes.
+            let sink = sink.map(|s| &mut *s as &mut dyn encode::sink::SampleSink);
+            (&mut *out, sink, false)
+        };
         let mut w = MetricWriter::new(
             out,
             format,
@@ -433,7 +456,16 @@ impl Registry {
         )
         .with_created(self.inner.created);
         if let Some(sink) = sink {
-            w = w.with_sink(sink);
+            #[cfg(feature = "protobuf")]
+            if protobuf {
+                w = w.with_protobuf_sink(sink);
+            } else {
+                w = w.with_sink(sink);
+            }
+            #[cfg(not(feature = "protobuf"))]
+            {
+                w = w.with_sink(sink);
+            }
         }
         let mut result = Ok(());
         for r in &state.collectors {

@@ -98,7 +98,11 @@ fn warm_encode_and_recording_allocate_nothing() {
         });
     });
 
-    for format in [Format::Text, Format::OpenMetrics] {
+    #[allow(unused_mut)]
+    let mut formats = vec![Format::Text, Format::OpenMetrics];
+    #[cfg(feature = "protobuf")]
+    formats.push(Format::Protobuf);
+    for format in formats {
         let mut buf = Vec::new();
         let cold = allocations();
         reg.encode(format, &mut buf).unwrap();

@@ -37,6 +37,12 @@ impl MetricType {
             (MetricType::Unknown, Format::Text) => "untyped",
             (MetricType::Unknown, Format::OpenMetrics) => "unknown",
             (MetricType::Info | MetricType::StateSet, Format::Text) => "gauge",
+            // The protobuf format has the text format's types (`MetricType` enum in
+            // `metrics.proto`).
+            #[cfg(feature = "protobuf")]
+            (MetricType::Unknown, Format::Protobuf) => "untyped",
+            #[cfg(feature = "protobuf")]
+            (MetricType::Info | MetricType::StateSet, Format::Protobuf) => "gauge",
             (MetricType::Info, Format::OpenMetrics) => "info",
             (MetricType::StateSet, Format::OpenMetrics) => "stateset",
         }
@@ -189,8 +195,15 @@ impl Descriptor {
     }
 
     /// The name as the `# TYPE` line of `format` spells it: counters are `name_total` in the
-    /// text format and `name` in OpenMetrics.
+    /// text format and `name` in OpenMetrics. The protobuf `MetricFamily.name` is the text
+    /// format's.
     pub(crate) fn type_line_suffix(&self, format: Format) -> &'static str {
+        #[cfg(feature = "protobuf")]
+        let format = if format == Format::Protobuf {
+            Format::Text
+        } else {
+            format
+        };
         match (self.metric_type, format) {
             (MetricType::Counter, Format::Text) => "_total",
             (MetricType::Info, Format::Text) => "_info",

@@ -1,5 +1,5 @@
-//! Module implementing the exposition encoders: Prometheus text 0.0.4 and OpenMetrics 1.0.
-//! See [`Format`] and [`MetricWriter`].
+//! Module implementing the exposition encoders: Prometheus text 0.0.4, OpenMetrics 1.0 and
+//! (feature `protobuf`) the Prometheus protobuf format. See [`Format`] and [`MetricWriter`].
 //!
 //! Encoding writes into a caller-supplied `Vec<u8>`. Built-in metrics render their series
 //! prefixes (escaped label pairs) once, when a child is created, and numbers go through stack
@@ -11,6 +11,8 @@ mod descriptor;
 pub(crate) mod escape;
 pub(crate) mod float;
 mod openmetrics;
+#[cfg(feature = "protobuf")]
+pub(crate) mod protobuf;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write;
 pub(crate) mod sink;
@@ -35,6 +37,11 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.0 text format (ends with `# EOF`).
     OpenMetrics,
+    /// The Prometheus protobuf format: length-delimited `io.prometheus.client.MetricFamily`
+    /// messages (`metrics.proto`), with exemplars and created timestamps. Feature `protobuf`.
+    #[cfg(feature = "protobuf")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
+    Protobuf,
 }
 
 impl Format {
@@ -43,6 +50,8 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => protobuf::CONTENT_TYPE,
         }
     }
 
@@ -50,6 +59,21 @@ impl Format {
         match self {
             Format::Text => FloatStyle::Go,
             Format::OpenMetrics => FloatStyle::OpenMetrics,
+            // Numbers are binary; bound labels are parsed back from the Go spelling.
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => FloatStyle::Go,
+        }
+    }
+}
+
+impl Format {
+    /// Whether the format carries created timestamps (`_created` samples).
+    const fn has_created(self) -> bool {
+        match self {
+            Format::Text => false,
+            Format::OpenMetrics => true,
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => true,
         }
     }
 }
@@ -152,6 +176,14 @@ impl<'a> MetricWriter<'a> {
         self.contract.into_scratch()
     }
 
+    /// Sends every sample to the protobuf encoder `sink`, keeping [`Format::Protobuf`] and
+    /// the registry's `_created` setting (see [`with_sink`](Self::with_sink)).
+    #[cfg(feature = "protobuf")]
+    pub(crate) fn with_protobuf_sink(mut self, sink: &'a mut dyn SampleSink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
     /// Sets whether `_created` samples are written (they never are in the text format).
     pub(crate) fn with_created(mut self, created: bool) -> Self {
         self.created = created;
@@ -163,11 +195,12 @@ impl<'a> MetricWriter<'a> {
         self.format
     }
 
-    /// Whether `_created` samples belong in this exposition: OpenMetrics, and the registry
-    /// has them switched on ([`RegistryBuilder::created_samples`](crate::RegistryBuilder::created_samples)).
+    /// Whether `_created` samples belong in this exposition: OpenMetrics (or protobuf, where
+    /// they become `created_timestamp` fields), and the registry has them switched on
+    /// ([`RegistryBuilder::created_samples`](crate::RegistryBuilder::created_samples)).
     /// The text format never has them (FORMATS rule 6).
     pub fn created(&self) -> bool {
-        self.created && self.format == Format::OpenMetrics
+        self.created && self.format.has_created()
     }
 
     /// Starts a family: writes its metadata lines and returns a writer for its samples.
@@ -232,6 +265,9 @@ impl<'a> MetricWriter<'a> {
                 escape::help_openmetrics(o, &desc.help);
                 o.push(b'\n');
             }
+            // Protobuf writers always have a sink (`with_protobuf_sink`), handled above.
+            #[cfg(feature = "protobuf")]
+            Format::Protobuf => {}
         }
         Some(FamilyWriter { w: self, desc })
     }
@@ -362,6 +398,8 @@ impl<'w> FamilyWriter<'w, '_> {
                 extra: None,
                 pairs: labels,
                 value,
+                exact: Value::F64(value),
+                exemplar: None,
             });
             return Ok(());
         }
@@ -400,6 +438,8 @@ impl<'w> FamilyWriter<'w, '_> {
                 extra,
                 pairs: &[],
                 value: value.as_f64(),
+                exact: value,
+                exemplar,
             });
             return;
         }
@@ -466,6 +506,9 @@ pub(crate) fn is_counter_value(v: f64) -> bool {
 impl Drop for FamilyWriter<'_, '_> {
     fn drop(&mut self) {
         let w = &mut *self.w;
+        if let Some(sink) = w.sink.as_deref_mut() {
+            sink.family_end();
+        }
         w.contract.end_family(w.out);
     }
 }
@@ -489,6 +532,9 @@ pub(crate) fn bound_index(format: Format) -> usize {
     match format {
         Format::Text => 0,
         Format::OpenMetrics => 1,
+        // The protobuf encoder parses the Go spelling back into a double.
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => 0,
     }
 }
 

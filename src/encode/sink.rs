@@ -6,9 +6,12 @@
 //! text encoders copy); [`for_each_pair`] walks such a string and [`unescape`] undoes the
 //! escaping, both without allocating.
 
-#![cfg_attr(not(feature = "remote-write"), allow(dead_code))]
+#![cfg_attr(
+    not(any(feature = "remote-write", feature = "protobuf")),
+    allow(dead_code)
+)]
 
-use super::{LabelPairs, Value};
+use super::{ExemplarRef, LabelPairs, Value};
 use crate::encode::Descriptor;
 
 /// One sample, as the writer has it. The series' labels are the union of `rendered` (escaped
@@ -27,6 +30,10 @@ pub(crate) struct SinkSample<'s> {
     pub(crate) pairs: LabelPairs<'s>,
     /// The value.
     pub(crate) value: f64,
+    /// The value as the metric gave it (exact counts, `_created` seconds).
+    pub(crate) exact: Value,
+    /// The sample's exemplar, if it has one (OpenMetrics and protobuf carry them).
+    pub(crate) exemplar: Option<ExemplarRef<'s>>,
 }
 
 /// Receives the samples of a collection (see [`MetricWriter::with_sink`](super::MetricWriter::with_sink)).
@@ -35,6 +42,8 @@ pub(crate) trait SampleSink {
     fn family(&mut self, prefix: &str, desc: &Descriptor);
     /// One sample of the current family.
     fn sample(&mut self, sample: &SinkSample<'_>);
+    /// The current family has no more samples.
+    fn family_end(&mut self) {}
 }
 
 impl Value {

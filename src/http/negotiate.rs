@@ -73,6 +73,9 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
     let sub = &h[t_end + 1..st_end];
     let mut q = 1000;
     let mut version: Option<(usize, usize)> = None;
+    // `proto=` and `encoding=` of `application/vnd.google.protobuf`.
+    let mut proto: Option<(usize, usize)> = None;
+    let mut encoding: Option<(usize, usize)> = None;
     let mut j = st_end;
     loop {
         j = skip_ows(s, j);
@@ -112,6 +115,10 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
             q = parse_q(&s[value.0..value.1]).ok_or(AcceptError::BadQValue { at: j })?;
         } else if name.eq_ignore_ascii_case("version") {
             version = Some(value);
+        } else if name.eq_ignore_ascii_case("proto") {
+            proto = Some(value);
+        } else if name.eq_ignore_ascii_case("encoding") {
+            encoding = Some(value);
         }
         j = v_end;
     }
@@ -129,6 +136,11 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
                 Some("0.0.4") => Some((Format::Text, 3)),
                 Some(_) => None,
             }
+        } else if ty.eq_ignore_ascii_case("application")
+            && sub.eq_ignore_ascii_case("vnd.google.protobuf")
+        {
+            let param = |p: Option<(usize, usize)>| p.map(|(a, b)| &h[a..b]);
+            protobuf_range(param(proto), param(encoding))
         } else if ty.eq_ignore_ascii_case("text") && sub == "*" {
             Some((Format::Text, 1))
         } else if ty == "*" && sub == "*" {
@@ -139,6 +151,38 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
     Ok((MediaRange { matches, q }, j))
 }
 
+/// What `application/vnd.google.protobuf` with these `proto` and `encoding` parameters
+/// selects: the delimited `MetricFamily` stream only (as client_golang's `expfmt.Negotiate`
+/// reads it), and only with feature `protobuf`.
+#[cfg(feature = "protobuf")]
+fn protobuf_range(proto: Option<&str>, encoding: Option<&str>) -> Option<(Format, u8)> {
+    (proto == Some("io.prometheus.client.MetricFamily") && encoding == Some("delimited"))
+        .then_some((Format::Protobuf, 3))
+}
+
+#[cfg(not(feature = "protobuf"))]
+fn protobuf_range(_proto: Option<&str>, _encoding: Option<&str>) -> Option<(Format, u8)> {
+    None
+}
+
+/// Index of a format's slot in [`negotiate`]'s table.
+fn slot(format: Format) -> usize {
+    match format {
+        Format::Text => 0,
+        Format::OpenMetrics => 1,
+        #[cfg(feature = "protobuf")]
+        Format::Protobuf => 2,
+    }
+}
+
+/// The formats [`negotiate`] chooses among, in [`slot`] order.
+const FORMATS: &[Format] = &[
+    Format::Text,
+    Format::OpenMetrics,
+    #[cfg(feature = "protobuf")]
+    Format::Protobuf,
+];
+
 /// Chooses the exposition format for an `Accept` header (FORMATS rule 17, exposition formats
 /// "Selection of Format").
 ///
@@ -148,6 +192,9 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
 /// `application/openmetrics-text` with `version=1.0.0` or no version (wildcards never select
 /// it); text 0.0.4 matches `text/plain` with `version=0.0.4` or none, `text/*` and `*/*`, and
 /// is also the answer when nothing supported is acceptable (the spec's fallback, never 406).
+/// With feature `protobuf`, `application/vnd.google.protobuf` with
+/// `proto=io.prometheus.client.MetricFamily` and `encoding=delimited` selects
+/// [`Format::Protobuf`] (what Prometheus lists first when it wants native histograms).
 ///
 /// ```
 /// use tachymeter::{http::negotiate, Format};
@@ -166,8 +213,8 @@ fn media_range(h: &str, i: usize) -> Result<(MediaRange, usize), AcceptError> {
 /// [`render`](super::render) answers such requests in text 0.0.4.
 pub fn negotiate(accept: &str) -> Result<Format, AcceptError> {
     let s = accept.as_bytes();
-    // Best (specificity, q, position) per format: [Text, OpenMetrics].
-    let mut best: [Option<(u8, u16, usize)>; 2] = [None, None];
+    // Best (specificity, q, position) per format, by `slot`.
+    let mut best: [Option<(u8, u16, usize)>; 3] = [None, None, None];
     let mut i = 0;
     let mut pos = 0;
     loop {
@@ -182,7 +229,7 @@ pub fn negotiate(accept: &str) -> Result<Format, AcceptError> {
         }
         let (range, end) = media_range(accept, i)?;
         if let Some((format, spec)) = range.matches {
-            let slot = &mut best[usize::from(format == Format::OpenMetrics)];
+            let slot = &mut best[slot(format)];
             if slot.is_none_or(|(s0, _, _)| spec > s0) {
                 *slot = Some((spec, range.q, pos));
             }
@@ -194,10 +241,16 @@ pub fn negotiate(accept: &str) -> Result<Format, AcceptError> {
         b.filter(|&(_, q, _)| q > 0)
             .map(|(spec, q, pos)| (q, spec, usize::MAX - pos))
     };
-    Ok(match (key(best[0]), key(best[1])) {
-        (text, Some(om)) if text.is_none_or(|t| om > t) => Format::OpenMetrics,
-        _ => Format::Text,
-    })
+    // The highest key wins; text on a tie (there is none: positions differ) or when
+    // nothing is acceptable.
+    let mut chosen = (Format::Text, key(best[0]));
+    for &format in &FORMATS[1..] {
+        let k = key(best[slot(format)]);
+        if k.is_some() && chosen.1.is_none_or(|c| k > Some(c)) {
+            chosen = (format, k);
+        }
+    }
+    Ok(chosen.0)
 }
 
 /// Whether an `Accept-Encoding` header allows gzip: `gzip` (or `x-gzip`) with a non-zero
@@ -375,6 +428,50 @@ mod tests {
         assert_eq!(
             negotiate("text/plain;version=0.0.4;q=1,*/*;q=0.1"),
             Ok(Format::Text)
+        );
+    }
+
+    /// Prometheus 2.42 with `--enable-feature=native-histograms`.
+    const PROM_242_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+    #[test]
+    fn protobuf_ranges() {
+        let want = if cfg!(feature = "protobuf") {
+            FORMATS[FORMATS.len() - 1]
+        } else {
+            Format::Text
+        };
+        assert_eq!(negotiate(PROM_242_NATIVE), Ok(want));
+        // Prometheus 3.x with native histograms / `scrape_protocols: [PrometheusProto, ...]`.
+        let p3 = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,\
+                  application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+                  application/openmetrics-text;version=0.0.1;q=0.3,\
+                  text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        let want_p3 = if cfg!(feature = "protobuf") {
+            want
+        } else {
+            Format::OpenMetrics
+        };
+        assert_eq!(negotiate(p3), Ok(want_p3));
+        // Lower q than OpenMetrics: OpenMetrics.
+        assert_eq!(
+            negotiate("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0"),
+            Ok(Format::OpenMetrics)
+        );
+        // Other encodings, another message, or no parameters: not ours.
+        for h in [
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text",
+            "application/vnd.google.protobuf;proto=other.Message;encoding=delimited",
+            "application/vnd.google.protobuf",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0",
+        ] {
+            assert_eq!(negotiate(h), Ok(Format::Text), "{h:?}");
+        }
+        // Spaces, quoting and case of the type as in RFC 9110.
+        assert_eq!(
+            negotiate("Application/Vnd.Google.Protobuf; proto=\"io.prometheus.client.MetricFamily\"; encoding=delimited"),
+            Ok(want)
         );
     }
 

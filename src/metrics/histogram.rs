@@ -508,11 +508,11 @@ impl Metric for Histogram {
         }
         // OpenMetrics: a histogram with a negative bucket bound has no sum (FORMATS rule 12),
         // nor one whose sum is not a valid counter value (NaN from +Inf and -Inf, or
-        // negative), and then no count either (count only comes with a sum). The text format
-        // keeps both.
+        // negative), and then no count either (count only comes with a sum). The text and
+        // protobuf formats keep both.
         let negative = self.inner.buckets.bounds.first().is_some_and(|&b| b < 0.0);
         let sum = self.sum();
-        if w.format() == Format::Text || (!negative && encode::is_counter_value(sum)) {
+        if w.format() != Format::OpenMetrics || (!negative && encode::is_counter_value(sum)) {
             w.sample_rendered("_sum", labels, None, Value::F64(sum));
             w.sample_rendered("_count", labels, None, Value::U64(cumulative));
         }

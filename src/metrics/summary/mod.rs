@@ -408,7 +408,7 @@ impl Metric for Summary {
         };
         // OpenMetrics: a sum that is not a valid counter value (NaN from +Inf and -Inf, or
         // negative) is left out; see `observe`.
-        if w.format() == crate::encode::Format::Text || encode::is_counter_value(sum) {
+        if w.format() != crate::encode::Format::OpenMetrics || encode::is_counter_value(sum) {
             w.sample_rendered("_sum", labels, None, Value::F64(sum));
         }
         w.sample_rendered("_count", labels, None, Value::U64(count));
