@@ -84,8 +84,9 @@ impl Pieces {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Cached {
+    key: CacheKey,
     pieces: Pieces,
     /// The encoded `Label` messages (with their `TimeSeries.labels` keys) in the arena.
     labels: Range<usize>,
@@ -98,86 +99,115 @@ const ARENA_SLACK: usize = 64 * 1024;
 
 /// Each built-in family series' encoded labels, across collections.
 ///
-/// Memory follows the live series: a collection that succeeds evicts every entry it did not
-/// write, and the arena is compacted once more than half of it (plus [`ARENA_SLACK`]) is
-/// evicted bytes. A warm collection with the same series only looks entries up: no
-/// allocation.
+/// Entries are kept in the order the last collection wrote them, and registries write their
+/// series in the same order every time (registration order, then child creation order), so
+/// a lookup first tries the entry after the previous one and only falls back to the hash
+/// index when series were added, removed or reordered.
+///
+/// Memory follows the live series: a collection that completes keeps only the entries it
+/// wrote (in the order it wrote them), and the arena is compacted once more than half of it
+/// (plus [`ARENA_SLACK`]) is evicted bytes. A warm collection with the same series only
+/// reads and marks entries: no allocation.
 #[derive(Debug, Default)]
 struct LabelCache {
-    map: HashMap<CacheKey, Cached, ahash::RandomState>,
+    entries: Vec<Cached>,
+    /// Key → position in `entries`.
+    index: HashMap<CacheKey, usize, ahash::RandomState>,
+    /// Encoded labels of all entries (and, until compacted, of evicted ones).
     arena: Vec<u8>,
-    /// Bytes of the arena that entries of `map` use.
+    /// Bytes of the arena that `entries` use.
     live: usize,
+    /// Where the next lookup looks first.
+    cursor: usize,
     /// The current collection's number.
     epoch: u64,
-    /// Entries of `map` written in this collection.
-    seen: usize,
+    /// Positions in `entries` of the series written in this collection, first write only, in
+    /// the order written.
+    order: Vec<usize>,
+    /// Whether this collection wrote series out of `entries`' order, or new ones.
+    changed: bool,
 }
 
 impl LabelCache {
-    /// The cached labels of `key`, if it holds them for these `pieces`.
+    /// The arena range of the cached labels of `key`, if it holds them for these `pieces`.
     #[inline]
     fn get(&mut self, key: &CacheKey, pieces: &Pieces) -> Option<Range<usize>> {
-        let e = self.map.get_mut(key)?;
+        let at = match self.entries.get(self.cursor) {
+            Some(e) if e.key == *key => self.cursor,
+            _ => {
+                self.changed = true;
+                *self.index.get(key)?
+            }
+        };
+        let e = &mut self.entries[at];
         if e.pieces != *pieces {
             return None;
         }
+        self.cursor = at + 1;
         if e.seen != self.epoch {
             e.seen = self.epoch;
-            self.seen += 1;
+            self.order.push(at);
         }
         Some(e.labels.clone())
     }
 
+    /// Caches `labels` for `key`, replacing what it held.
     fn insert(&mut self, key: CacheKey, pieces: Pieces, labels: &[u8]) {
+        self.changed = true;
         let start = self.arena.len();
         self.arena.extend_from_slice(labels);
         let fresh = Cached {
+            key,
             pieces,
             labels: start..self.arena.len(),
             seen: self.epoch,
         };
         self.live += labels.len();
-        match self.map.insert(key, fresh) {
-            Some(old) => {
+        match self.index.get(&key) {
+            Some(&at) => {
+                let old = core::mem::replace(&mut self.entries[at], fresh);
                 self.live -= old.labels.len();
                 if old.seen != self.epoch {
-                    self.seen += 1;
+                    self.order.push(at);
                 }
             }
-            None => self.seen += 1,
+            None => {
+                self.index.insert(key, self.entries.len());
+                self.order.push(self.entries.len());
+                self.entries.push(fresh);
+            }
         }
     }
 
-    /// Ends a collection: when it `completed`, evicts the series it did not write; compacts
-    /// the arena when most of it is garbage.
+    /// Ends a collection. One that `completed` keeps only the series it wrote, in the order
+    /// it wrote them; one that failed part-way keeps everything. Compacts the arena when most
+    /// of it is garbage.
     fn end_collection(&mut self, completed: bool) {
-        if completed && self.seen < self.map.len() {
-            let epoch = self.epoch;
-            let mut freed = 0;
-            self.map.retain(|_, e| {
-                let keep = e.seen == epoch;
-                if !keep {
-                    freed += e.labels.len();
-                }
-                keep
-            });
-            self.live -= freed;
-            if self.map.capacity() > 4 * self.map.len() + 64 {
-                self.map.shrink_to(2 * self.map.len());
+        if completed && (self.changed || self.order.len() != self.entries.len()) {
+            let mut kept = Vec::with_capacity(self.order.len());
+            kept.extend(self.order.iter().map(|&at| self.entries[at].clone()));
+            self.entries = kept;
+            self.index.clear();
+            if self.index.capacity() > 4 * self.entries.len() + 64 {
+                self.index.shrink_to(2 * self.entries.len());
             }
+            self.index
+                .extend(self.entries.iter().enumerate().map(|(at, e)| (e.key, at)));
+            self.live = self.entries.iter().map(|e| e.labels.len()).sum();
         }
         if self.arena.len() > 2 * self.live + ARENA_SLACK {
             let mut arena = Vec::with_capacity(self.live);
-            for e in self.map.values_mut() {
+            for e in &mut self.entries {
                 let start = arena.len();
                 arena.extend_from_slice(&self.arena[e.labels.clone()]);
                 e.labels = start..arena.len();
             }
             self.arena = arena;
         }
+        self.order.clear();
+        self.changed = false;
+        self.cursor = 0;
         self.epoch += 1;
-        self.seen = 0;
     }
 }
 
@@ -200,6 +230,8 @@ struct Series {
     encoded: Vec<u8>,
     /// The current batch, uncompressed.
     raw: Vec<u8>,
+    /// Snappy's output, as long as the largest batch's worst case.
+    compressed: Vec<u8>,
     raw_samples: usize,
     snappy: snap::raw::Encoder,
     sealed: Vec<Batch>,
@@ -249,6 +281,7 @@ impl WriteRequestEncoder {
                 labels: Vec::new(),
                 encoded: Vec::new(),
                 raw: Vec::new(),
+                compressed: Vec::new(),
                 raw_samples: 0,
                 snappy: snap::raw::Encoder::new(),
                 sealed: Vec::new(),
@@ -375,12 +408,17 @@ impl Series {
         if self.raw_samples == 0 {
             return;
         }
-        let mut body = self.free.pop().unwrap_or_default();
-        body.clear();
-        body.resize(snap::raw::max_compress_len(self.raw.len()), 0);
-        match self.snappy.compress(&self.raw, &mut body) {
+        // Snappy writes into a slice, which must be initialised: keep one output buffer at
+        // its largest length (zeroed once, not per batch) and copy the much smaller result.
+        let need = snap::raw::max_compress_len(self.raw.len());
+        if self.compressed.len() < need {
+            self.compressed.resize(need, 0);
+        }
+        match self.snappy.compress(&self.raw, &mut self.compressed) {
             Ok(n) => {
-                body.truncate(n);
+                let mut body = self.free.pop().unwrap_or_default();
+                body.clear();
+                body.extend_from_slice(&self.compressed[..n]);
                 self.sealed.push(Batch {
                     body,
                     samples: self.raw_samples,
