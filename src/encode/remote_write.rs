@@ -215,7 +215,6 @@ impl LabelCache {
 struct Series {
     max_samples: usize,
     external: Vec<(Box<str>, Box<str>)>,
-    timestamp_ms: i64,
     /// [`Registry::id`] of the registry being collected.
     registry: u64,
     /// The `TimeSeries.samples` field of this collection with a zero value: its key and
@@ -242,9 +241,9 @@ struct Series {
 
 /// Encodes registries into Remote-Write 1.0 batches of at most `max_samples` samples each.
 ///
-/// Reuse one encoder: its buffers (series scratch, batch buffer, snappy tables, and the
-/// bodies handed back with [`recycle`](Self::recycle)) are kept, so once warm a collection
-/// allocates nothing.
+/// Reuse one encoder: its buffers (series scratch, label cache, batch buffer, snappy tables
+/// and output, and the bodies handed back with [`recycle`](Self::recycle)) are kept, so once
+/// warm a collection allocates nothing.
 pub(crate) struct WriteRequestEncoder {
     series: Series,
     /// The registries' contract-check scratch.
@@ -272,7 +271,6 @@ impl WriteRequestEncoder {
             series: Series {
                 max_samples: max_samples.max(1),
                 external,
-                timestamp_ms: 0,
                 registry: 0,
                 sample: [0; 32],
                 sample_len: 0,
@@ -347,7 +345,6 @@ const SAMPLE_VALUE_AT: usize = 3;
 impl Series {
     /// Prepares the `TimeSeries.samples` bytes of a collection stamped `timestamp_ms`.
     fn set_timestamp(&mut self, timestamp_ms: i64) {
-        self.timestamp_ms = timestamp_ms;
         // int64 is written as its two's-complement u64 (timestamps are positive anyway).
         let ts = timestamp_ms as u64;
         // At most 1 + 8 + 1 + 10 bytes: its length is a one-byte varint.
