@@ -93,7 +93,14 @@ struct State {
     protobuf: (encode::protobuf::Buffers, Vec<u8>),
 }
 
+/// Source of registry identities ([`Registry::id`]).
+#[cfg(feature = "remote-write")]
+static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct Inner {
+    /// Process-unique identity, never reused (remote write's label cache key).
+    #[cfg(feature = "remote-write")]
+    id: u64,
     /// Namespace with its trailing `_`, or empty.
     prefix: Box<str>,
     const_label_names: Box<[Box<str>]>,
@@ -218,6 +225,9 @@ impl RegistryBuilder {
         let const_labels = encode::render_labels(&names, &values);
         Registry {
             inner: Arc::new(Inner {
+                // Relaxed: only uniqueness matters; nothing is published through the id.
+                #[cfg(feature = "remote-write")]
+                id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 prefix: self
                     .prefix
                     .map_or_else(|| "".into(), |p| format!("{p}_").into()),
@@ -399,6 +409,12 @@ impl Registry {
         filter: Option<&dyn Fn(&str) -> bool>,
     ) -> Result<(), EncodeError> {
         self.write(format, out, filter, None)
+    }
+
+    /// Process-unique identity of this registry (shared by its clones), never reused.
+    #[cfg(feature = "remote-write")]
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
     }
 
     /// Hands every sample of every registered family to `sink` (remote write), with the

@@ -26,7 +26,7 @@ use crate::error::EncodeError;
 use crate::names;
 use float::FloatStyle;
 pub(crate) use openmetrics::ExemplarRef;
-use sink::{SampleSink, SinkSample};
+use sink::{SampleSink, SeriesId, SinkSample};
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -228,7 +228,11 @@ impl<'a> MetricWriter<'a> {
             // `out` only serves the contract's series ranges, which are per family.
             self.out.clear();
             sink.family(self.prefix, desc);
-            return Some(FamilyWriter { w: self, desc });
+            return Some(FamilyWriter {
+                w: self,
+                desc,
+                child: None,
+            });
         }
         let o = &mut *self.out;
         let write_name = |o: &mut Vec<u8>| {
@@ -269,7 +273,11 @@ impl<'a> MetricWriter<'a> {
             #[cfg(feature = "protobuf")]
             Format::Protobuf => {}
         }
-        Some(FamilyWriter { w: self, desc })
+        Some(FamilyWriter {
+            w: self,
+            desc,
+            child: None,
+        })
     }
 
     fn name_matches(&self, filter: &dyn Fn(&str) -> bool, name: &str, suffix: &str) -> bool {
@@ -304,6 +312,9 @@ impl<'a> MetricWriter<'a> {
 pub struct FamilyWriter<'w, 'a> {
     w: &'w mut MetricWriter<'a>,
     desc: &'w Descriptor,
+    /// The built-in family child being written and its next sample's ordinal (for a sink's
+    /// [`SeriesId`]); `None` for a custom collector's samples.
+    child: Option<SeriesId>,
 }
 
 impl core::fmt::Debug for FamilyWriter<'_, '_> {
@@ -328,6 +339,15 @@ impl<'w> FamilyWriter<'w, '_> {
     /// The family name, without the registry prefix.
     pub(crate) fn family_name(&self) -> &'w str {
         &self.desc.name
+    }
+
+    /// The samples that follow, up to the next call, are those of the family child `id`.
+    #[inline]
+    pub(crate) fn begin_child(&mut self, id: u64) {
+        self.child = Some(SeriesId {
+            child: id,
+            ordinal: 0,
+        });
     }
 
     /// Writes a sample for a custom collector: `suffix` is appended to the family name
@@ -397,6 +417,7 @@ impl<'w> FamilyWriter<'w, '_> {
                 rendered: [self.w.const_labels.as_bytes(), b"", b""],
                 extra: None,
                 pairs: labels,
+                series: None,
                 value,
                 exact: Value::F64(value),
                 exemplar: None,
@@ -432,11 +453,16 @@ impl<'w> FamilyWriter<'w, '_> {
         exemplar: Option<ExemplarRef<'_>>,
     ) {
         if let Some(sink) = self.w.sink.as_deref_mut() {
+            let series = self.child;
+            if let Some(c) = &mut self.child {
+                c.ordinal = c.ordinal.wrapping_add(1);
+            }
             sink.sample(&SinkSample {
                 name: [self.w.prefix, &self.desc.name, suffix],
                 rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), more],
                 extra,
                 pairs: &[],
+                series,
                 value: value.as_f64(),
                 exact: value,
                 exemplar,

@@ -16,12 +16,17 @@
 //! among them. External labels are added to every series that does not already have a
 //! label of that name (Prometheus' rule: the series' own label wins). Labels with an empty
 //! value are left out, as Prometheus treats an empty value as no label.
+//!
+//! A series' labels are the same in every collection, so the encoder keeps each built-in
+//! family series' encoded, sorted `Label` messages in a [`LabelCache`] and, once warm, only
+//! writes the sample (value and timestamp) after a copy of them.
 
 use core::ops::Range;
+use std::collections::HashMap;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
-use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
+use super::sink::{for_each_pair, unescape, SampleSink, SeriesId, SinkSample};
 use super::Descriptor;
 use crate::error::EncodeError;
 use crate::Registry;
@@ -45,16 +50,187 @@ struct LabelRef {
     external: bool,
 }
 
+/// Key of a cached series: the registry it is collected from and its [`SeriesId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CacheKey {
+    registry: u64,
+    series: SeriesId,
+}
+
+/// Addresses and lengths of a sample's name pieces, its first two rendered label pieces and
+/// its extra pair. For a key that names a live child they point into memory that stays put
+/// and unchanged while the child lives (registry prefix and constant labels, family name,
+/// the child's rendered labels, `&'static` suffixes, the family's bucket bounds), so equal
+/// pieces with an equal key mean equal labels; a sample whose ordinal shifted (one left out)
+/// differs here and is re-encoded instead of getting another sample's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pieces([(usize, usize); 7]);
+
+impl Pieces {
+    fn of(s: &SinkSample<'_>) -> Self {
+        let at = |b: &[u8]| (b.as_ptr().addr(), b.len());
+        let (en, ev) = s
+            .extra
+            .map_or((&[][..], &[][..]), |(n, v)| (n.as_bytes(), v.as_bytes()));
+        Pieces([
+            at(s.name[0].as_bytes()),
+            at(s.name[1].as_bytes()),
+            at(s.name[2].as_bytes()),
+            at(s.rendered[0]),
+            at(s.rendered[1]),
+            at(en),
+            at(ev),
+        ])
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    key: CacheKey,
+    pieces: Pieces,
+    /// The encoded `Label` messages (with their `TimeSeries.labels` keys) in the arena.
+    labels: Range<usize>,
+    /// The collection that last wrote this series.
+    seen: u64,
+}
+
+/// Arena bytes that may be garbage before the arena is compacted, beyond the live bytes.
+const ARENA_SLACK: usize = 64 * 1024;
+
+/// Each built-in family series' encoded labels, across collections.
+///
+/// Entries are kept in the order the last collection wrote them, and registries write their
+/// series in the same order every time (registration order, then child creation order), so
+/// a lookup first tries the entry after the previous one and only falls back to the hash
+/// index when series were added, removed or reordered.
+///
+/// Memory follows the live series: a collection that completes keeps only the entries it
+/// wrote (in the order it wrote them), and the arena is compacted once more than half of it
+/// (plus [`ARENA_SLACK`]) is evicted bytes. A warm collection with the same series only
+/// reads and marks entries: no allocation.
+#[derive(Debug, Default)]
+struct LabelCache {
+    entries: Vec<Cached>,
+    /// Key → position in `entries`.
+    index: HashMap<CacheKey, usize, ahash::RandomState>,
+    /// Encoded labels of all entries (and, until compacted, of evicted ones).
+    arena: Vec<u8>,
+    /// Bytes of the arena that `entries` use.
+    live: usize,
+    /// Where the next lookup looks first.
+    cursor: usize,
+    /// The current collection's number.
+    epoch: u64,
+    /// Positions in `entries` of the series written in this collection, first write only, in
+    /// the order written.
+    order: Vec<usize>,
+    /// Whether this collection wrote series out of `entries`' order, or new ones.
+    changed: bool,
+}
+
+impl LabelCache {
+    /// The arena range of the cached labels of `key`, if it holds them for these `pieces`.
+    #[inline]
+    fn get(&mut self, key: &CacheKey, pieces: &Pieces) -> Option<Range<usize>> {
+        let at = match self.entries.get(self.cursor) {
+            Some(e) if e.key == *key => self.cursor,
+            _ => {
+                self.changed = true;
+                *self.index.get(key)?
+            }
+        };
+        let e = &mut self.entries[at];
+        if e.pieces != *pieces {
+            return None;
+        }
+        self.cursor = at + 1;
+        if e.seen != self.epoch {
+            e.seen = self.epoch;
+            self.order.push(at);
+        }
+        Some(e.labels.clone())
+    }
+
+    /// Caches `labels` for `key`, replacing what it held.
+    fn insert(&mut self, key: CacheKey, pieces: Pieces, labels: &[u8]) {
+        self.changed = true;
+        let start = self.arena.len();
+        self.arena.extend_from_slice(labels);
+        let fresh = Cached {
+            key,
+            pieces,
+            labels: start..self.arena.len(),
+            seen: self.epoch,
+        };
+        self.live += labels.len();
+        match self.index.get(&key) {
+            Some(&at) => {
+                let old = core::mem::replace(&mut self.entries[at], fresh);
+                self.live -= old.labels.len();
+                if old.seen != self.epoch {
+                    self.order.push(at);
+                }
+            }
+            None => {
+                self.index.insert(key, self.entries.len());
+                self.order.push(self.entries.len());
+                self.entries.push(fresh);
+            }
+        }
+    }
+
+    /// Ends a collection. One that `completed` keeps only the series it wrote, in the order
+    /// it wrote them; one that failed part-way keeps everything. Compacts the arena when most
+    /// of it is garbage.
+    fn end_collection(&mut self, completed: bool) {
+        if completed && (self.changed || self.order.len() != self.entries.len()) {
+            let mut kept = Vec::with_capacity(self.order.len());
+            kept.extend(self.order.iter().map(|&at| self.entries[at].clone()));
+            self.entries = kept;
+            self.index.clear();
+            if self.index.capacity() > 4 * self.entries.len() + 64 {
+                self.index.shrink_to(2 * self.entries.len());
+            }
+            self.index
+                .extend(self.entries.iter().enumerate().map(|(at, e)| (e.key, at)));
+            self.live = self.entries.iter().map(|e| e.labels.len()).sum();
+        }
+        if self.arena.len() > 2 * self.live + ARENA_SLACK {
+            let mut arena = Vec::with_capacity(self.live);
+            for e in &mut self.entries {
+                let start = arena.len();
+                arena.extend_from_slice(&self.arena[e.labels.clone()]);
+                e.labels = start..arena.len();
+            }
+            self.arena = arena;
+        }
+        self.order.clear();
+        self.changed = false;
+        self.cursor = 0;
+        self.epoch += 1;
+    }
+}
+
 /// The sink side: turns samples into `TimeSeries` appended to the current batch.
 struct Series {
     max_samples: usize,
     external: Vec<(Box<str>, Box<str>)>,
-    timestamp_ms: i64,
+    /// [`Registry::id`] of the registry being collected.
+    registry: u64,
+    /// The `TimeSeries.samples` field of this collection with a zero value: its key and
+    /// length, the `Sample.value` key, 8 value bytes from `SAMPLE_VALUE_AT`, the timestamp.
+    sample: [u8; 32],
+    sample_len: usize,
+    cache: LabelCache,
     /// Unescaped label bytes of the current series.
     bytes: Vec<u8>,
     labels: Vec<LabelRef>,
+    /// The encoded `Label` messages of the current series (cache misses).
+    encoded: Vec<u8>,
     /// The current batch, uncompressed.
     raw: Vec<u8>,
+    /// Snappy's output, as long as the largest batch's worst case.
+    compressed: Vec<u8>,
     raw_samples: usize,
     snappy: snap::raw::Encoder,
     sealed: Vec<Batch>,
@@ -65,9 +241,9 @@ struct Series {
 
 /// Encodes registries into Remote-Write 1.0 batches of at most `max_samples` samples each.
 ///
-/// Reuse one encoder: its buffers (series scratch, batch buffer, snappy tables, and the
-/// bodies handed back with [`recycle`](Self::recycle)) are kept, so once warm a collection
-/// allocates nothing.
+/// Reuse one encoder: its buffers (series scratch, label cache, batch buffer, snappy tables
+/// and output, and the bodies handed back with [`recycle`](Self::recycle)) are kept, so once
+/// warm a collection allocates nothing.
 pub(crate) struct WriteRequestEncoder {
     series: Series,
     /// The registries' contract-check scratch.
@@ -95,10 +271,15 @@ impl WriteRequestEncoder {
             series: Series {
                 max_samples: max_samples.max(1),
                 external,
-                timestamp_ms: 0,
+                registry: 0,
+                sample: [0; 32],
+                sample_len: 0,
+                cache: LabelCache::default(),
                 bytes: Vec::new(),
                 labels: Vec::new(),
+                encoded: Vec::new(),
                 raw: Vec::new(),
+                compressed: Vec::new(),
                 raw_samples: 0,
                 snappy: snap::raw::Encoder::new(),
                 sealed: Vec::new(),
@@ -121,14 +302,16 @@ impl WriteRequestEncoder {
         timestamp_ms: i64,
     ) -> Result<(), EncodeError> {
         let first_new = self.series.sealed.len();
-        self.series.timestamp_ms = timestamp_ms;
+        self.series.set_timestamp(timestamp_ms);
         let mut result = Ok(());
         for r in registries {
+            self.series.registry = r.id();
             result = r.collect_samples(&mut self.series, &mut self.scratch);
             if result.is_err() {
                 break;
             }
         }
+        self.series.cache.end_collection(result.is_ok());
         self.series.seal();
         if let Some(e) = self.series.error.take() {
             result = result.and(Err(e));
@@ -156,7 +339,55 @@ impl WriteRequestEncoder {
     }
 }
 
+/// Where the value's 8 bytes go in [`Series::sample`].
+const SAMPLE_VALUE_AT: usize = 3;
+
 impl Series {
+    /// Prepares the `TimeSeries.samples` bytes of a collection stamped `timestamp_ms`.
+    fn set_timestamp(&mut self, timestamp_ms: i64) {
+        // int64 is written as its two's-complement u64 (timestamps are positive anyway).
+        let ts = timestamp_ms as u64;
+        // At most 1 + 8 + 1 + 10 bytes: its length is a one-byte varint.
+        let inner = 1 + 8 + 1 + encoded_len_varint(ts);
+        let mut buf = [0u8; 32];
+        // TimeSeries.samples = 2, one Sample { value = 1 (double), timestamp = 2 (int64) }.
+        buf[..SAMPLE_VALUE_AT].copy_from_slice(&[(2 << 3) | 2, inner as u8, (1 << 3) | 1]);
+        let mut at = SAMPLE_VALUE_AT + 8;
+        buf[at] = 2 << 3;
+        at += 1;
+        let mut v = ts;
+        while v >= 0x80 {
+            buf[at] = (v as u8) | 0x80;
+            v >>= 7;
+            at += 1;
+        }
+        buf[at] = v as u8;
+        self.sample = buf;
+        self.sample_len = at + 1;
+    }
+
+    /// Appends one `WriteRequest.timeseries` entry: the encoded `labels`, then the sample.
+    #[inline]
+    fn write_series(&mut self, labels: Range<usize>, from_cache: bool, value: f64) {
+        let out = &mut self.raw;
+        let labels = if from_cache {
+            &self.cache.arena[labels]
+        } else {
+            &self.encoded[labels]
+        };
+        // WriteRequest.timeseries = 1
+        out.push((1 << 3) | 2);
+        encode_varint((labels.len() + self.sample_len) as u64, out);
+        out.extend_from_slice(labels);
+        let mut sample = self.sample;
+        sample[SAMPLE_VALUE_AT..SAMPLE_VALUE_AT + 8].copy_from_slice(&value.to_le_bytes());
+        out.extend_from_slice(&sample[..self.sample_len]);
+        self.raw_samples += 1;
+        if self.raw_samples >= self.max_samples {
+            self.seal();
+        }
+    }
+
     fn push_label(&mut self, name: &[u8], value: impl FnOnce(&mut Vec<u8>), external: bool) {
         let n0 = self.bytes.len();
         self.bytes.extend_from_slice(name);
@@ -174,12 +405,17 @@ impl Series {
         if self.raw_samples == 0 {
             return;
         }
-        let mut body = self.free.pop().unwrap_or_default();
-        body.clear();
-        body.resize(snap::raw::max_compress_len(self.raw.len()), 0);
-        match self.snappy.compress(&self.raw, &mut body) {
+        // Snappy writes into a slice, which must be initialised: keep one output buffer at
+        // its largest length (zeroed once, not per batch) and copy the much smaller result.
+        let need = snap::raw::max_compress_len(self.raw.len());
+        if self.compressed.len() < need {
+            self.compressed.resize(need, 0);
+        }
+        match self.snappy.compress(&self.raw, &mut self.compressed) {
             Ok(n) => {
-                body.truncate(n);
+                let mut body = self.free.pop().unwrap_or_default();
+                body.clear();
+                body.extend_from_slice(&self.compressed[..n]);
                 self.sealed.push(Batch {
                     body,
                     samples: self.raw_samples,
@@ -210,6 +446,34 @@ impl SampleSink for Series {
     fn family(&mut self, _prefix: &str, _desc: &Descriptor) {}
 
     fn sample(&mut self, s: &SinkSample<'_>) {
+        // Cached: built-in family samples, except an info's labels (changed in place by
+        // `Info::set`). Custom collectors' labels are borrowed for the call only.
+        let key = match s.series {
+            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => Some(CacheKey {
+                registry: self.registry,
+                series,
+            }),
+            _ => None,
+        };
+        let pieces = Pieces::of(s);
+        if let Some(key) = &key {
+            if let Some(labels) = self.cache.get(key, &pieces) {
+                self.write_series(labels, true, s.value);
+                return;
+            }
+        }
+        self.encode_labels(s);
+        if let Some(key) = key {
+            self.cache.insert(key, pieces, &self.encoded);
+        }
+        self.write_series(0..self.encoded.len(), false, s.value);
+    }
+}
+
+impl Series {
+    /// Encodes the sorted, unique, non-empty labels of `s` (with `__name__` and the external
+    /// labels) into `encoded` as `TimeSeries.labels` entries.
+    fn encode_labels(&mut self, s: &SinkSample<'_>) {
         self.bytes.clear();
         self.labels.clear();
         let n0 = self.bytes.len();
@@ -269,42 +533,15 @@ impl SampleSink for Series {
             .dedup_by(|later, kept| bytes[later.name.clone()] == bytes[kept.name.clone()]);
         self.labels.retain(|l| !l.value.is_empty());
 
-        let label_len =
-            |l: &LabelRef| string_field_len(l.name.len()) + string_field_len(l.value.len());
-        let sample_len = 1 + 8 + 1 + encoded_len_varint(self.timestamp_ms as u64);
-        let series_len: usize = self
-            .labels
-            .iter()
-            .map(|l| {
-                let n = label_len(l);
-                1 + encoded_len_varint(n as u64) + n
-            })
-            .sum::<usize>()
-            + 1
-            + encoded_len_varint(sample_len as u64)
-            + sample_len;
-        let out = &mut self.raw;
-        // WriteRequest.timeseries = 1
-        encode_key(1, WireType::LengthDelimited, out);
-        encode_varint(series_len as u64, out);
+        let out = &mut self.encoded;
+        out.clear();
         for l in &self.labels {
+            let len = string_field_len(l.name.len()) + string_field_len(l.value.len());
             // TimeSeries.labels = 1
             encode_key(1, WireType::LengthDelimited, out);
-            encode_varint(label_len(l) as u64, out);
+            encode_varint(len as u64, out);
             put_bytes(out, 1, &bytes[l.name.clone()]);
             put_bytes(out, 2, &bytes[l.value.clone()]);
-        }
-        // TimeSeries.samples = 2
-        encode_key(2, WireType::LengthDelimited, out);
-        encode_varint(sample_len as u64, out);
-        encode_key(1, WireType::SixtyFourBit, out);
-        out.extend_from_slice(&s.value.to_le_bytes());
-        encode_key(2, WireType::Varint, out);
-        // int64 is written as its two's-complement u64 (timestamps are positive anyway).
-        encode_varint(self.timestamp_ms as u64, out);
-        self.raw_samples += 1;
-        if self.raw_samples >= self.max_samples {
-            self.seal();
         }
     }
 }

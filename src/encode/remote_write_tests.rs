@@ -230,3 +230,190 @@ fn custom_collectors_and_their_errors() {
         "a failed collection sends nothing"
     );
 }
+
+/// The bodies a fresh encoder (no cache) configured as `like` makes of `regs` at time 1.
+fn fresh_bodies(like: &WriteRequestEncoder, regs: &[Registry]) -> Vec<Vec<u8>> {
+    let external: Vec<(String, String)> = like
+        .series
+        .external
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let mut enc = WriteRequestEncoder::new(like.series.max_samples, &external);
+    enc.collect(regs, 1).unwrap();
+    enc.take_batches().map(|b| b.body).collect()
+}
+
+/// Collects with `enc` at time 1; checks the bodies are byte for byte those of a fresh
+/// encoder, and returns the decoded rows.
+fn warm_rows(enc: &mut WriteRequestEncoder, regs: &[Registry]) -> Vec<Series> {
+    enc.collect(regs, 1).unwrap();
+    let batches: Vec<Batch> = enc.take_batches().collect();
+    let bodies: Vec<&[u8]> = batches.iter().map(|b| &b.body[..]).collect();
+    let fresh = fresh_bodies(enc, regs);
+    assert_eq!(bodies, fresh.iter().map(|b| &b[..]).collect::<Vec<_>>());
+    let mut rows = Vec::new();
+    for b in batches {
+        rows.extend(decode(&b.body));
+        enc.recycle(b.body);
+    }
+    rows
+}
+
+fn label_of<'r>(row: &'r Series, name: &str) -> Option<&'r str> {
+    row.0
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn cached_labels_follow_removed_added_and_changed_series() {
+    let r = Registry::builder()
+        .const_label("region", "eu")
+        .unwrap()
+        .build();
+    let c = Counter::builder("req_total", "R.")
+        .labels(["path"])
+        .register(&r)
+        .unwrap();
+    let h = Histogram::builder("lat", "L.")
+        .labels(["path"])
+        .buckets([1.0])
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    for (i, p) in ["/a", "/b", "/c"].iter().enumerate() {
+        c.with_label_values(&[p]).inc_by(i as u64 + 1);
+        h.with_label_values(&[p]).observe(0.5);
+    }
+    let regs = [r];
+    let mut enc = WriteRequestEncoder::new(3, &[("job".into(), "j".into())]);
+    let first = warm_rows(&mut enc, &regs);
+    assert_eq!(first.len(), 3 + 3 * 4);
+    assert_eq!(enc.series.cache.entries.len(), 15);
+    // Warm: the same bodies again, all from the cache (nothing new encoded).
+    let arena = enc.series.cache.arena.len();
+    assert_eq!(warm_rows(&mut enc, &regs), first);
+    assert_eq!(enc.series.cache.arena.len(), arena);
+
+    // One series goes, one comes (labels of the same length, so the allocator may well
+    // hand the new child the old one's address), and one changes its value ("/c" to "/d"
+    // is a remove and an add).
+    c.remove(&["/b"]).unwrap();
+    c.remove(&["/c"]).unwrap();
+    h.remove(&["/a"]).unwrap();
+    c.with_label_values(&["/x"]).inc_by(7);
+    c.with_label_values(&["/d"]).inc_by(3);
+    h.with_label_values(&["/y"]).observe(2.0);
+    let rows = warm_rows(&mut enc, &regs);
+    let counters: Vec<(Option<&str>, f64)> = rows
+        .iter()
+        .filter(|r| label_of(r, "__name__") == Some("req_total"))
+        .map(|r| (label_of(r, "path"), r.1))
+        .collect();
+    assert_eq!(
+        counters,
+        [(Some("/a"), 1.0), (Some("/x"), 7.0), (Some("/d"), 3.0)]
+    );
+    let paths: Vec<Option<&str>> = rows
+        .iter()
+        .filter(|r| label_of(r, "__name__") == Some("lat_count"))
+        .map(|r| label_of(r, "path"))
+        .collect();
+    assert_eq!(paths, [Some("/b"), Some("/c"), Some("/y")]);
+    for row in &rows {
+        assert_eq!(label_of(row, "region"), Some("eu"));
+        assert_eq!(label_of(row, "job"), Some("j"));
+    }
+    // Evicted: only the live series stay cached.
+    assert_eq!(enc.series.cache.entries.len(), rows.len());
+    assert_eq!(enc.series.cache.index.len(), rows.len());
+    assert_eq!(warm_rows(&mut enc, &regs), rows);
+
+    // All gone, then the cache is empty too.
+    c.clear();
+    h.clear();
+    assert!(warm_rows(&mut enc, &regs).is_empty());
+    assert!(enc.series.cache.entries.is_empty());
+    assert_eq!(enc.series.cache.live, 0);
+}
+
+#[test]
+fn info_labels_changed_in_place_are_sent_as_they_are_now() {
+    let r = Registry::new();
+    let i = crate::Info::builder("build", "B.").register(&r).unwrap();
+    let regs = [r];
+    let mut enc = WriteRequestEncoder::new(10, &[]);
+    let rows = warm_rows(&mut enc, &regs);
+    assert_eq!(rows[0].0, labels(&[("__name__", "build_info")]));
+    for v in ["1.0", "2.0", "3.5"] {
+        i.set(&[("version", v)]).unwrap();
+        let rows = warm_rows(&mut enc, &regs);
+        assert_eq!(
+            rows[0].0,
+            labels(&[("__name__", "build_info"), ("version", v)])
+        );
+    }
+}
+
+#[test]
+fn registries_sharing_a_family_keep_their_own_labels() {
+    let a = Registry::builder().prefix("a").unwrap().build();
+    let b = Registry::builder().const_label("k", "v").unwrap().build();
+    let g = Gauge::builder("g", "G.")
+        .labels(["x"])
+        .register(&a)
+        .unwrap();
+    b.register(g.clone()).unwrap();
+    g.with_label_values(&["1"]).set(2.0);
+    let regs = [a, b];
+    let mut enc = WriteRequestEncoder::new(10, &[]);
+    for _ in 0..3 {
+        let rows = warm_rows(&mut enc, &regs);
+        assert_eq!(
+            rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            [
+                labels(&[("__name__", "a_g"), ("x", "1")]),
+                labels(&[("__name__", "g"), ("k", "v"), ("x", "1")]),
+            ]
+        );
+    }
+    // The other order reorders the cache, and still gives each its labels.
+    let swapped = [regs[1].clone(), regs[0].clone()];
+    let rows = warm_rows(&mut enc, &swapped);
+    assert_eq!(label_of(&rows[0], "__name__"), Some("g"));
+    assert_eq!(label_of(&rows[1], "__name__"), Some("a_g"));
+}
+
+#[test]
+fn arena_is_compacted_as_series_come_and_go() {
+    let r = Registry::new();
+    let c = Counter::builder("c", "C.")
+        .labels(["id"])
+        .register(&r)
+        .unwrap();
+    let regs = [r];
+    let mut enc = WriteRequestEncoder::new(1000, &[]);
+    for round in 0..200u32 {
+        c.clear();
+        for k in 0..20 {
+            let v = format!("{round}-{k}-{}", "x".repeat(100));
+            c.with_label_values(&[&v]).inc();
+        }
+        let rows = warm_rows(&mut enc, &regs);
+        assert_eq!(rows.len(), 20);
+        assert_eq!(
+            label_of(&rows[19], "id"),
+            Some(&*format!("{round}-19-{}", "x".repeat(100)))
+        );
+        let cache = &enc.series.cache;
+        assert_eq!(cache.entries.len(), 20);
+        assert!(
+            cache.arena.len() <= 2 * cache.live + ARENA_SLACK,
+            "arena {} for {} live bytes",
+            cache.arena.len(),
+            cache.live
+        );
+    }
+}

@@ -28,12 +28,27 @@ pub(crate) struct SinkSample<'s> {
     pub(crate) extra: Option<(&'s str, &'s str)>,
     /// Unescaped pairs from [`FamilyWriter::sample`](super::FamilyWriter::sample).
     pub(crate) pairs: LabelPairs<'s>,
+    /// Which sample of which family child this is, when a built-in family writes it (custom
+    /// collectors' samples have none). The same id and the same name and label pieces (see
+    /// above) mean the same series in every collection.
+    pub(crate) series: Option<SeriesId>,
     /// The value.
     pub(crate) value: f64,
     /// The value as the metric gave it (exact counts, `_created` seconds).
     pub(crate) exact: Value,
     /// The sample's exemplar, if it has one (OpenMetrics and protobuf carry them).
     pub(crate) exemplar: Option<ExemplarRef<'s>>,
+}
+
+/// A built-in family's sample: its child's [`Child::id`](crate::family::Child), unique in
+/// the process and never reused, and the sample's position among that child's samples in one
+/// collection (a histogram's buckets, `_sum`, `_count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SeriesId {
+    /// The child.
+    pub(crate) child: u64,
+    /// The sample's ordinal within the child.
+    pub(crate) ordinal: u32,
 }
 
 /// Receives the samples of a collection (see [`MetricWriter::with_sink`](super::MetricWriter::with_sink)).

@@ -144,6 +144,9 @@ pub(crate) struct Child<M> {
     pub(crate) labels: Box<str>,
     /// When the child was created, in seconds since the Unix epoch (`_created`).
     pub(crate) created: f64,
+    /// Process-unique identity, never reused: remote write caches each series' encoded
+    /// labels under it (an address could be reused by a later child once this one is freed).
+    pub(crate) id: u64,
 }
 
 #[cfg(not(tachymeter_loom))]
@@ -154,6 +157,9 @@ use map::ChildMap;
 
 /// Source of family identities for the per-thread lookup cache.
 static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Source of child identities ([`Child::id`]).
+static NEXT_CHILD_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 struct Inner<M: Metric> {
     desc: Descriptor,
@@ -283,6 +289,8 @@ impl<M: Metric> Family<M> {
             metric: M::new_child_in(&inner.options, &inner.desc),
             labels: render_labels(inner.desc.label_names(), q.0),
             created: crate::encode::now_seconds(),
+            // Relaxed: only uniqueness matters; nothing is published through the id.
+            id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -379,6 +387,7 @@ impl<M: Metric> Collector for Family<M> {
         let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
             inner.children.for_each(|c| {
+                fw.begin_child(c.id);
                 c.metric.encode_child(&inner.options, &mut fw, &c.labels);
                 if created {
                     fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));

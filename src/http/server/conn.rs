@@ -26,7 +26,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
-use crate::sync::lock;
+/// Locks a std mutex, recovering a poisoned one. The server runs on tokio, outside the loom
+/// models (they build the crate without `http-server`), so it uses std's `Mutex` directly
+/// rather than `crate::sync`'s, which is loom's under `--cfg tachymeter_loom`.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Where a connection is in its request cycle (stored in [`ConnState::phase`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
