@@ -5,7 +5,6 @@
 use core::future::{ready, Future, Ready};
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
@@ -16,7 +15,7 @@ use bytes::Bytes;
 
 use super::endpoint::{scrape, VARY};
 use super::labels::{Headers, RequestInfo};
-use super::recorder::{HttpMetrics, InFlight, Route};
+use super::recorder::{poll_recording_panics, HttpMetrics, InFlight, Route};
 use crate::Registry;
 
 /// actix-web middleware recording [`HttpMetrics`] for every request of the app (or scope) it
@@ -137,16 +136,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let inner = this.inner;
-        let polled = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(p) => p,
-            Err(panic) => {
-                if let Some(mut g) = this.guard.take() {
-                    g.finish_panicked();
-                }
-                resume_unwind(panic)
-            }
-        };
+        let polled = poll_recording_panics(this.inner, this.guard, cx);
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,

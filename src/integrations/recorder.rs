@@ -299,3 +299,24 @@ impl Drop for InFlight {
         self.finish();
     }
 }
+
+/// Polls a request's inner future; if it panics, `guard` records the request as a 500 and
+/// the panic resumes (the caller's framework then handles it as it would without metrics).
+/// Shared by the tower and actix-web wrappers.
+pub(crate) fn poll_recording_panics<F: core::future::Future>(
+    inner: core::pin::Pin<&mut F>,
+    guard: &mut Option<InFlight>,
+    cx: &mut core::task::Context<'_>,
+) -> core::task::Poll<F::Output> {
+    // AssertUnwindSafe: after a panic the inner future is never polled again (the panic
+    // resumes at once); the guard is only finished, not read as if the request went on.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+        Ok(p) => p,
+        Err(panic) => {
+            if let Some(mut g) = guard.take() {
+                g.finish_panicked();
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}

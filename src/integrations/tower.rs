@@ -8,7 +8,6 @@
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bytes::Buf as _;
@@ -16,7 +15,7 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
 use super::labels::{Headers, RequestInfo};
-use super::recorder::{HttpMetrics, InFlight, Route};
+use super::recorder::{poll_recording_panics, HttpMetrics, InFlight, Route};
 
 type RouteFn = dyn Fn(&RequestInfo<'_>) -> Option<&'static str> + Send + Sync;
 
@@ -194,16 +193,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let inner = this.inner;
-        let polled = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(p) => p,
-            Err(panic) => {
-                if let Some(mut g) = this.guard.take() {
-                    g.finish_panicked();
-                }
-                resume_unwind(panic)
-            }
-        };
+        let polled = poll_recording_panics(this.inner, this.guard, cx);
         let result = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(r) => r,
