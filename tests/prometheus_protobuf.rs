@@ -107,14 +107,6 @@ fn ingested(prom: &Server, job: &str) -> BTreeMap<Series, f64> {
         .collect()
 }
 
-fn query_one(prom: &Server, q: &str) -> Option<String> {
-    let rows = support::prometheus_query(prom, q).ok()?;
-    rows.first()?
-        .at(&["value", "1"])
-        .and_then(Json::as_str)
-        .map(str::to_owned)
-}
-
 fn same_value(a: f64, b: f64) -> bool {
     a == b || (a.is_nan() && b.is_nan()) || ((a - b) / a).abs() < 1e-9
 }
@@ -204,14 +196,14 @@ fn prometheus_scrapes_protobuf_and_ingests_every_series() {
     let expected = text_samples(&r.encode_to_string(Format::Text));
     // The first scrape comes ~5-6 s after start (target discovery runs every 5 s).
     let done = support::wait_until(Duration::from_secs(40), Duration::from_millis(250), || {
-        (query_one(&prom, "up{job=\"pb\"}").as_deref() == Some("1")
+        (support::query_first(&prom, "up{job=\"pb\"}").as_deref() == Some("1")
             && ingested(&prom, "pb").len() >= expected.len())
         .then_some(())
     });
     assert!(
         done.is_some(),
         "no complete scrape within 40 s; up = {:?}; Prometheus log:\n{}",
-        query_one(&prom, "up{job=\"pb\"}"),
+        support::query_first(&prom, "up{job=\"pb\"}"),
         prom.log()
     );
 
@@ -236,7 +228,7 @@ fn prometheus_scrapes_protobuf_and_ingests_every_series() {
         );
     }
     assert_eq!(
-        query_one(&prom, "scrape_samples_scraped{job=\"pb\"}"),
+        support::query_first(&prom, "scrape_samples_scraped{job=\"pb\"}"),
         Some(expected.len().to_string()),
         "one sample per text series, no duplicates"
     );

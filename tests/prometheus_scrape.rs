@@ -7,45 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Json, LoggingProxy, Peer, Server};
+use support::{LoggingProxy, Peer};
 use tachymeter::{start_http_server, Counter, Format, Gauge, Histogram, Registry};
-
-/// `/api/v1/query` results: each series' value as a string.
-fn query(prom: &Server, q: &str) -> Vec<String> {
-    support::prometheus_query(prom, q)
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .iter()
-        .map(|r| {
-            r.at(&["value", "1"])
-                .and_then(Json::as_str)
-                .unwrap_or_else(|| panic!("{q}: no value in {r:?}"))
-                .to_owned()
-        })
-        .collect()
-}
-
-/// The sample lines of an exposition body: (selector, value).
-fn samples(body: &str) -> Vec<(String, String)> {
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (sel, value) = l.rsplit_once(' ').unwrap();
-            (sel.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn with_job(selector: &str, job: &str) -> String {
-    match selector.strip_suffix('}') {
-        Some(s) => format!("{s},job=\"{job}\"}}"),
-        None => format!("{selector}{{job=\"{job}\"}}"),
-    }
-}
-
-fn same_value(a: &str, b: &str) -> bool {
-    let (x, y): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
-    x == y || ((x - y) / x).abs() < 1e-9
-}
 
 #[test]
 fn prometheus_scrapes_both_formats_and_ingests_every_series() {
@@ -87,7 +50,8 @@ fn prometheus_scrapes_both_formats_and_ingests_every_series() {
 
     // The first scrape comes ~5-6 s after start (target discovery runs every 5 s).
     let scraped = support::wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        (query(&prom, "up{job=\"om\"}").len() == 1 && query(&prom, "up{job=\"text\"}").len() == 1)
+        (support::query_values(&prom, "up{job=\"om\"}").len() == 1
+            && support::query_values(&prom, "up{job=\"text\"}").len() == 1)
             .then_some(())
     });
     assert!(
@@ -97,7 +61,7 @@ fn prometheus_scrapes_both_formats_and_ingests_every_series() {
     );
     for job in ["om", "text"] {
         assert_eq!(
-            query(&prom, &format!("up{{job=\"{job}\"}}")),
+            support::query_values(&prom, &format!("up{{job=\"{job}\"}}")),
             ["1"],
             "{}",
             prom.log()
@@ -118,14 +82,19 @@ fn prometheus_scrapes_both_formats_and_ingests_every_series() {
 
     for (job, format) in [("om", Format::OpenMetrics), ("text", Format::Text)] {
         let body = r.encode_to_string(format);
-        let expected = samples(&body);
+        let expected = support::exposition_samples(&body);
         for (selector, value) in &expected {
-            let q = with_job(selector, job);
-            let got = query(&prom, &q);
+            let q = support::with_job(selector, job);
+            let got = support::query_values(&prom, &q);
             assert_eq!(got.len(), 1, "{q} not ingested; body:\n{body}");
-            assert!(same_value(&got[0], value), "{q}: {} != {value}", got[0]);
+            assert!(
+                support::same_value(&got[0], value),
+                "{q}: {} != {value}",
+                got[0]
+            );
         }
-        let scraped = query(&prom, &format!("scrape_samples_scraped{{job=\"{job}\"}}"));
+        let scraped =
+            support::query_values(&prom, &format!("scrape_samples_scraped{{job=\"{job}\"}}"));
         assert_eq!(
             scraped,
             [expected.len().to_string()],

@@ -4,9 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{HttpResponse, Json, Peer, Server};
+use support::{HttpResponse, Json, Peer};
 use tachymeter::http::{ServeError, ServerBuilder};
 use tachymeter::{Counter, Registry};
 
@@ -160,18 +158,6 @@ fn bearer_token_guards_metrics() {
     server.shutdown();
 }
 
-/// `up` for `job` once Prometheus has scraped it (the first scrape comes ~5-6 s after start).
-fn up(prom: &Server, job: &str) -> Option<String> {
-    let q = format!("up{{job=\"{job}\"}}");
-    support::wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        let r = support::prometheus_query(prom, &q).ok()?;
-        r.first()?
-            .at(&["value", "1"])
-            .and_then(Json::as_str)
-            .map(str::to_owned)
-    })
-}
-
 #[test]
 fn prometheus_scrapes_a_custom_path_with_basic_auth() {
     if !support::have(&[Peer::Prometheus]) {
@@ -192,8 +178,18 @@ fn prometheus_scrapes_a_custom_path_with_basic_auth() {
          username: prom\n      password: nope\n    static_configs:\n      - targets: [{target}]\n"
     );
     let prom = support::start_prometheus_jobs(&jobs, "1s", &[]);
-    assert_eq!(up(&prom, "good").as_deref(), Some("1"), "{}", prom.log());
-    assert_eq!(up(&prom, "bad").as_deref(), Some("0"), "{}", prom.log());
+    assert_eq!(
+        support::wait_for_value(&prom, "up{job=\"good\"}").as_deref(),
+        Some("1"),
+        "{}",
+        prom.log()
+    );
+    assert_eq!(
+        support::wait_for_value(&prom, "up{job=\"bad\"}").as_deref(),
+        Some("0"),
+        "{}",
+        prom.log()
+    );
     let v = support::prometheus_query(&prom, "jobs_total{job=\"good\"}").unwrap();
     assert_eq!(
         v[0].at(&["value", "1"]).and_then(Json::as_str),

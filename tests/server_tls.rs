@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Json, Peer};
+use support::Peer;
 use tachymeter::http::{ServeError, ServerBuilder};
 use tachymeter::{Counter, Registry};
 use tokio_rustls::rustls;
@@ -150,13 +150,7 @@ fn prometheus_scrapes_over_https_with_a_bearer_token() {
          authorization:\n      credentials: tok-123\n    static_configs:\n      - targets: [{target}]\n"
     );
     let prom = support::start_prometheus_jobs(&jobs, "1s", &[]);
-    let value = support::wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
-        let v = support::prometheus_query(&prom, "tls_jobs_total{job=\"tls\"}").ok()?;
-        v.first()?
-            .at(&["value", "1"])
-            .and_then(Json::as_str)
-            .map(str::to_owned)
-    });
+    let value = support::wait_for_value(&prom, "tls_jobs_total{job=\"tls\"}");
     let up = support::prometheus_query(&prom, "up{job=\"tls\"}").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(value.as_deref(), Some("3"), "up: {up:?}\n{}", prom.log());

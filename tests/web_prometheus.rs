@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{Json, LoggingProxy, Peer, Server};
+use support::{LoggingProxy, Peer};
 
 /// An example app running as a child process, killed (by its PID) on drop.
 struct ExampleApp {
@@ -54,41 +54,6 @@ impl Drop for ExampleApp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn query(prom: &Server, q: &str) -> Vec<String> {
-    support::prometheus_query(prom, q)
-        .unwrap_or_else(|e| panic!("{q}: {e}"))
-        .iter()
-        .map(|r| {
-            r.at(&["value", "1"])
-                .and_then(Json::as_str)
-                .unwrap_or_else(|| panic!("{q}: no value in {r:?}"))
-                .to_owned()
-        })
-        .collect()
-}
-
-fn samples(body: &str) -> Vec<(String, String)> {
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (sel, value) = l.rsplit_once(' ').unwrap();
-            (sel.to_owned(), value.to_owned())
-        })
-        .collect()
-}
-
-fn with_job(selector: &str, job: &str) -> String {
-    match selector.strip_suffix('}') {
-        Some(s) => format!("{s},job=\"{job}\"}}"),
-        None => format!("{selector}{{job=\"{job}\"}}"),
-    }
-}
-
-fn same_value(a: &str, b: &str) -> bool {
-    let (x, y): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
-    x == y || ((x - y) / x).abs() < 1e-9
 }
 
 /// The request mix against one app.
@@ -159,7 +124,9 @@ fn prometheus_scrapes_both_apps_in_both_formats() {
     let up = support::wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
         proxies
             .iter()
-            .all(|(job, _, _)| query(&prom, &format!("up{{job=\"{job}\"}}")).len() == 1)
+            .all(|(job, _, _)| {
+                support::query_values(&prom, &format!("up{{job=\"{job}\"}}")).len() == 1
+            })
             .then_some(())
     });
     assert!(
@@ -170,7 +137,7 @@ fn prometheus_scrapes_both_apps_in_both_formats() {
 
     for (job, proxy, accept) in &proxies {
         assert_eq!(
-            query(&prom, &format!("up{{job=\"{job}\"}}")),
+            support::query_values(&prom, &format!("up{{job=\"{job}\"}}")),
             ["1"],
             "{}",
             prom.log()
@@ -206,14 +173,19 @@ fn prometheus_scrapes_both_apps_in_both_formats() {
         assert!(body.contains(
             "http_server_request_duration_seconds_count{method=\"GET\",route=\"/users/{id}\",status=\"200\"} 5"
         ), "{job}:\n{body}");
-        let expected = samples(&body);
+        let expected = support::exposition_samples(&body);
         for (selector, value) in &expected {
-            let q = with_job(selector, job);
-            let got = query(&prom, &q);
+            let q = support::with_job(selector, job);
+            let got = support::query_values(&prom, &q);
             assert_eq!(got.len(), 1, "{q} not ingested; body:\n{body}");
-            assert!(same_value(&got[0], value), "{q}: {} != {value}", got[0]);
+            assert!(
+                support::same_value(&got[0], value),
+                "{q}: {} != {value}",
+                got[0]
+            );
         }
-        let scraped = query(&prom, &format!("scrape_samples_scraped{{job=\"{job}\"}}"));
+        let scraped =
+            support::query_values(&prom, &format!("scrape_samples_scraped{{job=\"{job}\"}}"));
         assert_eq!(
             scraped,
             [expected.len().to_string()],

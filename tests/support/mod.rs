@@ -33,6 +33,7 @@ mod capture;
 mod counting_alloc;
 mod http;
 mod json;
+mod prom;
 mod promtool;
 mod python;
 #[cfg(feature = "remote-write")]
@@ -43,6 +44,7 @@ pub use capture::*;
 pub use counting_alloc::*;
 pub use http::*;
 pub use json::*;
+pub use prom::*;
 pub use promtool::*;
 pub use python::*;
 #[cfg(feature = "remote-write")]
