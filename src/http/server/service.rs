@@ -59,12 +59,12 @@ pub(super) async fn handle(
     // Dropping the body unread: hyper then closes the connection after the answer instead
     // of reading (or buffering) whatever the client claims to send.
     drop(body);
-    let resp = route(&parts.method, &parts.uri, &parts.headers, &routes).await;
+    let resp = route(&parts.method, &parts.uri, &parts.headers, &routes);
     state.set_phase(Phase::Answered);
     Ok(resp)
 }
 
-async fn route(
+fn route(
     method: &Method,
     uri: &hyper::Uri,
     headers: &HeaderMap,
