@@ -138,11 +138,41 @@ pub(crate) fn growth(schema: i8) -> f64 {
     (-f64::from(schema)).exp2().exp2()
 }
 
-/// `2^(m/256 − 1)` for `m` in 0..256: the schema-8 bounds within one power of two, as
-/// fractions in [0.5, 1). Coarser positive schemas use every `2^(8−s)`-th entry.
-pub(crate) fn bounds_table() -> &'static [f64; 256] {
-    static TABLE: OnceLock<[f64; 256]> = OnceLock::new();
-    TABLE.get_or_init(|| core::array::from_fn(|m| (m as f64 / 256.0 - 1.0).exp2()))
+/// The bucket lookup tables, built once.
+pub(crate) struct Tables {
+    /// `2^(m/256 − 1)` for `m` in 0..256: the schema-8 bounds within one power of two, as
+    /// fractions in [0.5, 1). Coarser positive schemas use every `2^(8−s)`-th entry.
+    bounds: [f64; 256],
+    /// For schema `s` (row `s − 1`): by the top `s + 1` mantissa bits of a fraction, how many
+    /// of the schema's bounds lie below the smallest fraction with those bits. A cell is
+    /// narrower than a bucket, so at most one more bound lies below the fraction itself.
+    index: [[u16; 512]; 8],
+}
+
+impl core::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tables").finish_non_exhaustive()
+    }
+}
+
+/// The lookup tables (built on first use).
+pub(crate) fn bounds_table() -> &'static Tables {
+    static TABLES: OnceLock<Box<Tables>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let bounds: [f64; 256] = core::array::from_fn(|m| (m as f64 / 256.0 - 1.0).exp2());
+        let mut index = [[0u16; 512]; 8];
+        for schema in 1..=8u32 {
+            let n = 1usize << schema;
+            for (cell, slot) in index[schema as usize - 1][..2 * n].iter_mut().enumerate() {
+                let lowest = 0.5 * (1.0 + cell as f64 / (2 * n) as f64);
+                let below = (0..n)
+                    .filter(|&j| bounds[j << (8 - schema)] < lowest)
+                    .count();
+                *slot = below as u16;
+            }
+        }
+        Box::new(Tables { bounds, index })
+    })
 }
 
 /// `(frac, exp)` with `v = frac · 2^exp`, `frac` in [0.5, 1), for finite `v > 0`.
@@ -162,7 +192,7 @@ fn frexp(v: f64) -> (f64, i32) {
 /// The key of the bucket holding `a` (`a` > 0, not NaN) at `schema`. `+Inf` gets the key of
 /// the bucket whose upper bound is `2^1024 = +Inf`.
 #[inline]
-pub(crate) fn key(a: f64, schema: i8, table: &[f64; 256]) -> i32 {
+pub(crate) fn key(a: f64, schema: i8, table: &Tables) -> i32 {
     if a == f64::INFINITY {
         return if schema > 0 {
             1024 << schema
@@ -174,17 +204,10 @@ pub(crate) fn key(a: f64, schema: i8, table: &[f64; 256]) -> i32 {
     if schema > 0 {
         let shift = 8 - schema as u32;
         let n = 1usize << schema;
-        // Bounds below `frac` in this schema's subset of the table.
-        let (mut lo, mut len) = (0usize, n);
-        while len > 1 {
-            let half = len / 2;
-            let mid = lo + half;
-            if table[mid << shift] < frac {
-                lo = mid;
-            }
-            len -= half;
-        }
-        let j = lo + usize::from(table[lo << shift] < frac);
+        // The top `schema + 1` mantissa bits of `frac` pick the cell.
+        let cell = (frac.to_bits() >> (51 - schema as u32)) as usize & (2 * n - 1);
+        let j = usize::from(table.index[schema as usize - 1][cell]);
+        let j = j + usize::from(j < n && table.bounds[j << shift] < frac);
         ((exp - 1) << schema) + j as i32
     } else {
         // An exact power of two is the upper bound of the bucket below.
@@ -201,11 +224,11 @@ fn ldexp(x: f64, e: i32) -> f64 {
 }
 
 /// The upper bound of bucket `k` at `schema`: `2^(k·2^-schema)`.
-pub(crate) fn upper_bound(k: i32, schema: i8, table: &[f64; 256]) -> f64 {
+pub(crate) fn upper_bound(k: i32, schema: i8, table: &Tables) -> f64 {
     if schema > 0 {
         let e = k >> schema;
         let j = (k - (e << schema)) as usize;
-        ldexp(table[j << (8 - schema as u32)] * 2.0, e)
+        ldexp(table.bounds[j << (8 - schema as u32)] * 2.0, e)
     } else {
         ldexp(1.0, k << -schema)
     }
@@ -430,6 +453,33 @@ mod tests {
                 f64::INFINITY
             );
             assert!(upper_bound(key(f64::MAX, schema, t), schema, t) >= f64::MAX);
+        }
+    }
+
+    #[test]
+    fn the_cell_lookup_agrees_with_counting_bounds() {
+        let t = bounds_table();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Every mantissa, exponents around 1; plus the bounds themselves.
+            let v = f64::from_bits((x & ((1 << 52) - 1)) | (1023 << 52));
+            for a in [v, t.bounds[(x >> 56) as usize] * 2.0] {
+                let (frac, exp) = frexp(a);
+                for schema in 1..=MAX_SCHEMA {
+                    let n = 1usize << schema;
+                    let below = (0..n)
+                        .filter(|&j| t.bounds[j << (8 - schema as u32)] < frac)
+                        .count();
+                    assert_eq!(
+                        key(a, schema, t),
+                        ((exp - 1) << schema) + below as i32,
+                        "{a} {schema}"
+                    );
+                }
+            }
         }
     }
 

@@ -36,8 +36,11 @@ use super::{coarsen, key, upper_bound, NativeConfig, MIN_SCHEMA};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{lock, AtomicPtr, AtomicU64, Mutex, Ordering};
 
-/// Counts per chunk: one 128-byte line.
+/// Counts per chunk: one 128-byte line (2 under loom, to keep models small).
+#[cfg(not(tachymeter_loom))]
 const LANES: usize = 16;
+#[cfg(tachymeter_loom)]
+const LANES: usize = 2;
 /// The most keys one shard's window covers on one side (128 KiB). A wider spread of values
 /// halves the resolution as the bucket limit does; at schema 2 and below every `f64` fits.
 const MAX_WINDOW: usize = 1 << 14;
@@ -194,7 +197,7 @@ pub(crate) struct NativeView<'a> {
 /// A native histogram's storage. See the [module docs](self).
 pub(crate) struct NativeStore {
     config: NativeConfig,
-    table: &'static [f64; 256],
+    table: &'static super::Tables,
     /// Whether the bucket limit may reset the histogram.
     resets: bool,
     /// The id of the current generation. Written under `core` only.
