@@ -32,7 +32,7 @@ pub(crate) const DEFAULT_ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
 
 /// The settings of a histogram's native buckets: made by
 /// [`Builder::native`](crate::Builder#method.native) and adjusted with the `native_*`
-/// builder methods. See the [guide](crate::docs::guide#native-histograms).
+/// builder methods. See the [guide](crate#native-histograms).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NativeConfig {
     pub(crate) schema: i8,

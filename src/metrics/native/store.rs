@@ -361,7 +361,7 @@ impl NativeStore {
         }
         // SAFETY: `fresh` is installed and is only freed by a later `publish` on this slot
         // (by this thread, or under `core` for the overflow) or when the slot drops.
-        unsafe { &**fresh }
+        unsafe { &*fresh }
     }
 
     /// The slot's state in the current generation, creating or migrating it (under `core`).
