@@ -112,8 +112,10 @@ impl NativeConfig {
     /// Sets the minimum time between two resets forced by the bucket limit (0, the default,
     /// never resets). After a widening or a halving, a reset also happens once this much time
     /// has passed since the last one (at the next scrape or new bucket), as client_golang
-    /// schedules one, so the resolution comes back. A histogram that also has classic buckets
-    /// never resets (its classic and native counts would disagree).
+    /// schedules one, so the resolution comes back. A reset drops the counts (Prometheus sees
+    /// a counter reset), together with any observation that raced it on another thread. A
+    /// histogram that also has classic buckets never resets (its classic and native counts
+    /// would disagree).
     pub fn with_min_reset_duration(mut self, d: Duration) -> Self {
         self.min_reset = d;
         self
@@ -336,6 +338,8 @@ impl NativeSnapshot {
     /// The bounds `(lower, upper]` of `|v|` for bucket `key` at this snapshot's schema.
     pub fn bucket_bounds(&self, key: i32) -> (f64, f64) {
         let t = bounds_table();
+        // Real keys are within ±2^19; beyond, the bounds are 0 or +Inf anyway.
+        let key = key.clamp(-(1 << 20), 1 << 20);
         (
             upper_bound(key - 1, self.schema, t),
             upper_bound(key, self.schema, t),

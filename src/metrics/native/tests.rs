@@ -226,3 +226,13 @@ fn classic_and_native_together_show_classic_buckets_in_text() {
         .native_snapshot()
         .is_none());
 }
+
+#[test]
+fn bucket_bounds_take_any_key() {
+    let h = native(NativeConfig::new(1.1).unwrap());
+    h.observe(1.0);
+    let s = h.native_snapshot().unwrap();
+    assert_eq!(s.bucket_bounds(0).1, 1.0);
+    assert_eq!(s.bucket_bounds(i32::MIN), (0.0, 0.0));
+    assert_eq!(s.bucket_bounds(i32::MAX), (f64::INFINITY, f64::INFINITY));
+}
