@@ -13,7 +13,7 @@ use tachymeter::{Counter, Format, Histogram, NativeConfig, Registry};
 /// One field: tag, and its varint value or its bytes.
 enum Field<'a> {
     Varint(u32, u64),
-    Fixed64(u32, u64),
+    Fixed64(u32, f64),
     Bytes(u32, &'a [u8]),
 }
 
@@ -40,7 +40,7 @@ fn fields(mut b: &[u8]) -> Vec<Field<'_>> {
             0 => out.push(Field::Varint(tag, varint(&mut b))),
             1 => {
                 let (x, rest) = b.split_at(8);
-                out.push(Field::Fixed64(tag, u64::from_le_bytes(x.try_into().unwrap())));
+                out.push(Field::Fixed64(tag, f64::from_le_bytes(x.try_into().unwrap())));
                 b = rest;
             }
             2 => {
@@ -81,6 +81,7 @@ fn side(spans: &[(i32, u32)], deltas: &[i64]) -> Vec<(i32, u64)> {
 
 struct Native {
     count: u64,
+    sum: f64,
     zero: u64,
     schema: i64,
     positive: Vec<(i32, u64)>,
@@ -88,11 +89,12 @@ struct Native {
 }
 
 fn histogram(b: &[u8]) -> Native {
-    let (mut count, mut zero, mut schema) = (0, 0, 0);
+    let (mut count, mut zero, mut schema, mut sum) = (0, 0, 0, f64::NAN);
     let (mut spans, mut deltas) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
     for f in fields(b) {
         match f {
             Field::Varint(1, v) => count = v,
+            Field::Fixed64(2, v) => sum = v,
             Field::Varint(5, v) => schema = zigzag(v),
             Field::Varint(7, v) => zero = v,
             Field::Bytes(t @ (9 | 12), s) => {
@@ -117,6 +119,7 @@ fn histogram(b: &[u8]) -> Native {
     }
     Native {
         count,
+        sum,
         zero,
         schema,
         positive: side(&spans[0], &deltas[0]),
@@ -200,6 +203,10 @@ fuzz_target!(|data: &[u8]| {
                                     .native_snapshot()
                                     .unwrap();
                                 assert_eq!(got.count, want.count);
+                                assert!(
+                                    got.sum.to_bits() == want.sum.to_bits()
+                                        || got.sum.is_nan() && want.sum.is_nan()
+                                );
                                 assert_eq!(got.schema, i64::from(want.schema));
                                 assert_eq!(got.positive, want.positive);
                                 assert_eq!(got.negative, want.negative);
