@@ -49,6 +49,10 @@ impl NativeConfig {
     /// 1.19), clamped to −4…8. The zero threshold is client_golang's default, 2^-128; the number of
     /// buckets is unlimited (see [`with_max_buckets`](Self::with_max_buckets)).
     ///
+    /// Each thread counts into a dense window of at most 16,384 buckets per sign; at schemas
+    /// above 2, values of one thread spread wider than that (more than 2^64 apart at schema
+    /// 8) lower the resolution as the bucket limit would.
+    ///
     /// # Errors
     ///
     /// [`BucketError::InvalidParameters`] unless `factor` is finite and greater than 1.

@@ -37,7 +37,8 @@ impl NativeStore {
     /// Count and sum of the current epoch (a consistent pair only in the sense that each
     /// shard's count is its buckets' total).
     pub(crate) fn count_and_sum(&self) -> (u64, f64) {
-        let core = lock(&self.core);
+        let mut core = lock(&self.core);
+        self.reset_if_due(&mut core);
         let (mut count, mut sum) = (0u64, 0.0);
         self.live(&core, |st| {
             // Relaxed: snapshot reads.
