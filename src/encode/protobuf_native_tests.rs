@@ -172,3 +172,44 @@ fn snapshots_after_limit_changes_still_decode_consistently() {
     assert_eq!(want.count, 9000);
     check(native_of(&fs, "wide"), &want);
 }
+
+#[test]
+fn native_histograms_round_trip_the_text_exposition() {
+    let r = full_registry();
+    let fam = Histogram::builder("native_seconds", "Native.")
+        .labels(["op"])
+        .native(1.1)
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    for v in [0.0, 0.25, 3.0, -1e-3] {
+        fam.with_label_values(&["mixed"]).observe(v);
+    }
+    fam.with_label_values(&["idle"]);
+    let both = Histogram::builder("both_seconds", "Both.")
+        .native(2.0)
+        .unwrap()
+        .buckets([0.5, 5.0])
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    for v in [0.1, 1.0, 10.0] {
+        both.observe(v);
+    }
+    let fs = decode(&encode(&r));
+    let from_pb = flatten(&fs);
+    let text = r.encode_to_string(Format::Text);
+    let from_text = parse_text(&text);
+    let keys = |m: &BTreeMap<Key, f64>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&from_pb), keys(&from_text), "text:\n{text}");
+    for (k, v) in &from_text {
+        assert!(same(from_pb[k], *v), "{k:?}: {} != {v}", from_pb[k]);
+    }
+    // The native fields are there as well.
+    let n = family(&fs, "app_native_seconds");
+    assert_eq!(n.metric.len(), 2);
+    for m in &n.metric {
+        assert!(!m.histogram.as_ref().unwrap().positive_span.is_empty());
+    }
+    assert_eq!(native_of(&fs, "app_both_seconds").schema(), 0);
+}
