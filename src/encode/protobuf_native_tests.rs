@@ -185,7 +185,7 @@ fn native_histograms_round_trip_the_text_exposition() {
     for v in [0.0, 0.25, 3.0, -1e-3] {
         fam.with_label_values(&["mixed"]).observe(v);
     }
-    fam.with_label_values(&["idle"]);
+    let _idle = fam.with_label_values(&["idle"]);
     let both = Histogram::builder("both_seconds", "Both.")
         .native(2.0)
         .unwrap()
