@@ -51,7 +51,9 @@ impl NativeConfig {
     ///
     /// Each thread counts into a dense window of at most 16,384 buckets per sign; at schemas
     /// above 2, values of one thread spread wider than that (more than 2^64 apart at schema
-    /// 8) lower the resolution as the bucket limit would.
+    /// 8) lower the resolution as the bucket limit would. `±Inf` counts in the bucket whose
+    /// upper bound is `+Inf` (key `1024·2^schema`), so beside ordinary values it brings the
+    /// finer schemas down to 3.
     ///
     /// # Errors
     ///

@@ -236,3 +236,23 @@ fn bucket_bounds_take_any_key() {
     assert_eq!(s.bucket_bounds(i32::MIN), (0.0, 0.0));
     assert_eq!(s.bucket_bounds(i32::MAX), (f64::INFINITY, f64::INFINITY));
 }
+
+#[test]
+fn infinities_and_extremes_are_counted() {
+    let h = native(NativeConfig::new(1.001).unwrap());
+    for v in [1.0, f64::INFINITY, f64::NEG_INFINITY, 5e-324, f64::MAX] {
+        h.observe(v);
+    }
+    let s = h.native_snapshot().unwrap();
+    check_consistent(&s);
+    assert_eq!(s.count, 5);
+    assert!(
+        s.schema <= 3,
+        "the window limit lowered schema 8 to {}",
+        s.schema
+    );
+    let top = s.positive.last().unwrap();
+    assert_eq!(s.bucket_bounds(top.0).1, f64::INFINITY);
+    assert_eq!(s.negative.len(), 1);
+    assert_eq!(s.bucket_bounds(s.negative[0].0).1, f64::INFINITY);
+}
