@@ -6,7 +6,7 @@
 //! `cargo run --release --bin native_ab` — ns per op, fastest of 15 rounds of 4·10^6 ops.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::metrics::histogram::{Histogram as PcHistogram, NativeHistogramConfig};
 use tachymeter_compare::{next_obs, run_threads, DEFAULT_BUCKETS};
