@@ -96,6 +96,10 @@ impl HistogramOptions {
 /// derived from the buckets, so buckets are cumulative, non-decreasing, and `+Inf` equals
 /// `_count`. See [`observe`](Histogram::observe) for NaN, infinite and negative values.
 ///
+/// Built with [`native`](Builder#method.native), it keeps Prometheus native (exponential,
+/// sparse) buckets instead, or beside the classic ones if `buckets` is called too; see
+/// [`NativeConfig`] and the [guide](crate#native-histograms).
+///
 /// ```
 /// use tachymeter::{Histogram, Registry};
 /// let registry = Registry::new();
