@@ -109,7 +109,8 @@ pub use http::{BackgroundPusher, PushError, Pusher};
 pub use http::{RemoteWriteError, RemoteWriter};
 pub use metrics::{
     Buckets, Builder, Counter, Gauge, GaugeTimer, Histogram, HistogramTimer, InProgress, Info,
-    LabeledBuilder, Metric, Observe, StateSet, States, Summary, SummaryConfig, SummaryTimer, Timer,
+    LabeledBuilder, Metric, NativeConfig, NativeSnapshot, Observe, StateSet, States, Summary,
+    SummaryConfig, SummaryTimer, Timer,
 };
 pub use process::ProcessCollector;
 pub use registry::{default_registry, Collector, Registry, RegistryBuilder};

@@ -186,4 +186,69 @@ fn warm_encode_and_recording_allocate_nothing() {
         reg.encode(Format::Text, &mut buf).unwrap();
     }
     assert_eq!(allocations() - before, 0, "summary scrape allocated");
+
+    // Native histograms (alone and with classic buckets): once each shard's window covers
+    // the values and every bucket has its first count, observing allocates nothing, nor does
+    // a warm encode (spans and deltas go through reused buffers).
+    let native = Histogram::builder("native_seconds", "Native.")
+        .labels(["op"])
+        .native(1.1)
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let both = Histogram::builder("both_seconds", "Both.")
+        .native(1.5)
+        .unwrap()
+        .buckets([0.1, 1.0, 10.0])
+        .unwrap()
+        .register(&reg)
+        .unwrap();
+    let n = native.with_label_values(&["get"]);
+    let spread = |i: u32| {
+        let v = 10f64.powf(f64::from(i % 600) / 100.0 - 3.0);
+        if i % 7 == 0 {
+            -v
+        } else if i % 11 == 0 {
+            0.0
+        } else {
+            v
+        }
+    };
+    for i in 0..6_000 {
+        n.observe(spread(i));
+        both.observe(spread(i));
+    }
+    n.observe_with_exemplar(0.5, &[("trace_id", "abc")]);
+    for format in [Format::Text, Format::OpenMetrics] {
+        buf.clear();
+        reg.encode(format, &mut buf).unwrap();
+    }
+    #[cfg(feature = "protobuf")]
+    {
+        buf.clear();
+        reg.encode(Format::Protobuf, &mut buf).unwrap();
+    }
+    let before = allocations();
+    for i in 0..60_000 {
+        n.observe(spread(i));
+        both.observe(spread(i));
+    }
+    assert_eq!(allocations() - before, 0, "native observe allocated");
+    #[allow(unused_mut)]
+    let mut formats = vec![Format::Text, Format::OpenMetrics];
+    #[cfg(feature = "protobuf")]
+    formats.push(Format::Protobuf);
+    for format in formats {
+        let before = allocations();
+        for _ in 0..3 {
+            buf.clear();
+            reg.encode(format, &mut buf).unwrap();
+        }
+        assert_eq!(
+            allocations() - before,
+            0,
+            "{format:?}: native encode allocated"
+        );
+    }
+    assert_eq!(n.native_snapshot().unwrap().count, 66_001);
 }

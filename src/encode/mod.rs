@@ -336,6 +336,46 @@ impl<'w> FamilyWriter<'w, '_> {
         self.w.created()
     }
 
+    /// Whether this is the protobuf exposition (false without the `protobuf` feature).
+    #[inline]
+    pub(crate) fn is_protobuf(&self) -> bool {
+        #[cfg(feature = "protobuf")]
+        {
+            self.w.format == Format::Protobuf
+        }
+        #[cfg(not(feature = "protobuf"))]
+        {
+            false
+        }
+    }
+
+    /// Hands a native histogram's merged buckets, count and sum to the sink (the protobuf
+    /// encoder); `exemplars` are its latest exemplars. Without a sink, nothing: the text
+    /// formats have no native buckets.
+    pub(crate) fn native(
+        &mut self,
+        labels: &str,
+        view: &crate::metrics::native::store::NativeView<'_>,
+        exemplars: &[crate::exemplar::Slot],
+    ) {
+        if let Some(sink) = self.w.sink.as_deref_mut() {
+            sink.native(
+                &SinkSample {
+                    name: [self.w.prefix, &self.desc.name, "_count"],
+                    rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), b""],
+                    extra: None,
+                    pairs: &[],
+                    series: None,
+                    value: view.count as f64,
+                    exact: Value::U64(view.count),
+                    exemplar: None,
+                },
+                view,
+                exemplars,
+            );
+        }
+    }
+
     /// The family name, without the registry prefix.
     pub(crate) fn family_name(&self) -> &'w str {
         &self.desc.name

@@ -22,7 +22,14 @@
 //! message Quantile     { double quantile = 1; double value = 2; }
 //! message Histogram    { uint64 sample_count = 1; double sample_sum = 2;
 //!                        repeated Bucket bucket = 3;
-//!                        google.protobuf.Timestamp created_timestamp = 15; }
+//!                        sint32 schema = 5; double zero_threshold = 6; uint64 zero_count = 7;
+//!                        repeated BucketSpan negative_span = 9;
+//!                        repeated sint64 negative_delta = 10;   // packed
+//!                        repeated BucketSpan positive_span = 12;
+//!                        repeated sint64 positive_delta = 13;   // packed
+//!                        google.protobuf.Timestamp created_timestamp = 15;
+//!                        repeated Exemplar exemplars = 16; }
+//! message BucketSpan   { sint32 offset = 1; uint32 length = 2; }
 //! message Bucket       { uint64 cumulative_count = 1; double upper_bound = 2;
 //!                        Exemplar exemplar = 3; }
 //! message Exemplar     { repeated LabelPair label = 1; double value = 2;
@@ -50,6 +57,8 @@ use prost::encoding::{encoded_len_varint, WireType};
 
 use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
 use super::{Descriptor, ExemplarRef, Format, MetricType, Value};
+use crate::exemplar::Slot as ExemplarSlot;
+use crate::metrics::native::store::NativeView;
 
 /// The `Content-Type` of a body in this format (what client_golang sends).
 pub(crate) const CONTENT_TYPE: &str =
@@ -169,6 +178,8 @@ pub(crate) struct Buffers {
     /// parsed once per family.
     bounds: Vec<u8>,
     bound_cache: Vec<(Range<usize>, f64)>,
+    /// A native histogram side's packed deltas.
+    deltas: Vec<u8>,
 }
 
 /// Writes the samples of a collection as delimited `MetricFamily` messages into `out`.
@@ -285,6 +296,79 @@ fn put_timestamp(out: &mut Vec<u8>, tag: u32, secs: f64) {
     if n > 0 {
         put_uint(out, 2, n as u64);
     }
+}
+
+/// Appends a `sint32`/`sint64` field (zigzag varint).
+fn put_sint(out: &mut Vec<u8>, tag: u32, v: i64) {
+    encode_key(tag, WireType::Varint, out);
+    encode_varint(((v << 1) ^ (v >> 63)) as u64, out);
+}
+
+/// Appends a `BucketSpan` as field `tag`.
+fn put_span(out: &mut Vec<u8>, tag: u32, offset: i32, length: u32) {
+    let zz = ((i64::from(offset) << 1) ^ (i64::from(offset) >> 63)) as u64;
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(
+        (2 + encoded_len_varint(zz) + encoded_len_varint(u64::from(length))) as u64,
+        out,
+    );
+    put_sint(out, 1, i64::from(offset));
+    put_uint(out, 2, u64::from(length));
+}
+
+/// Appends one side of a native histogram: its spans as fields `span_tag` and the
+/// delta-encoded counts as packed field `delta_tag`, from `counts[i]` = the count of key
+/// `first + i`. Runs of at most two empty buckets stay inside a span (one byte each, less
+/// than a new span), longer ones start a new span. Returns whether any span was written.
+fn put_native_side(
+    out: &mut Vec<u8>,
+    deltas: &mut Vec<u8>,
+    (counts, first): (&[u64], i32),
+    span_tag: u32,
+    delta_tag: u32,
+) -> bool {
+    deltas.clear();
+    let push = |d: i64, deltas: &mut Vec<u8>| encode_varint(((d << 1) ^ (d >> 63)) as u64, deltas);
+    let mut prev = 0i64;
+    // The open span (first key, length) and the key after the last written one.
+    let mut open: Option<(i32, u32)> = None;
+    let mut end = 0i32;
+    let mut wrote = false;
+    for (j, &n) in counts.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let k = first + j as i32;
+        let n = n.min(i64::MAX as u64) as i64;
+        match &mut open {
+            Some((start, len)) if k - (*start + *len as i32) <= 2 => {
+                let gap = k - (*start + *len as i32);
+                for _ in 0..gap {
+                    push(-prev, deltas);
+                    prev = 0;
+                }
+                *len += gap as u32 + 1;
+            }
+            _ => {
+                if let Some((start, len)) = open.take() {
+                    put_span(out, span_tag, start - end, len);
+                    end = start + len as i32;
+                    wrote = true;
+                }
+                open = Some((k, 1));
+            }
+        }
+        push(n - prev, deltas);
+        prev = n;
+    }
+    if let Some((start, len)) = open {
+        put_span(out, span_tag, start - end, len);
+        wrote = true;
+    }
+    if !deltas.is_empty() {
+        put_bytes(out, delta_tag, deltas);
+    }
+    wrote
 }
 
 /// Writes the body of an `Exemplar` message into `out` (cleared first).
@@ -555,6 +639,36 @@ impl SampleSink for Encoder<'_> {
         }
         if standalone {
             self.close_metric();
+        }
+    }
+
+    fn native(&mut self, s: &SinkSample<'_>, h: &NativeView<'_>, exemplars: &[ExemplarSlot]) {
+        if self.kind != Kind::Histogram {
+            return;
+        }
+        let special = self.kind.special();
+        if !self.same_series(s, special) {
+            self.open_metric(s, special);
+        }
+        self.seen |= Role::Sum.bit() | Role::Count.bit();
+        let b = &mut *self.b;
+        let body = &mut b.body;
+        put_uint(body, 1, h.count);
+        put_double(body, 2, h.sum);
+        put_sint(body, 5, i64::from(h.schema));
+        put_double(body, 6, h.zero_threshold);
+        put_uint(body, 7, h.zero_count);
+        let negative = put_native_side(body, &mut b.deltas, h.sides[1], 9, 10);
+        let positive = put_native_side(body, &mut b.deltas, h.sides[0], 12, 13);
+        if !negative && !positive {
+            // The spec's no-op span, so that a histogram without buckets still parses as
+            // native (Prometheus otherwise takes one with zero threshold and zero count 0
+            // for a classic one).
+            put_span(body, 12, 0, 0);
+        }
+        for e in exemplars.iter().filter_map(ExemplarSlot::get) {
+            build_exemplar(&mut b.exemplar, &mut b.unescaped, &e);
+            put_bytes(body, 16, &b.exemplar);
         }
     }
 

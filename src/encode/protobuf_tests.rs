@@ -127,6 +127,8 @@ struct Histogram_ {
     positive_span: Vec<BucketSpan>,
     #[prost(sint64, repeated, packed = "false", tag = "13")]
     positive_delta: Vec<i64>,
+    #[prost(message, repeated, tag = "16")]
+    exemplars: Vec<Exemplar>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -653,3 +655,6 @@ fn http_render_negotiates_protobuf() {
         assert_eq!(decode(&reply.body).len(), 9);
     }
 }
+
+#[path = "protobuf_native_tests.rs"]
+mod native;

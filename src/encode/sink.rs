@@ -59,6 +59,16 @@ pub(crate) trait SampleSink {
     fn sample(&mut self, sample: &SinkSample<'_>);
     /// The current family has no more samples.
     fn family_end(&mut self) {}
+    /// A native histogram's buckets, count and sum, for the series of `sample` (whose value
+    /// is the count). Only the protobuf encoder takes them; others ignore them.
+    fn native(
+        &mut self,
+        sample: &SinkSample<'_>,
+        view: &crate::metrics::native::store::NativeView<'_>,
+        exemplars: &[crate::exemplar::Slot],
+    ) {
+        let _ = (sample, view, exemplars);
+    }
 }
 
 impl Value {

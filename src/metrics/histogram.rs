@@ -1,4 +1,4 @@
-//! Module implementing the [`Histogram`] metric and its [`Buckets`].
+//! Module implementing the [`Histogram`] metric (classic buckets, native buckets or both).
 
 use std::time::SystemTime;
 
@@ -7,142 +7,11 @@ use crossbeam_utils::CachePadded;
 use crate::encode::{self, FamilyWriter, Format, MetricType, Value};
 use crate::error::{BucketError, ExemplarError};
 use crate::exemplar::{self, Exemplars};
+pub use crate::metrics::buckets::Buckets;
+use crate::metrics::native::{native_settings, NativeConfig, NativePart, NativeSnapshot};
 use crate::metrics::{Builder, LabeledBuilder, Metric, Observe, Sealed, Timer};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{Arc, AtomicU64, Ordering};
-
-/// Validated histogram bucket upper bounds (the `+Inf` bucket is implicit), with their `le`
-/// label values rendered once for each format.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Buckets {
-    bounds: Box<[f64]>,
-    /// `[text, openmetrics]` spelling of each bound, then of `+Inf`.
-    le: Box<[[Box<str>; 2]]>,
-}
-
-impl Buckets {
-    /// Go's default buckets (client_golang `prometheus.DefBuckets`): 0.005, 0.01, 0.025,
-    /// 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 (seconds). Python's `prometheus_client` default
-    /// has 14 finite bounds (these plus 0.075, 0.75 and 7.5); pass those to
-    /// [`Builder::buckets`](crate::Builder#method.buckets) to match it.
-    pub const DEFAULT: [f64; 11] = [
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ];
-
-    /// The most finite bounds a histogram may have. Every bucket is a counter in each
-    /// thread's slot (8 bytes per bucket per shard) and a line per series in every scrape, so
-    /// the limit keeps a histogram child under about 8 KiB per shard; classic histograms
-    /// rarely need more than a few dozen buckets.
-    pub const MAX_BUCKETS: usize = 1024;
-
-    /// Validates `bounds`: at least one and at most [`MAX_BUCKETS`](Self::MAX_BUCKETS) finite
-    /// bounds, strictly increasing. A trailing `+Inf` is accepted and dropped (it is always
-    /// added). At most `MAX_BUCKETS + 2` items are read from `bounds`, so an endless iterator
-    /// is an error, not a hang.
-    ///
-    /// # Errors
-    ///
-    /// [`BucketError`] says which rule a bound broke; [`BucketError::TooMany`] for more
-    /// than `MAX_BUCKETS` finite bounds (`count` is then `MAX_BUCKETS + 1`: what was read).
-    pub fn new(bounds: impl IntoIterator<Item = f64>) -> Result<Buckets, BucketError> {
-        let max = Self::MAX_BUCKETS;
-        let mut v: Vec<f64> = bounds.into_iter().take(max + 2).collect();
-        if v.last() == Some(&f64::INFINITY) {
-            v.pop();
-        }
-        if v.len() > max {
-            return Err(BucketError::TooMany {
-                count: max + 1,
-                max,
-            });
-        }
-        if v.is_empty() {
-            return Err(BucketError::Empty);
-        }
-        for (i, &b) in v.iter().enumerate() {
-            if !b.is_finite() {
-                return Err(BucketError::NotFinite(b));
-            }
-            if i > 0 && v[i - 1] >= b {
-                return Err(BucketError::NotIncreasing {
-                    previous: v[i - 1],
-                    next: b,
-                });
-            }
-        }
-        let le = v
-            .iter()
-            .copied()
-            .chain([f64::INFINITY])
-            .map(encode::render_bound)
-            .collect();
-        Ok(Buckets {
-            bounds: v.into_boxed_slice(),
-            le,
-        })
-    }
-
-    /// `count` buckets `start, start + width, ...`.
-    ///
-    /// # Errors
-    ///
-    /// [`BucketError::InvalidParameters`] if `count` is 0 or `width` is not finite and positive;
-    /// [`BucketError::TooMany`] if `count` exceeds [`MAX_BUCKETS`](Self::MAX_BUCKETS).
-    pub fn linear(start: f64, width: f64, count: usize) -> Result<Buckets, BucketError> {
-        if count == 0 || !(width.is_finite() && width > 0.0) || !start.is_finite() {
-            return Err(BucketError::InvalidParameters);
-        }
-        Self::check_count(count)?;
-        Buckets::new((0..count).map(|i| start + width * i as f64))
-    }
-
-    /// `count` buckets `start, start·factor, start·factor², ...`.
-    ///
-    /// # Errors
-    ///
-    /// [`BucketError::InvalidParameters`] if `count` is 0, `start` ≤ 0 or `factor` ≤ 1;
-    /// [`BucketError::TooMany`] if `count` exceeds [`MAX_BUCKETS`](Self::MAX_BUCKETS);
-    /// [`BucketError::NotFinite`] if the last bound overflows.
-    pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Buckets, BucketError> {
-        if count == 0
-            || !(start.is_finite() && start > 0.0)
-            || !(factor.is_finite() && factor > 1.0)
-        {
-            return Err(BucketError::InvalidParameters);
-        }
-        Self::check_count(count)?;
-        // `count` ≤ MAX_BUCKETS, so the exponent fits an `i32`.
-        Buckets::new((0..count).map(|i| start * factor.powi(i as i32)))
-    }
-
-    fn check_count(count: usize) -> Result<(), BucketError> {
-        if count > Self::MAX_BUCKETS {
-            return Err(BucketError::TooMany {
-                count,
-                max: Self::MAX_BUCKETS,
-            });
-        }
-        Ok(())
-    }
-
-    /// The finite upper bounds.
-    pub fn bounds(&self) -> &[f64] {
-        &self.bounds
-    }
-
-    /// Index of the bucket `v` falls into (`bounds().len()` is the `+Inf` bucket).
-    #[inline]
-    fn index(&self, v: f64) -> usize {
-        self.bounds.partition_point(|&b| b < v)
-    }
-}
-
-impl Default for Buckets {
-    fn default() -> Self {
-        // The default bounds are valid by construction.
-        Buckets::new(Buckets::DEFAULT).unwrap_or_else(|_| unreachable!())
-    }
-}
 
 /// Bucket counts kept inside the slot itself: Go's 11 default buckets plus `+Inf`. With the
 /// sum that is 104 bytes, so an inflated (cache-padded) slot stays one 128-byte line and an
@@ -194,9 +63,30 @@ impl Slot for HistogramSlot {
 #[derive(Debug)]
 struct Inner {
     buckets: Arc<Buckets>,
+    /// Whether the classic buckets are kept (false for a native-only histogram).
+    classic: bool,
     cells: Sharded<HistogramSlot>,
     /// One exemplar per bucket, allocated on the first; `observe` never reads it.
     exemplars: Exemplars,
+    /// The native buckets, if the histogram has them.
+    native: Option<NativePart>,
+}
+
+/// A histogram's settings, shared by a family's children: classic buckets, native buckets,
+/// or both. Made by [`Histogram::builder`] and its settings.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct HistogramOptions {
+    buckets: Arc<Buckets>,
+    /// Whether buckets were set explicitly (a native histogram keeps classic buckets only then).
+    explicit: bool,
+    native: Option<NativeConfig>,
+}
+
+impl HistogramOptions {
+    fn classic(&self) -> bool {
+        self.native.is_none() || self.explicit
+    }
 }
 
 /// Observations counted into buckets, e.g. request latencies.
@@ -205,6 +95,10 @@ struct Inner {
 /// thread's own slot with plain loads and stores. A snapshot is always consistent: `_count` is
 /// derived from the buckets, so buckets are cumulative, non-decreasing, and `+Inf` equals
 /// `_count`. See [`observe`](Histogram::observe) for NaN, infinite and negative values.
+///
+/// Built with [`native`](Builder#method.native), it keeps Prometheus native (exponential,
+/// sparse) buckets instead, or beside the classic ones if `buckets` is called too; see
+/// [`NativeConfig`] and the [guide](crate#native-histograms).
 ///
 /// ```
 /// use tachymeter::{Histogram, Registry};
@@ -226,19 +120,45 @@ pub struct Histogram {
 impl Histogram {
     /// A standalone histogram with the given buckets.
     pub fn new(buckets: Arc<Buckets>) -> Histogram {
-        let n = buckets.bounds.len() + 1;
+        Histogram::with_options(&HistogramOptions {
+            buckets,
+            explicit: true,
+            native: None,
+        })
+    }
+
+    fn with_options(o: &HistogramOptions) -> Histogram {
+        let classic = o.classic();
+        // A native-only histogram keeps a one-bucket classic slot it never writes.
+        let n = if classic {
+            o.buckets.bounds.len() + 1
+        } else {
+            1
+        };
         Histogram {
             inner: Arc::new(Inner {
-                buckets,
+                buckets: o.buckets.clone(),
+                classic,
                 cells: Sharded::new(n),
                 exemplars: Exemplars::new(),
+                native: o.native.map(|c| NativePart::new(c, !classic)),
             }),
         }
     }
 
-    /// Starts building a histogram (default buckets unless [`Builder::buckets`] is called).
+    /// Starts building a histogram: classic buckets (the default ones unless
+    /// [`Builder::buckets`] is called), or native buckets with [`Builder::native`] (and
+    /// then classic ones too only if `buckets` is called).
     pub fn builder(name: &str, help: &str) -> Builder<Histogram> {
-        Builder::with_options(name, help, Arc::new(Buckets::default()))
+        Builder::with_options(
+            name,
+            help,
+            HistogramOptions {
+                buckets: Arc::new(Buckets::default()),
+                explicit: false,
+                native: None,
+            },
+        )
     }
 
     /// Records one observation.
@@ -273,6 +193,12 @@ impl Histogram {
     pub fn observe(&self, v: f64) {
         if v.is_nan() {
             return;
+        }
+        if let Some(n) = &self.inner.native {
+            n.store.observe(v);
+            if !self.inner.classic {
+                return;
+            }
         }
         let i = self.inner.buckets.index(v);
         self.observe_in(i, v);
@@ -360,11 +286,21 @@ impl Histogram {
         if v.is_nan() {
             return Ok(());
         }
+        if let Some(n) = &self.inner.native {
+            n.store.observe(v);
+        }
         let i = self.inner.buckets.index(v);
-        self.observe_in(i, v);
+        if self.inner.classic {
+            self.observe_in(i, v);
+        }
         exemplar::validate(labels)?;
-        let n = self.inner.buckets.bounds.len() + 1;
-        self.inner.exemplars.record(n, i, labels, v, timestamp);
+        if let Some(n) = &self.inner.native {
+            n.record_exemplar(labels, v, timestamp);
+        }
+        if self.inner.classic {
+            let n = self.inner.buckets.bounds.len() + 1;
+            self.inner.exemplars.record(n, i, labels, v, timestamp);
+        }
         Ok(())
     }
 
@@ -391,19 +327,26 @@ impl Histogram {
         Timer::start(self)
     }
 
-    /// The buckets.
+    /// The classic buckets (for a native-only histogram, the default ones, which it does not
+    /// use).
     pub fn buckets(&self) -> &Buckets {
         &self.inner.buckets
     }
 
     /// Number of observations.
     pub fn count(&self) -> u64 {
+        if !self.inner.classic {
+            return self.native_totals().0;
+        }
         let n = self.inner.buckets.bounds.len() + 1;
         (0..n).map(|i| self.bucket_total(i)).sum()
     }
 
     /// Sum of observations.
     pub fn sum(&self) -> f64 {
+        if !self.inner.classic {
+            return self.native_totals().1;
+        }
         let mut sum = 0.0;
         // Relaxed: snapshot read.
         self.inner
@@ -413,8 +356,11 @@ impl Histogram {
     }
 
     /// Cumulative counts per bucket, the last one being `+Inf` (allocates; for tests and
-    /// inspection, not the scrape path).
+    /// inspection, not the scrape path). A native-only histogram has only the `+Inf` one.
     pub fn cumulative_counts(&self) -> Vec<u64> {
+        if !self.inner.classic {
+            return vec![self.count()];
+        }
         let n = self.inner.buckets.bounds.len() + 1;
         let mut acc = 0;
         (0..n)
@@ -451,15 +397,21 @@ impl Builder<Histogram> {
     ///
     /// See [`Buckets::new`].
     pub fn buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Result<Self, BucketError> {
-        *self.options_mut() = Arc::new(Buckets::new(bounds)?);
+        let o = self.options_mut();
+        o.buckets = Arc::new(Buckets::new(bounds)?);
+        o.explicit = true;
         Ok(self)
     }
 
     /// Uses buckets made by [`Buckets::linear`] or [`Buckets::exponential`].
     pub fn with_buckets(mut self, buckets: Buckets) -> Self {
-        *self.options_mut() = Arc::new(buckets);
+        let o = self.options_mut();
+        o.buckets = Arc::new(buckets);
+        o.explicit = true;
         self
     }
+
+    native_settings!();
 }
 
 impl LabeledBuilder<Histogram> {
@@ -469,28 +421,48 @@ impl LabeledBuilder<Histogram> {
     ///
     /// See [`Buckets::new`].
     pub fn buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Result<Self, BucketError> {
-        *self.options_mut() = Arc::new(Buckets::new(bounds)?);
+        let o = self.options_mut();
+        o.buckets = Arc::new(Buckets::new(bounds)?);
+        o.explicit = true;
         Ok(self)
     }
 
     /// Uses buckets made by [`Buckets::linear`] or [`Buckets::exponential`].
     pub fn with_buckets(mut self, buckets: Buckets) -> Self {
-        *self.options_mut() = Arc::new(buckets);
+        let o = self.options_mut();
+        o.buckets = Arc::new(buckets);
+        o.explicit = true;
         self
     }
+
+    native_settings!();
 }
 
 impl Sealed for Histogram {}
 
 impl Metric for Histogram {
-    type Options = Arc<Buckets>;
+    type Options = HistogramOptions;
     const TYPE: MetricType = MetricType::Histogram;
 
-    fn new_child(options: &Arc<Buckets>) -> Self {
-        Histogram::new(options.clone())
+    fn new_child(options: &HistogramOptions) -> Self {
+        Histogram::with_options(options)
     }
 
-    fn encode_child(&self, _: &Arc<Buckets>, w: &mut FamilyWriter<'_, '_>, labels: &str) {
+    fn encode_child(&self, _: &HistogramOptions, w: &mut FamilyWriter<'_, '_>, labels: &str) {
+        if !self.inner.classic || w.is_protobuf() && self.inner.native.is_some() {
+            return self.encode_native(w, labels);
+        }
+        self.encode_classic(w, labels, true);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.classic_heap_bytes() + self.inner.native.as_ref().map_or(0, NativePart::heap_bytes)
+    }
+}
+
+impl Histogram {
+    /// Writes the classic buckets, then `_sum` and `_count` if `totals`.
+    fn encode_classic(&self, w: &mut FamilyWriter<'_, '_>, labels: &str, totals: bool) {
         let f = encode::bound_index(w.format());
         let exemplars = self.inner.exemplars.read();
         let mut cumulative = 0u64;
@@ -511,6 +483,9 @@ impl Metric for Histogram {
         // negative), and then no count either (count only comes with a sum). The text and
         // protobuf formats keep both.
         let negative = self.inner.buckets.bounds.first().is_some_and(|&b| b < 0.0);
+        if !totals {
+            return;
+        }
         let sum = self.sum();
         if w.format() != Format::OpenMetrics || (!negative && encode::is_counter_value(sum)) {
             w.sample_rendered("_sum", labels, None, Value::F64(sum));
@@ -518,7 +493,7 @@ impl Metric for Histogram {
         }
     }
 
-    fn heap_bytes(&self) -> usize {
+    fn classic_heap_bytes(&self) -> usize {
         let n = self.inner.buckets.bounds.len() + 1;
         core::mem::size_of::<Inner>()
             + self.inner.exemplars.heap_bytes()
@@ -529,6 +504,60 @@ impl Metric for Histogram {
                 * (crate::shard::shard_count() + 1)
                 * HistogramSlot::rest_chunks(n)
                 * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
+    }
+}
+
+impl Histogram {
+    /// The native buckets' count and sum (the histogram has them).
+    fn native_totals(&self) -> (u64, f64) {
+        self.inner
+            .native
+            .as_ref()
+            .map_or((0, 0.0), |n| n.store.count_and_sum())
+    }
+
+    /// A consistent copy of the native buckets, or `None` for a histogram without them
+    /// (allocates; for tests and inspection, not the scrape path).
+    pub fn native_snapshot(&self) -> Option<NativeSnapshot> {
+        self.inner.native.as_ref().map(NativePart::snapshot)
+    }
+
+    /// The native settings, or `None` for a classic-only histogram.
+    pub fn native_config(&self) -> Option<&NativeConfig> {
+        self.inner.native.as_ref().map(|n| n.store.config())
+    }
+
+    /// A histogram with native buckets: in protobuf, the classic buckets (if any) then the
+    /// native fields with the count and sum of the native view; in the text formats (native
+    /// only) the count as a `+Inf` bucket, `_sum` and `_count`.
+    fn encode_native(&self, w: &mut FamilyWriter<'_, '_>, labels: &str) {
+        let Some(n) = &self.inner.native else {
+            return;
+        };
+        if w.is_protobuf() {
+            if self.inner.classic {
+                self.encode_classic(w, labels, false);
+            }
+            let ex = n.exemplars.read();
+            let slots: &[crate::exemplar::Slot] = ex.as_deref().map_or(&[], |e| &e[..]);
+            n.store.with_view(|view| w.native(labels, view, slots));
+            return;
+        }
+        let (count, sum) = n.store.count_and_sum();
+        let ex = n.exemplars.read();
+        let latest = ex.as_deref().and_then(|e| n.latest(e));
+        w.sample_full(
+            "_bucket",
+            labels,
+            Some(("le", "+Inf")),
+            b"",
+            Value::U64(count),
+            latest,
+        );
+        if w.format() != Format::OpenMetrics || encode::is_counter_value(sum) {
+            w.sample_rendered("_sum", labels, None, Value::F64(sum));
+            w.sample_rendered("_count", labels, None, Value::U64(count));
+        }
     }
 }
 

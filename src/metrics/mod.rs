@@ -1,10 +1,12 @@
 //! Module implementing the metric types and their builders. See [`Counter`], [`Gauge`],
 //! [`Histogram`], [`Summary`] and [`Builder`].
 
+pub(crate) mod buckets;
 pub(crate) mod counter;
 pub(crate) mod gauge;
 pub(crate) mod histogram;
 pub(crate) mod info;
+pub(crate) mod native;
 pub(crate) mod stateset;
 pub(crate) mod summary;
 
@@ -19,6 +21,7 @@ pub use counter::Counter;
 pub use gauge::{Gauge, GaugeTimer, InProgress};
 pub use histogram::{Buckets, Histogram, HistogramTimer};
 pub use info::Info;
+pub use native::{NativeConfig, NativeSnapshot};
 pub use stateset::{StateSet, States};
 pub use summary::{Summary, SummaryConfig, SummaryTimer};
 

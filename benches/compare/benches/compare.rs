@@ -354,6 +354,46 @@ fn histogram_observe(c: &mut Criterion) {
     }
 }
 
+/// Native histograms (growth factor ≤ 1.1, schema 3) against tachymeter's classic 11-bucket
+/// histogram and `prometheus-client`'s native histogram, on the same stream.
+fn native_observe(c: &mut Criterion) {
+    for threads in [1, 2] {
+        let mut g = group(c, &format!("native_observe_{threads}t"));
+        let classic = tachymeter::Histogram::new(std::sync::Arc::new(
+            tachymeter::Buckets::new(DEFAULT_BUCKETS).unwrap(),
+        ));
+        on(&mut g, "tachymeter-classic", threads, |n| {
+            let mut o = 0;
+            for _ in 0..n {
+                black_box(&classic).observe(next_obs(&mut o));
+            }
+        });
+        let native = tachymeter::Histogram::builder("n", "N.")
+            .native(1.1)
+            .unwrap()
+            .build()
+            .unwrap()
+            .try_with_label_values(&[])
+            .unwrap();
+        on(&mut g, "tachymeter-native", threads, |n| {
+            let mut o = 0;
+            for _ in 0..n {
+                black_box(&native).observe(next_obs(&mut o));
+            }
+        });
+        let pc = prometheus_client::metrics::histogram::Histogram::new_native(
+            prometheus_client::metrics::histogram::NativeHistogramConfig::new(1.1),
+        );
+        on(&mut g, "prometheus-client-native", threads, |n| {
+            let mut o = 0;
+            for _ in 0..n {
+                black_box(&pc).observe(next_obs(&mut o));
+            }
+        });
+        g.finish();
+    }
+}
+
 /// A cheap, varied observation stream for the summaries (the 16-value histogram table would
 /// let every quantile sketch collapse to 16 points): xorshift64 mapped to [0, 1).
 #[inline(always)]
@@ -456,6 +496,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = counter_inc, f64_counter_add, gauge_add, labeled_lookup, histogram_observe, summary, encode
+    targets = counter_inc, f64_counter_add, gauge_add, labeled_lookup, histogram_observe, native_observe, summary, encode
 }
 criterion_main!(benches);
