@@ -147,13 +147,25 @@ pub(crate) struct Child<M> {
     /// Process-unique identity, never reused: remote write caches each series' encoded
     /// labels under it (an address could be reused by a later child once this one is freed).
     pub(crate) id: u64,
+    /// Whether this is the overflow child (label values all [`OVERFLOW_LABEL_VALUE`]).
+    pub(crate) overflow: bool,
+    /// Position in the creation-order list (see `order.rs`); only under the writer lock.
+    pub(crate) pos: crate::sync::AtomicUsize,
+    /// Idle expiry: the value's fingerprint as last seen by a collection, and the clock
+    /// (nanoseconds) when it last changed. Only collections touch these.
+    pub(crate) seen: crate::sync::AtomicU64,
+    pub(crate) since: crate::sync::AtomicU64,
 }
 
 #[cfg(not(tachymeter_loom))]
 mod cache;
+mod lifecycle;
 mod map;
+mod order;
 
-use map::ChildMap;
+pub use lifecycle::{set_overflow_hook, OverflowEvent, OVERFLOW_LABEL_VALUE};
+pub(crate) use lifecycle::{Lifecycle, LifecycleConfig};
+use map::{ChildMap, Resolved};
 
 /// Source of family identities for the per-thread lookup cache.
 static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -170,6 +182,10 @@ struct Inner<M: Metric> {
     /// Bumped after every `remove`/`clear`, so per-thread caches drop removed children.
     generation: crate::sync::AtomicU64,
     children: ChildMap<M>,
+    /// Child limit, overflow accounting, idle expiry.
+    life: Lifecycle,
+    /// One [`OVERFLOW_LABEL_VALUE`] per label name: the overflow child's values.
+    overflow_values: Box<[&'static str]>,
 }
 
 /// A metric family: one child metric per combination of label values.
@@ -217,6 +233,15 @@ impl<M: Metric> core::fmt::Debug for Family<M> {
 
 impl<M: Metric> Family<M> {
     pub(crate) fn new(desc: Descriptor, options: M::Options) -> Self {
+        Self::with_lifecycle(desc, options, LifecycleConfig::default())
+    }
+
+    pub(crate) fn with_lifecycle(
+        desc: Descriptor,
+        options: M::Options,
+        config: LifecycleConfig,
+    ) -> Self {
+        let overflow_values = vec![OVERFLOW_LABEL_VALUE; desc.label_names().len()].into();
         // A random per-family seed: label values can come from untrusted input, so the hash
         // must not be predictable (hash flooding).
         let hasher = ahash::RandomState::new();
@@ -228,6 +253,8 @@ impl<M: Metric> Family<M> {
                 id: NEXT_FAMILY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 generation: crate::sync::AtomicU64::new(0),
                 children: ChildMap::new(hasher),
+                life: Lifecycle::new(config),
+                overflow_values,
             }),
         }
     }
@@ -272,7 +299,10 @@ impl<M: Metric> Family<M> {
                 Err(f) => f,
             };
             let child = self.get_or_insert(q);
-            cache::fill(inner.id, hash, generation, child.clone());
+            // Not the overflow child under an overflowed query: that entry would never hit.
+            if q.matches(&child.key) {
+                cache::fill(inner.id, hash, generation, child.clone());
+            }
             Ok(f(&child))
         }
         #[cfg(tachymeter_loom)]
@@ -284,14 +314,31 @@ impl<M: Metric> Family<M> {
     #[cold]
     fn get_or_insert(&self, q: LabelQuery<'_>) -> Arc<Child<M>> {
         let inner = &*self.inner;
-        inner.children.get_or_insert(q, || Child {
-            key: q.to_key(),
-            metric: M::new_child_in(&inner.options, &inner.desc),
-            labels: render_labels(inner.desc.label_names(), q.0),
-            created: crate::encode::now_seconds(),
-            // Relaxed: only uniqueness matters; nothing is published through the id.
-            id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        })
+        let (child, resolved) = inner.children.get_or_insert(
+            q,
+            inner.life.limit(),
+            LabelQuery(&inner.overflow_values),
+            |q| {
+                let metric = M::new_child_in(&inner.options, &inner.desc);
+                let seen = metric.fingerprint();
+                Child {
+                    key: q.to_key(),
+                    labels: render_labels(inner.desc.label_names(), q.0),
+                    created: crate::encode::now_seconds(),
+                    // Relaxed: only uniqueness matters; nothing is published through the id.
+                    id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    overflow: false,
+                    pos: crate::sync::AtomicUsize::new(0),
+                    seen: crate::sync::AtomicU64::new(seen),
+                    since: crate::sync::AtomicU64::new(inner.life.now_if_expiring()),
+                    metric,
+                }
+            },
+        );
+        if resolved == Resolved::Overflow {
+            inner.life.note_overflow(&inner.desc);
+        }
+        child
     }
 
     /// The child for `values` (created if absent): a cheap handle that shares the child's
@@ -320,8 +367,9 @@ impl<M: Metric> Family<M> {
         }
     }
 
-    /// Removes the child for `values`; returns whether it existed. Handles to it keep working
-    /// but are no longer exposed.
+    /// Removes the child for `values` in O(1) expected time; returns whether it existed.
+    /// Handles to it keep working but are no longer exposed; the next lookup of `values`
+    /// creates a new child (a new series, with a new `_created`).
     ///
     /// # Errors
     ///
@@ -329,15 +377,19 @@ impl<M: Metric> Family<M> {
     pub fn remove(&self, values: &[&str]) -> Result<bool, LabelError> {
         self.check(values)?;
         let removed = self.inner.children.remove(&LabelQuery(values));
-        // Release: pairs with the Acquire load in `with` (see there).
-        self.inner.generation.fetch_add(1, Ordering::Release);
+        self.bump_generation();
         Ok(removed)
     }
 
     /// Removes every child.
     pub fn clear(&self) {
         self.inner.children.clear();
-        // Release: pairs with the Acquire load in `with`.
+        self.bump_generation();
+    }
+
+    /// Makes per-thread caches drop removed children; after every removal.
+    fn bump_generation(&self) {
+        // Release: pairs with the Acquire load in `with` (see there).
         self.inner.generation.fetch_add(1, Ordering::Release);
     }
 
@@ -379,6 +431,20 @@ impl<M: Metric> Collector for Family<M> {
         })
     }
 
+    fn apply_default_max_children(&self, limit: usize) {
+        // An unlabelled family has one child: a limit would only make it overflow.
+        if !self.inner.desc.label_names().is_empty() {
+            self.inner.life.default_limit(limit);
+        }
+    }
+
+    fn overflowed_updates(&self, f: &mut dyn FnMut(&str, u64)) {
+        let n = self.inner.life.overflowed();
+        if n > 0 {
+            f(self.inner.desc.name(), n);
+        }
+    }
+
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
         let inner = &*self.inner;
         // Counters, histograms and summaries carry `_created` (OpenMetrics only, and only
@@ -386,13 +452,22 @@ impl<M: Metric> Collector for Family<M> {
         // own samples so it stays inside the child's MetricPoint.
         let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
+            let mut sweep = inner.life.sweep();
             inner.children.for_each(|c| {
+                if sweep.as_mut().is_some_and(|s| s.expired(c)) {
+                    return;
+                }
                 fw.begin_child(c.id);
                 c.metric.encode_child(&inner.options, &mut fw, &c.labels);
                 if created {
                     fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));
                 }
             });
+            if let Some(s) = sweep {
+                if inner.children.remove_children(&s.into_expired()) > 0 {
+                    self.bump_generation();
+                }
+            }
         }
         Ok(())
     }

@@ -518,6 +518,11 @@ impl Metric for Histogram {
         }
     }
 
+    fn fingerprint(&self) -> u64 {
+        // Every observation adds to the count.
+        self.count()
+    }
+
     fn heap_bytes(&self) -> usize {
         let n = self.inner.buckets.bounds.len() + 1;
         core::mem::size_of::<Inner>()

@@ -1,0 +1,195 @@
+//! Module implementing the creation-order list of a family's children: what a scrape walks.
+//!
+//! The list is a directory of fixed-size segments, each behind its own mutex. A scrape walks
+//! it one segment at a time (it holds one segment's lock while it encodes that segment's
+//! children, never the lock that creation takes), so creating a child never waits for a
+//! scrape: creation appends to the last segment if that segment's lock is free, and starts a
+//! new segment otherwise. Removal takes the child out of its slot (a tombstone) in O(1): each
+//! child knows its position (segment index, slot). Tombstones are squeezed out by a
+//! compaction that runs only when no walk is in progress, so a walk never sees a child move:
+//! it sees every child that was in the list for the whole walk exactly once, and a child
+//! added or removed meanwhile at most once.
+//!
+//! Locks, outermost first: the map's writer lock (held by every change), the directory, a
+//! segment. A walk takes the directory lock only to fetch the next segment, and never holds
+//! two segment locks.
+
+use super::Child;
+use crate::sync::{lock, try_lock, Arc, AtomicUsize, Mutex, Ordering};
+
+/// Children per segment: a scrape holds a segment's lock while it encodes this many children
+/// at most (a few microseconds); a removal may wait that long for its own segment.
+pub(super) const SEG: usize = 64;
+/// `pos` packs (segment index << SLOT_BITS) | slot.
+const SLOT_BITS: u32 = 8;
+const _: () = assert!(SEG <= 1 << SLOT_BITS);
+
+type Segment<M> = Mutex<Vec<Option<Arc<Child<M>>>>>;
+
+/// Bookkeeping of the list that only the map's writer (under its lock) touches.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    /// Slots that hold no child and never will again (tombstones and the unused tail of a
+    /// segment that a walk kept locked when creation wanted it).
+    pub(super) dead: usize,
+    /// Children in the list.
+    pub(super) live: usize,
+    /// Slots used in the last segment (only the writer appends, so it knows without a lock).
+    pub(super) tail_len: usize,
+}
+
+pub(super) struct Order<M> {
+    /// Segments in creation order. Between compactions it is only appended to, so a child's
+    /// segment index stays valid.
+    dir: Mutex<Vec<Arc<Segment<M>>>>,
+    /// Walks in progress; compaction (which moves children) waits for none.
+    walkers: AtomicUsize,
+}
+
+/// Ends a walk, also when the walker's closure panics.
+struct Walking<'a>(&'a AtomicUsize);
+
+impl Drop for Walking<'_> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire load in `compact_if_worth_it`; a compactor that
+        // sees the count drop has seen every read of this walk finish.
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl<M> Order<M> {
+    pub(super) fn new() -> Self {
+        Order {
+            dir: Mutex::new(Vec::new()),
+            walkers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Appends `child`; the caller holds the writer lock (`tally` is under it). Never waits
+    /// for a walk: a segment a walk holds is left for a new one.
+    pub(super) fn push(&self, tally: &mut Tally, child: &Arc<Child<M>>) {
+        let mut dir = lock(&self.dir);
+        if let Some(tail) = dir.last().filter(|_| tally.tail_len < SEG) {
+            if let Some(mut slots) = try_lock(tail) {
+                let pos = ((dir.len() - 1) << SLOT_BITS) | slots.len();
+                // Relaxed: `pos` is read and written only under the writer lock.
+                child.pos.store(pos, Ordering::Relaxed);
+                slots.push(Some(child.clone()));
+                tally.live += 1;
+                tally.tail_len += 1;
+                return;
+            }
+            // A walk holds it: its free slots are given up (counted for compaction).
+            tally.dead += SEG - tally.tail_len;
+        }
+        let mut slots = Vec::with_capacity(SEG);
+        slots.push(Some(child.clone()));
+        // Relaxed: as above.
+        child.pos.store(dir.len() << SLOT_BITS, Ordering::Relaxed);
+        dir.push(Arc::new(Mutex::new(slots)));
+        tally.live += 1;
+        tally.tail_len = 1;
+    }
+
+    /// Takes `child` out of its slot in O(1); the caller holds the writer lock. Returns whether
+    /// it was there.
+    pub(super) fn remove(&self, tally: &mut Tally, child: &Arc<Child<M>>) -> bool {
+        // Relaxed: written only under the writer lock, which the caller holds.
+        let pos = child.pos.load(Ordering::Relaxed);
+        let Some(seg) = lock(&self.dir).get(pos >> SLOT_BITS).cloned() else {
+            return false;
+        };
+        let taken = {
+            let mut slots = lock(&seg);
+            match slots.get_mut(pos & ((1 << SLOT_BITS) - 1)) {
+                Some(slot) if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, child)) => slot.take(),
+                _ => None,
+            }
+        };
+        if taken.is_some() {
+            tally.live -= 1;
+            tally.dead += 1;
+        }
+        taken.is_some()
+    }
+
+    /// Removes every child; the caller holds the writer lock.
+    pub(super) fn clear(&self, tally: &mut Tally) {
+        // Acquire: pairs with the Release decrement that ends a walk.
+        let old = if self.walkers.load(Ordering::Acquire) == 0 {
+            // No walk can start meanwhile (walks register under the writer lock).
+            *tally = Tally::default();
+            core::mem::take(&mut *lock(&self.dir))
+        } else {
+            // A walk is indexing the directory: keep its shape, empty the slots.
+            let dir: Vec<_> = lock(&self.dir).clone();
+            let mut emptied = Vec::with_capacity(tally.live);
+            for seg in &dir {
+                emptied.extend(lock(seg).iter_mut().filter_map(Option::take));
+            }
+            tally.dead += emptied.len();
+            tally.live = 0;
+            drop(emptied);
+            Vec::new()
+        };
+        drop(old);
+    }
+
+    /// Calls `f` with each segment's slots in creation order, holding that segment's lock
+    /// and no other. `writer` is the map's writer lock: taken for an instant to register the
+    /// walk (so that no compaction moves a child under it), never held while walking.
+    pub(super) fn walk<W>(&self, writer: &Mutex<W>, mut f: impl FnMut(&[Option<Arc<Child<M>>>])) {
+        let _walking = {
+            let _w = lock(writer);
+            // Relaxed: the increment is ordered before any later compaction by the writer
+            // lock, which a compactor holds too.
+            self.walkers.fetch_add(1, Ordering::Relaxed);
+            Walking(&self.walkers)
+        };
+        let mut i = 0;
+        loop {
+            let Some(seg) = lock(&self.dir).get(i).cloned() else {
+                break;
+            };
+            f(&lock(&seg));
+            i += 1;
+        }
+    }
+
+    /// Moves the live children into full segments when at least half the slots are dead
+    /// and no walk is in progress; the caller holds the writer lock. O(n), run at most once
+    /// per n/2 removals, so O(1) amortised per removal.
+    pub(super) fn compact_if_worth_it(&self, tally: &mut Tally) {
+        if tally.dead < 4 * SEG || tally.dead <= tally.live {
+            return;
+        }
+        // Acquire: pairs with the Release decrement that ends a walk.
+        if self.walkers.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let mut dir = lock(&self.dir);
+        let mut fresh: Vec<Arc<Segment<M>>> = Vec::with_capacity(tally.live.div_ceil(SEG));
+        let mut cur: Vec<Option<Arc<Child<M>>>> = Vec::with_capacity(SEG);
+        for seg in dir.iter() {
+            for c in lock(seg).drain(..).flatten() {
+                if cur.len() == SEG {
+                    fresh.push(Arc::new(Mutex::new(core::mem::replace(
+                        &mut cur,
+                        Vec::with_capacity(SEG),
+                    ))));
+                }
+                // Relaxed: `pos` is only accessed under the writer lock, held here.
+                c.pos
+                    .store((fresh.len() << SLOT_BITS) | cur.len(), Ordering::Relaxed);
+                cur.push(Some(c));
+            }
+        }
+        let cur_len = cur.len();
+        if !cur.is_empty() {
+            fresh.push(Arc::new(Mutex::new(cur)));
+        }
+        tally.tail_len = if cur_len == 0 { SEG } else { cur_len };
+        *dir = fresh;
+        tally.dead = 0;
+    }
+}
