@@ -288,7 +288,7 @@ impl<M: Metric> Family<M> {
     /// ```
     /// use tachymeter::Counter;
     /// let f = Counter::builder("jobs_total", "Jobs.").labels(["queue"]).build()?;
-    /// f.with_label_values(&["mail"]).inc_by(3.0);
+    /// f.with_label_values(&["mail"]).inc_by(3);
     /// let _ = f.with_label_values(&["idle"]);
     /// assert_eq!(f.retain(|_values, c| c.get() > 0.0), 1);
     /// assert_eq!(f.len(), 1);
