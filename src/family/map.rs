@@ -285,21 +285,18 @@ impl<M> ChildMap<M> {
     }
 
     /// Calls `f` on every child in creation order, holding one segment's lock at a time and
-    /// never the writer lock: children created meanwhile do not wait (they may or may not be
-    /// visited; every child present for the whole walk is visited exactly once).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Arc<Child<M>>)) {
-        self.order.walk(&self.writer, |slots| {
-            slots.iter().flatten().for_each(&mut f)
-        });
+    /// never the writer lock: children created meanwhile do not wait (and are not visited);
+    /// every child present for the whole walk is visited exactly once, one removed meanwhile
+    /// at most once, and never two children with the same labels.
+    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>)) {
+        self.order.walk(&self.writer, f);
     }
 
     /// Every child, in creation order, cloned out (so the caller holds no lock while it looks
     /// at them: it may use the family, even remove children).
     pub(crate) fn snapshot(&self) -> Vec<Arc<Child<M>>> {
         let mut all = Vec::new();
-        self.order.walk(&self.writer, |slots| {
-            all.extend(slots.iter().flatten().cloned())
-        });
+        self.order.walk(&self.writer, |c| all.push(c.clone()));
         all
     }
 }

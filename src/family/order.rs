@@ -18,8 +18,14 @@ use super::Child;
 use crate::sync::{lock, try_lock, Arc, AtomicUsize, Mutex, Ordering};
 
 /// Children per segment: a scrape holds a segment's lock while it encodes this many children
-/// at most (a few microseconds); a removal may wait that long for its own segment.
+/// at most (a few microseconds); a removal may wait that long for its own segment. Under loom,
+/// 2, so that models reach new segments and compaction with a handful of children.
+#[cfg(not(tachymeter_loom))]
 pub(super) const SEG: usize = 64;
+#[cfg(tachymeter_loom)]
+pub(super) const SEG: usize = 2;
+/// Dead slots below which compaction is not worth it.
+const COMPACT_MIN: usize = if cfg!(tachymeter_loom) { 2 } else { 4 * SEG };
 /// `pos` packs (segment index << SLOT_BITS) | slot.
 const SLOT_BITS: u32 = 8;
 const _: () = assert!(SEG <= 1 << SLOT_BITS);
@@ -135,23 +141,34 @@ impl<M> Order<M> {
         drop(old);
     }
 
-    /// Calls `f` with each segment's slots in creation order, holding that segment's lock
-    /// and no other. `writer` is the map's writer lock: taken for an instant to register the
-    /// walk (so that no compaction moves a child under it), never held while walking.
-    pub(super) fn walk<W>(&self, writer: &Mutex<W>, mut f: impl FnMut(&[Option<Arc<Child<M>>>])) {
-        let _walking = {
+    /// Calls `f` on each child in creation order, holding that child's segment lock and no
+    /// other. `writer` is the map's writer lock: taken for an instant to register the walk
+    /// (so that no compaction moves a child under it), never held while walking.
+    ///
+    /// Children created after the walk began are skipped: a child removed after the walk
+    /// passed it may be re-created with the same labels at the end of the list, and listing
+    /// both would expose one series twice. At the walk's start at most one child per label
+    /// set is in the list, and ids grow in creation order (they are taken under the writer
+    /// lock), so skipping ids from then on leaves at most one child per label set.
+    pub(super) fn walk<W>(&self, writer: &Mutex<W>, mut f: impl FnMut(&Arc<Child<M>>)) {
+        let (_walking, bound) = {
             let _w = lock(writer);
             // Relaxed: the increment is ordered before any later compaction by the writer
             // lock, which a compactor holds too.
             self.walkers.fetch_add(1, Ordering::Relaxed);
-            Walking(&self.walkers)
+            // Relaxed: ids are taken under the writer lock, which orders every later
+            // creation after this load.
+            let bound = super::NEXT_CHILD_ID.load(std::sync::atomic::Ordering::Relaxed);
+            (Walking(&self.walkers), bound)
         };
         let mut i = 0;
         loop {
             let Some(seg) = lock(&self.dir).get(i).cloned() else {
                 break;
             };
-            f(&lock(&seg));
+            for c in lock(&seg).iter().flatten().filter(|c| c.id < bound) {
+                f(c);
+            }
             i += 1;
         }
     }
@@ -160,7 +177,7 @@ impl<M> Order<M> {
     /// and no walk is in progress; the caller holds the writer lock. O(n), run at most once
     /// per n/2 removals, so O(1) amortised per removal.
     pub(super) fn compact_if_worth_it(&self, tally: &mut Tally) {
-        if tally.dead < 4 * SEG || tally.dead <= tally.live {
+        if tally.dead < COMPACT_MIN || tally.dead <= tally.live {
             return;
         }
         // Acquire: pairs with the Release decrement that ends a walk.
