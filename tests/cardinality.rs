@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::Peer;
 use tachymeter::{Counter, Format, Gauge, Registry, OVERFLOW_LABEL_VALUE};
@@ -390,10 +390,11 @@ fn a_child_updated_between_collections_does_not_expire() {
 }
 
 #[test]
-fn creating_children_while_a_large_family_is_encoded_does_not_wait() {
-    // A scrape of a 200,000-child family takes milliseconds; creations on another thread
-    // meanwhile must not wait for it. Bounded: the creator stops when the scrape ends or
-    // after 5 s.
+fn children_are_created_while_a_large_family_is_encoded_and_the_scrape_stays_consistent() {
+    // A scrape of a 200,000-child family takes milliseconds. Creations on another thread
+    // meanwhile complete without waiting for it (before issue 10 each one waited for the
+    // whole scrape, so none could both start and end inside it). Bounded: the creator stops
+    // when the scrape ends, after 5 s, or after 1,000,000 creations.
     let reg = Registry::builder().created_samples(false).build();
     let fam = Counter::builder("c_total", "C.")
         .labels(["k"])
@@ -406,32 +407,48 @@ fn creating_children_while_a_large_family_is_encoded_does_not_wait() {
     let creator = {
         let (fam, done) = (fam.clone(), done.clone());
         std::thread::spawn(move || {
-            let start = std::time::Instant::now();
-            let mut worst = Duration::ZERO;
-            let mut n = 0u32;
-            while !done.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(5) {
-                let t = std::time::Instant::now();
-                fam.with_label_values(&[&format!("new{n}")]).inc();
-                worst = worst.max(t.elapsed());
-                n += 1;
+            let start = Instant::now();
+            let mut spans = Vec::new();
+            while !done.load(Ordering::Relaxed)
+                && start.elapsed() < Duration::from_secs(5)
+                && spans.len() < 1_000_000
+            {
+                let t = Instant::now();
+                fam.with_label_values(&[&format!("new{}", spans.len())])
+                    .inc();
+                spans.push((t, Instant::now()));
             }
-            (n, worst)
+            spans
         })
     };
+    // Let the creator get going first.
+    std::thread::sleep(Duration::from_millis(20));
     let mut body = Vec::new();
+    let scrape_start = Instant::now();
     reg.encode(Format::Text, &mut body).unwrap();
+    let scrape_end = Instant::now();
     done.store(true, Ordering::Relaxed);
-    let (created, _worst) = creator.join().unwrap();
+    let spans = creator.join().unwrap();
+    let inside = spans
+        .iter()
+        .filter(|(s, e)| *s > scrape_start && *e < scrape_end)
+        .count();
+    assert!(
+        inside > 0,
+        "no creation started and finished within the {:?} scrape ({} creations)",
+        scrape_end - scrape_start,
+        spans.len()
+    );
     let body = String::from_utf8(body).unwrap();
-    // Consistent: every pre-existing child exactly once; new ones at most once.
-    let lines: Vec<&str> = body.lines().filter(|l| l.starts_with("c_total{")).collect();
-    let mut keys: Vec<&str> = lines.iter().map(|l| l.split('"').nth(1).unwrap()).collect();
-    let total = keys.len();
-    keys.sort_unstable();
-    keys.dedup();
-    assert_eq!(keys.len(), total, "a child appeared twice");
-    let old = keys.iter().filter(|k| !k.starts_with("new")).count();
-    assert_eq!(old, 200_000);
-    assert!(created > 0);
-    assert_eq!(fam.len(), 200_000 + created as usize);
+    // Consistent: every pre-existing child exactly once, in creation order; then the first
+    // children the creator made (those before the scrape's walk began), once each, in order.
+    let keys: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("c_total{"))
+        .map(|l| l.split('"').nth(1).unwrap())
+        .collect();
+    let (old, new) = keys.split_at(200_000);
+    assert!(old.iter().enumerate().all(|(i, k)| *k == i.to_string()));
+    assert!(new.iter().enumerate().all(|(i, k)| *k == format!("new{i}")));
+    assert_eq!(fam.len(), 200_000 + spans.len());
 }

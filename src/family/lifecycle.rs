@@ -6,6 +6,7 @@
 
 use core::time::Duration;
 
+use super::order::Idle;
 use super::{Child, Family};
 use crate::encode::Descriptor;
 use crate::error::LabelError;
@@ -196,17 +197,16 @@ pub(crate) struct Sweep<M> {
 
 impl<M: Metric> Sweep<M> {
     /// Whether `c` has not changed for the expiry time; if so it is remembered for removal.
-    pub(crate) fn expired(&mut self, c: &Arc<Child<M>>) -> bool {
+    /// `idle` is the child's state from its slot (two racing collections take turns on it:
+    /// at worst both restart the idle time or both expire the child; removal is idempotent).
+    pub(crate) fn expired(&mut self, c: &Arc<Child<M>>, idle: &mut Idle) -> bool {
         let fp = c.metric.fingerprint();
-        // Relaxed (all three): only collections touch these; two racing collections at worst
-        // both restart the idle time or both expire the child, and removal is idempotent.
-        if c.seen.load(Ordering::Relaxed) != fp {
-            c.seen.store(fp, Ordering::Relaxed);
-            c.since.store(self.now, Ordering::Relaxed);
+        if idle.seen != fp {
+            idle.seen = fp;
+            idle.since = self.now;
             return false;
         }
-        let idle = self.now.saturating_sub(c.since.load(Ordering::Relaxed));
-        if idle >= self.after {
+        if self.now.saturating_sub(idle.since) >= self.after {
             self.expired.push(c.clone());
             return true;
         }

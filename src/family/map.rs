@@ -7,7 +7,7 @@
 //! (a scrape takes it for an instant to register its walk), so creating a child never waits
 //! for a scrape.
 
-use super::order::{Order, Tally};
+use super::order::{Idle, Order, Tally};
 use super::{Child, LabelKey, LabelQuery};
 use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
 
@@ -188,7 +188,7 @@ impl<M> ChildMap<M> {
         q: LabelQuery<'_>,
         limit: usize,
         overflow: LabelQuery<'_>,
-        make: impl Fn(LabelQuery<'_>) -> Child<M>,
+        make: impl Fn(LabelQuery<'_>) -> (Child<M>, Idle),
     ) -> (Arc<Child<M>>, Resolved) {
         if let Some(c) = self.index.get(&q) {
             return (c, Resolved::Own);
@@ -212,14 +212,13 @@ impl<M> ChildMap<M> {
         } else {
             (overflow, Resolved::Overflow)
         };
-        let mut child = make(q);
-        child.overflow = !q.0.is_empty() && q.0 == overflow.0;
+        let (child, idle) = make(q);
         let fresh = Arc::new(child);
-        if fresh.overflow {
+        if !q.0.is_empty() && q.0 == overflow.0 {
             w.overflow = Some(fresh.clone());
         }
         self.index.insert(fresh.clone());
-        self.order.push(&mut w.tally, &fresh);
+        self.order.push(&mut w.tally, &fresh, idle);
         self.publish(&w);
         (fresh, resolved)
     }
@@ -267,7 +266,7 @@ impl<M> ChildMap<M> {
     fn unlink(&self, w: &mut Writer<M>, c: &Arc<Child<M>>) {
         self.index.remove_key(&c.key);
         self.order.remove(&mut w.tally, c);
-        if c.overflow {
+        if w.overflow.as_ref().is_some_and(|o| Arc::ptr_eq(o, c)) {
             w.overflow = None;
         }
     }
@@ -288,7 +287,7 @@ impl<M> ChildMap<M> {
     /// never the writer lock: children created meanwhile do not wait (and are not visited);
     /// every child present for the whole walk is visited exactly once, one removed meanwhile
     /// at most once, and never two children with the same labels.
-    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>)) {
+    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>, &mut Idle)) {
         self.order.walk(&self.writer, f);
     }
 
@@ -296,7 +295,7 @@ impl<M> ChildMap<M> {
     /// at them: it may use the family, even remove children).
     pub(crate) fn snapshot(&self) -> Vec<Arc<Child<M>>> {
         let mut all = Vec::new();
-        self.order.walk(&self.writer, |c| all.push(c.clone()));
+        self.order.walk(&self.writer, |c, _| all.push(c.clone()));
         all
     }
 }

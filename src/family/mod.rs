@@ -147,14 +147,8 @@ pub(crate) struct Child<M> {
     /// Process-unique identity, never reused: remote write caches each series' encoded
     /// labels under it (an address could be reused by a later child once this one is freed).
     pub(crate) id: u64,
-    /// Whether this is the overflow child (label values all [`OVERFLOW_LABEL_VALUE`]).
-    pub(crate) overflow: bool,
     /// Position in the creation-order list (see `order.rs`); only under the writer lock.
     pub(crate) pos: crate::sync::AtomicUsize,
-    /// Idle expiry: the value's fingerprint as last seen by a collection, and the clock
-    /// (nanoseconds) when it last changed. Only collections touch these.
-    pub(crate) seen: crate::sync::AtomicU64,
-    pub(crate) since: crate::sync::AtomicU64,
 }
 
 #[cfg(not(tachymeter_loom))]
@@ -166,6 +160,7 @@ mod order;
 pub use lifecycle::{set_overflow_hook, OverflowEvent, OVERFLOW_LABEL_VALUE};
 pub(crate) use lifecycle::{Lifecycle, LifecycleConfig};
 use map::{ChildMap, Resolved};
+use order::Idle;
 
 /// Source of family identities for the per-thread lookup cache.
 static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -320,19 +315,20 @@ impl<M: Metric> Family<M> {
             LabelQuery(&inner.overflow_values),
             |q| {
                 let metric = M::new_child_in(&inner.options, &inner.desc);
-                let seen = metric.fingerprint();
-                Child {
+                let idle = Idle {
+                    seen: metric.fingerprint(),
+                    since: inner.life.now_if_expiring(),
+                };
+                let child = Child {
                     key: q.to_key(),
                     labels: render_labels(inner.desc.label_names(), q.0),
                     created: crate::encode::now_seconds(),
                     // Relaxed: only uniqueness matters; nothing is published through the id.
                     id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                    overflow: false,
                     pos: crate::sync::AtomicUsize::new(0),
-                    seen: crate::sync::AtomicU64::new(seen),
-                    since: crate::sync::AtomicU64::new(inner.life.now_if_expiring()),
                     metric,
-                }
+                };
+                (child, idle)
             },
         );
         if resolved == Resolved::Overflow {
@@ -409,7 +405,7 @@ impl<M: Metric> Family<M> {
         let mut n = 0;
         self.inner
             .children
-            .for_each(|c| n += c.metric.heap_bytes() + c.labels.len());
+            .for_each(|c, _| n += c.metric.heap_bytes() + c.labels.len());
         n
     }
 }
@@ -422,7 +418,9 @@ impl<M: Metric> Collector for Family<M> {
     fn check_const_labels(&self, const_labels: &[Box<str>]) -> Result<(), RegistrationError> {
         let inner = &*self.inner;
         let mut children = Vec::new();
-        inner.children.for_each(|c| children.push(c.metric.clone()));
+        inner
+            .children
+            .for_each(|c, _| children.push(c.metric.clone()));
         M::check_const_labels(&inner.options, &children, const_labels).map_err(|label| {
             RegistrationError::ConstLabelClash {
                 name: inner.desc.name().to_owned(),
@@ -453,8 +451,8 @@ impl<M: Metric> Collector for Family<M> {
         let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
             let mut sweep = inner.life.sweep();
-            inner.children.for_each(|c| {
-                if sweep.as_mut().is_some_and(|s| s.expired(c)) {
+            inner.children.for_each(|c, idle| {
+                if sweep.as_mut().is_some_and(|s| s.expired(c, idle)) {
                     return;
                 }
                 fw.begin_child(c.id);

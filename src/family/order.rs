@@ -30,7 +30,24 @@ const COMPACT_MIN: usize = if cfg!(tachymeter_loom) { 2 } else { 4 * SEG };
 const SLOT_BITS: u32 = 8;
 const _: () = assert!(SEG <= 1 << SLOT_BITS);
 
-type Segment<M> = Mutex<Vec<Option<Arc<Child<M>>>>>;
+/// What idle expiry remembers of a child between collections. It lives in the child's slot,
+/// not in the child, because only walks touch it (under the segment lock, so plain
+/// integers), and keeping the child small keeps the scrape's walk fast.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Idle {
+    /// The value's fingerprint as the last collection saw it.
+    pub(crate) seen: u64,
+    /// The expiry clock (nanoseconds) when it last changed.
+    pub(crate) since: u64,
+}
+
+/// A slot of a segment: a child (or a tombstone) and its idle state.
+pub(super) struct Slot<M> {
+    child: Option<Arc<Child<M>>>,
+    idle: Idle,
+}
+
+type Segment<M> = Mutex<Vec<Slot<M>>>;
 
 /// Bookkeeping of the list that only the map's writer (under its lock) touches.
 #[derive(Debug, Default)]
@@ -73,14 +90,18 @@ impl<M> Order<M> {
 
     /// Appends `child`; the caller holds the writer lock (`tally` is under it). Never waits
     /// for a walk: a segment a walk holds is left for a new one.
-    pub(super) fn push(&self, tally: &mut Tally, child: &Arc<Child<M>>) {
+    pub(super) fn push(&self, tally: &mut Tally, child: &Arc<Child<M>>, idle: Idle) {
+        let slot = Slot {
+            child: Some(child.clone()),
+            idle,
+        };
         let mut dir = lock(&self.dir);
         if let Some(tail) = dir.last().filter(|_| tally.tail_len < SEG) {
             if let Some(mut slots) = try_lock(tail) {
                 let pos = ((dir.len() - 1) << SLOT_BITS) | slots.len();
                 // Relaxed: `pos` is read and written only under the writer lock.
                 child.pos.store(pos, Ordering::Relaxed);
-                slots.push(Some(child.clone()));
+                slots.push(slot);
                 tally.live += 1;
                 tally.tail_len += 1;
                 return;
@@ -89,7 +110,7 @@ impl<M> Order<M> {
             tally.dead += SEG - tally.tail_len;
         }
         let mut slots = Vec::with_capacity(SEG);
-        slots.push(Some(child.clone()));
+        slots.push(slot);
         // Relaxed: as above.
         child.pos.store(dir.len() << SLOT_BITS, Ordering::Relaxed);
         dir.push(Arc::new(Mutex::new(slots)));
@@ -108,7 +129,9 @@ impl<M> Order<M> {
         let taken = {
             let mut slots = lock(&seg);
             match slots.get_mut(pos & ((1 << SLOT_BITS) - 1)) {
-                Some(slot) if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, child)) => slot.take(),
+                Some(slot) if slot.child.as_ref().is_some_and(|c| Arc::ptr_eq(c, child)) => {
+                    slot.child.take()
+                }
                 _ => None,
             }
         };
@@ -131,7 +154,7 @@ impl<M> Order<M> {
             let dir: Vec<_> = lock(&self.dir).clone();
             let mut emptied = Vec::with_capacity(tally.live);
             for seg in &dir {
-                emptied.extend(lock(seg).iter_mut().filter_map(Option::take));
+                emptied.extend(lock(seg).iter_mut().filter_map(|s| s.child.take()));
             }
             tally.dead += emptied.len();
             tally.live = 0;
@@ -150,7 +173,7 @@ impl<M> Order<M> {
     /// both would expose one series twice. At the walk's start at most one child per label
     /// set is in the list, and ids grow in creation order (they are taken under the writer
     /// lock), so skipping ids from then on leaves at most one child per label set.
-    pub(super) fn walk<W>(&self, writer: &Mutex<W>, mut f: impl FnMut(&Arc<Child<M>>)) {
+    pub(super) fn walk<W>(&self, writer: &Mutex<W>, mut f: impl FnMut(&Arc<Child<M>>, &mut Idle)) {
         let (_walking, bound) = {
             let _w = lock(writer);
             // Relaxed: the increment is ordered before any later compaction by the writer
@@ -166,8 +189,11 @@ impl<M> Order<M> {
             let Some(seg) = lock(&self.dir).get(i).cloned() else {
                 break;
             };
-            for c in lock(&seg).iter().flatten().filter(|c| c.id < bound) {
-                f(c);
+            for slot in lock(&seg).iter_mut() {
+                match &slot.child {
+                    Some(c) if c.id < bound => f(c, &mut slot.idle),
+                    _ => {}
+                }
             }
             i += 1;
         }
@@ -186,19 +212,21 @@ impl<M> Order<M> {
         }
         let mut dir = lock(&self.dir);
         let mut fresh: Vec<Arc<Segment<M>>> = Vec::with_capacity(tally.live.div_ceil(SEG));
-        let mut cur: Vec<Option<Arc<Child<M>>>> = Vec::with_capacity(SEG);
+        let mut cur: Vec<Slot<M>> = Vec::with_capacity(SEG);
         for seg in dir.iter() {
-            for c in lock(seg).drain(..).flatten() {
+            for slot in lock(seg).drain(..).filter(|s| s.child.is_some()) {
                 if cur.len() == SEG {
                     fresh.push(Arc::new(Mutex::new(core::mem::replace(
                         &mut cur,
                         Vec::with_capacity(SEG),
                     ))));
                 }
-                // Relaxed: `pos` is only accessed under the writer lock, held here.
-                c.pos
-                    .store((fresh.len() << SLOT_BITS) | cur.len(), Ordering::Relaxed);
-                cur.push(Some(c));
+                if let Some(c) = &slot.child {
+                    // Relaxed: `pos` is only accessed under the writer lock, held here.
+                    c.pos
+                        .store((fresh.len() << SLOT_BITS) | cur.len(), Ordering::Relaxed);
+                }
+                cur.push(slot);
             }
         }
         let cur_len = cur.len();
