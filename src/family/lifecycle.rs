@@ -165,6 +165,11 @@ impl Lifecycle {
         }
     }
 
+    /// Whether idle expiry is on.
+    pub(crate) fn expiring(&self) -> bool {
+        self.expire_after.is_some()
+    }
+
     /// The clock in nanoseconds when expiry is on (else 0): a new child's idle start.
     pub(crate) fn now_if_expiring(&self) -> u64 {
         match self.expire_after {

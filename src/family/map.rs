@@ -188,7 +188,7 @@ impl<M> ChildMap<M> {
         q: LabelQuery<'_>,
         limit: usize,
         overflow: LabelQuery<'_>,
-        make: impl Fn(LabelQuery<'_>) -> (Child<M>, Idle),
+        make: impl Fn(LabelQuery<'_>) -> (Child<M>, Option<Idle>),
     ) -> (Arc<Child<M>>, Resolved) {
         if let Some(c) = self.index.get(&q) {
             return (c, Resolved::Own);
@@ -287,7 +287,7 @@ impl<M> ChildMap<M> {
     /// never the writer lock: children created meanwhile do not wait (and are not visited);
     /// every child present for the whole walk is visited exactly once, one removed meanwhile
     /// at most once, and never two children with the same labels.
-    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>, &mut Idle)) {
+    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>, Option<&mut Idle>)) {
         self.order.walk(&self.writer, f);
     }
 

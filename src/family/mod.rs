@@ -315,10 +315,10 @@ impl<M: Metric> Family<M> {
             LabelQuery(&inner.overflow_values),
             |q| {
                 let metric = M::new_child_in(&inner.options, &inner.desc);
-                let idle = Idle {
+                let idle = inner.life.expiring().then(|| Idle {
                     seen: metric.fingerprint(),
                     since: inner.life.now_if_expiring(),
-                };
+                });
                 let child = Child {
                     key: q.to_key(),
                     labels: render_labels(inner.desc.label_names(), q.0),
@@ -452,8 +452,10 @@ impl<M: Metric> Collector for Family<M> {
         if let Some(mut fw) = w.family(&inner.desc) {
             let mut sweep = inner.life.sweep();
             inner.children.for_each(|c, idle| {
-                if sweep.as_mut().is_some_and(|s| s.expired(c, idle)) {
-                    return;
+                if let (Some(s), Some(idle)) = (sweep.as_mut(), idle) {
+                    if s.expired(c, idle) {
+                        return;
+                    }
                 }
                 fw.begin_child(c.id);
                 c.metric.encode_child(&inner.options, &mut fw, &c.labels);
