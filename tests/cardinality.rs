@@ -110,6 +110,38 @@ fn the_self_metric_is_absent_until_a_family_overflows() {
 }
 
 #[test]
+fn the_self_metric_takes_the_prefix_and_steps_aside_for_a_family_const_label() {
+    let reg = Registry::builder()
+        .prefix("app")
+        .unwrap()
+        .const_label("family", "blue")
+        .unwrap()
+        .created_samples(false)
+        .build();
+    let fam = Counter::builder("c_total", "C.")
+        .labels(["k"])
+        .max_children(0)
+        .register(&reg)
+        .unwrap();
+    fam.with_label_values(&["a"]).inc();
+    let text = reg.encode_to_string(Format::Text);
+    assert!(
+        text.contains(
+            "app_tachymeter_family_overflow_updates_total\
+             {family=\"blue\",tachymeter_family=\"app_c\"} 1\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("app_c_total{family=\"blue\",k=\"__overflow__\"} 1\n"),
+        "{text}"
+    );
+    if support::have(&[Peer::Promtool]) {
+        support::promtool_check_metrics(&text).unwrap();
+    }
+}
+
+#[test]
 fn the_sentinel_label_set_is_the_overflow_child_and_never_a_second_series() {
     let reg = Registry::new();
     let fam = Counter::builder("c_total", "C.")

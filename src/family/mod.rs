@@ -389,7 +389,8 @@ impl<M: Metric> Family<M> {
         self.inner.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Number of children.
+    /// Number of children, the overflow child (see
+    /// [`max_children`](crate::LabeledBuilder::max_children)) included.
     pub fn len(&self) -> usize {
         self.inner.children.len()
     }
