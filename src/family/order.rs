@@ -201,26 +201,42 @@ impl<M> Order<M> {
             let bound = super::NEXT_CHILD_ID.load(std::sync::atomic::Ordering::Relaxed);
             (Walking(&self.walkers), bound)
         };
+        // Segments are fetched a batch at a time, so the directory lock (which creation
+        // takes too) is taken once per `BATCH` segments, not once per segment.
+        // A fixed array: a scrape allocates nothing.
+        const BATCH: usize = 32;
+        let mut batch: [Option<Arc<Segment<M>>>; BATCH] = core::array::from_fn(|_| None);
         let mut i = 0;
         loop {
-            let Some(seg) = lock(&self.dir).get(i).cloned() else {
-                break;
-            };
-            let mut slots = lock(&seg);
-            let slots = &mut *slots;
-            if slots.idle.is_empty() {
-                for c in slots.children.iter().flatten().filter(|c| c.id < bound) {
-                    f(c, None);
+            let n = {
+                let dir = lock(&self.dir);
+                let next = dir.get(i..).unwrap_or(&[]);
+                let n = next.len().min(BATCH);
+                for (b, seg) in batch.iter_mut().zip(&next[..n]) {
+                    *b = Some(seg.clone());
                 }
-            } else {
-                for (c, idle) in slots.children.iter().zip(&mut slots.idle) {
-                    match c {
-                        Some(c) if c.id < bound => f(c, Some(idle)),
-                        _ => {}
+                n
+            };
+            if n == 0 {
+                break;
+            }
+            i += n;
+            for seg in batch[..n].iter_mut().filter_map(Option::take) {
+                let mut slots = lock(&seg);
+                let slots = &mut *slots;
+                if slots.idle.is_empty() {
+                    for c in slots.children.iter().flatten().filter(|c| c.id < bound) {
+                        f(c, None);
+                    }
+                } else {
+                    for (c, idle) in slots.children.iter().zip(&mut slots.idle) {
+                        match c {
+                            Some(c) if c.id < bound => f(c, Some(idle)),
+                            _ => {}
+                        }
                     }
                 }
             }
-            i += 1;
         }
     }
 
