@@ -7,12 +7,12 @@
 //! new segment otherwise. Removal takes the child out of its slot (a tombstone) in O(1): each
 //! child knows its position (segment index, slot). Tombstones are squeezed out by a
 //! compaction that runs only when no walk is in progress, so a walk never sees a child move:
-//! it sees every child that was in the list for the whole walk exactly once, and a child
-//! added or removed meanwhile at most once.
+//! it sees every child that was in the list for the whole walk exactly once, a child removed
+//! meanwhile at most once, and none created after it began (see [`Order::walk`]).
 //!
 //! Locks, outermost first: the map's writer lock (held by every change), the directory, a
-//! segment. A walk takes the directory lock only to fetch the next segment, and never holds
-//! two segment locks.
+//! segment. A walk takes the writer lock for an instant to register, the directory lock only
+//! to fetch the next batch of segments, and never holds two segment locks.
 
 use super::Child;
 use crate::sync::{lock, try_lock, Arc, AtomicUsize, Mutex, Ordering};
