@@ -165,6 +165,30 @@ fn slow() -> (usize, f64) {
     SLOW.with(|s| s.get())
 }
 
+/// glibc's `struct mallinfo2` (all `size_t`).
+#[repr(C)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+extern "C" {
+    fn mallinfo2() -> MallInfo2;
+}
+/// Heap bytes in use (glibc's count of allocated chunk bytes, mmapped blocks included).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 takes no arguments and returns a plain struct by value.
+    let m = unsafe { mallinfo2() };
+    m.uordblks + m.hblkhd
+}
+
 fn itoa_buf() -> String {
     String::new()
 }
@@ -199,6 +223,19 @@ fn main() {
         println!("hit with_label_values(): old {lo:.2} ns  new {ln:.2} ns  new/old {:.3}", ln / lo);
     }
     let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    if what == "mem" {
+        for round in 0..2 {
+            let before = heap_in_use();
+            let b = o::Big::new(size);
+            let old = (heap_in_use() - before) as f64 / size as f64;
+            drop(b);
+            let before = heap_in_use();
+            let b = n::Big::new(size);
+            let new = (heap_in_use() - before) as f64 / size as f64;
+            drop(b);
+            println!("heap per child, {size} counter children, r{round}: old {old:.1} B new {new:.1} B (+{:.1} B)", new - old);
+        }
+    }
     if what == "encnew" {
         let bn = n::Big::new(size);
         for _ in 0..30 {
