@@ -4,6 +4,7 @@
 #   hit    - Family::with / with_label_values on 100 children (41 rounds of 1M lookups, median)
 #   enc    - text encode of a 1M-child counter family (15 rounds, median; enc2: built in the
 #            other order)
+#   enc1050 - text encode of the 1,050-series workload of benches/common/workload.rs
 #   mem    - heap bytes per child (glibc mallinfo2) of a counter family of N children
 #   big    - at 1M children: remove (each removed child re-created, untimed); creating
 #            children idle, while another family is encoded, and while their own family is

@@ -139,11 +139,18 @@ impl Lifecycle {
     }
 
     pub(crate) fn overflowed(&self) -> u64 {
+        // Relaxed: a family that never overflowed (the common case, asked at every scrape)
+        // skips summing the counter's shards; one that did is counted from then on.
+        if self.warned.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
         self.overflowed.get() as u64
     }
 
     /// Counts one overflowed lookup; warns the first time.
     pub(crate) fn note_overflow(&self, desc: &Descriptor) {
+        // Counted before `warned` is set; a scrape racing the first overflow may see either
+        // without the other, and counts it at the next scrape.
         self.overflowed.inc();
         // Relaxed: only "exactly once" matters, which the swap gives.
         if self.warned.swap(1, Ordering::Relaxed) == 0 {

@@ -323,8 +323,9 @@ impl<M: Metric> Family<M> {
                     key: q.to_key(),
                     labels: render_labels(inner.desc.label_names(), q.0),
                     created: crate::encode::now_seconds(),
-                    // Relaxed: only uniqueness matters; nothing is published through the id.
-                    id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    // AcqRel: pairs with the Acquire load that starts a scrape's walk (see
+                    // `Order::walk`): ids order creations for walks, not just name them.
+                    id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::AcqRel),
                     pos: crate::sync::AtomicUsize::new(0),
                     metric,
                 };

@@ -83,17 +83,21 @@ pub(super) struct Order<M> {
     /// Segments in creation order. Between compactions it is only appended to, so a child's
     /// segment index stays valid.
     dir: Mutex<Vec<Arc<Segment<M>>>>,
-    /// Walks in progress; compaction (which moves children) waits for none.
+    /// Walks in progress, or [`RESHAPING`] while the writer compacts or resets the list
+    /// (only when no walk is in progress; walks wait for it to finish).
     walkers: AtomicUsize,
 }
+
+/// `walkers` while the writer moves children or replaces the directory.
+const RESHAPING: usize = 1 << (usize::BITS - 1);
 
 /// Ends a walk, also when the walker's closure panics.
 struct Walking<'a>(&'a AtomicUsize);
 
 impl Drop for Walking<'_> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire load in `compact_if_worth_it`; a compactor that
-        // sees the count drop has seen every read of this walk finish.
+        // Release: pairs with the Acquire compare-exchange in `try_reshape`; a writer that
+        // sees the count drop to zero has seen every read of this walk finish.
         self.0.fetch_sub(1, Ordering::Release);
     }
 }
@@ -157,11 +161,11 @@ impl<M> Order<M> {
 
     /// Removes every child; the caller holds the writer lock.
     pub(super) fn clear(&self, tally: &mut Tally) {
-        // Acquire: pairs with the Release decrement that ends a walk.
-        let old = if self.walkers.load(Ordering::Acquire) == 0 {
-            // No walk can start meanwhile (walks register under the writer lock).
+        let old = if self.try_reshape() {
             *tally = Tally::default();
-            core::mem::take(&mut *lock(&self.dir))
+            let old = core::mem::take(&mut *lock(&self.dir));
+            self.end_reshape();
+            old
         } else {
             // A walk is indexing the directory: keep its shape, empty the slots.
             let dir: Vec<_> = lock(&self.dir).clone();
@@ -177,9 +181,45 @@ impl<M> Order<M> {
         drop(old);
     }
 
+    /// Registers a walk: one compare-exchange, unless the writer is reshaping the list; then
+    /// it waits for the writer (which holds `writer` while it reshapes).
+    fn begin_walk<W>(&self, writer: &Mutex<W>) -> Walking<'_> {
+        loop {
+            // Relaxed: the compare-exchange below is what orders.
+            let n = self.walkers.load(Ordering::Relaxed);
+            if n & RESHAPING != 0 {
+                drop(lock(writer));
+                continue;
+            }
+            // Acquire: pairs with the Release store that ends a reshape, so this walk sees
+            // the directory as the writer left it.
+            if self
+                .walkers
+                .compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Walking(&self.walkers);
+            }
+        }
+    }
+
+    /// Claims the list for moving children or replacing the directory, if no walk is in
+    /// progress; the caller holds the writer lock and calls [`end_reshape`] after.
+    fn try_reshape(&self) -> bool {
+        // Acquire: pairs with the Release decrement that ends a walk.
+        self.walkers
+            .compare_exchange(0, RESHAPING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn end_reshape(&self) {
+        // Release: pairs with the Acquire compare-exchange that begins a walk.
+        self.walkers.store(0, Ordering::Release);
+    }
+
     /// Calls `f` on each child in creation order, holding that child's segment lock and no
-    /// other. `writer` is the map's writer lock: taken for an instant to register the walk
-    /// (so that no compaction moves a child under it), never held while walking.
+    /// other. `writer` is the map's writer lock, never held while walking: a walk waits for
+    /// it only while the writer reshapes the list (see [`try_reshape`](Self::try_reshape)).
     ///
     /// Children created after the walk began are skipped: a child removed after the walk
     /// passed it may be re-created with the same labels at the end of the list, and listing
@@ -191,20 +231,15 @@ impl<M> Order<M> {
         writer: &Mutex<W>,
         mut f: impl FnMut(&Arc<Child<M>>, Option<&mut Idle>),
     ) {
-        let (_walking, bound) = {
-            let _w = lock(writer);
-            // Relaxed: the increment is ordered before any later compaction by the writer
-            // lock, which a compactor holds too.
-            self.walkers.fetch_add(1, Ordering::Relaxed);
-            // Relaxed: ids are taken under the writer lock, which orders every later
-            // creation after this load.
-            let bound = super::NEXT_CHILD_ID.load(std::sync::atomic::Ordering::Relaxed);
-            (Walking(&self.walkers), bound)
-        };
+        let _walking = self.begin_walk(writer);
+        // Acquire: pairs with the AcqRel increment that gives a new child its id (under the
+        // writer lock). A child with a smaller id began its creation before this load, so
+        // any removal it followed (an earlier child with its labels) is visible to this walk.
+        let bound = super::NEXT_CHILD_ID.load(std::sync::atomic::Ordering::Acquire);
         // Segments are fetched a batch at a time, so the directory lock (which creation
         // takes too) is taken once per `BATCH` segments, not once per segment.
         // A fixed array: a scrape allocates nothing.
-        const BATCH: usize = 32;
+        const BATCH: usize = 16;
         let mut batch: [Option<Arc<Segment<M>>>; BATCH] = core::array::from_fn(|_| None);
         let mut i = 0;
         loop {
@@ -221,6 +256,10 @@ impl<M> Order<M> {
                 break;
             }
             i += n;
+            // A short batch is the end of the directory as of now, which holds every segment
+            // that existed when the walk began (nothing is removed from it during a walk);
+            // later segments hold only children created since, which the walk may skip.
+            let last = n < BATCH;
             for seg in batch[..n].iter_mut().filter_map(Option::take) {
                 let mut slots = lock(&seg);
                 let slots = &mut *slots;
@@ -237,6 +276,9 @@ impl<M> Order<M> {
                     }
                 }
             }
+            if last {
+                break;
+            }
         }
     }
 
@@ -247,8 +289,7 @@ impl<M> Order<M> {
         if tally.dead < COMPACT_MIN || tally.dead <= tally.live {
             return;
         }
-        // Acquire: pairs with the Release decrement that ends a walk.
-        if self.walkers.load(Ordering::Acquire) != 0 {
+        if !self.try_reshape() {
             return;
         }
         let mut dir = lock(&self.dir);
@@ -281,6 +322,8 @@ impl<M> Order<M> {
         }
         tally.tail_len = if cur_len == 0 { SEG } else { cur_len };
         *dir = fresh;
+        drop(dir);
+        self.end_reshape();
         tally.dead = 0;
     }
 }

@@ -70,6 +70,59 @@ macro_rules! suite {
                 }
             }
 
+            /// benches/common/workload.rs (1,050 series), with this suite's crate.
+            pub fn workload() -> Registry {
+                const LABELS: [&str; 6] = ["service", "endpoint", "method", "status", "instance", "pod"];
+                let r = Registry::new();
+                let values = |j: usize| {
+                    [
+                        "checkout-service-production-eu-west-1-blue-canary-shard-0042-of-0128-general-purpose-pool".to_owned(),
+                        format!("/api/v2/customers/{{customer_id}}/orders/{{order_id}}/line-items/{j:02}/details"),
+                        "POST".to_owned(),
+                        "200".to_owned(),
+                        "ip-10-20-30-40.eu-west-1.compute.internal:9100".to_owned(),
+                        "checkout-service-deployment-7f9c8d6b5d-xk2lp".to_owned(),
+                    ]
+                };
+                for k in 0..50 {
+                    let fam = Counter::builder(
+                        &format!("shop_checkout_component_{k:02}_requests_handled"),
+                        &format!("Number of requests handled by checkout component {k}, by endpoint and status."),
+                    )
+                    .labels(LABELS)
+                    .register(&r)
+                    .unwrap();
+                    for j in 0..20 {
+                        let v = values(j);
+                        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+                        fam.with_label_values(&v).inc_by((k as u64 + 1) * 1_000_003 + j as u64 * 7919);
+                    }
+                }
+                for k in 0..50 {
+                    let fam = $krate::Gauge::builder(
+                        &format!("shop_checkout_component_{k:02}_queue_depth_current"),
+                        &format!("Jobs currently waiting in the queue of checkout component {k}."),
+                    )
+                    .labels(LABELS)
+                    .register(&r)
+                    .unwrap();
+                    let v = values(0);
+                    let v: Vec<&str> = v.iter().map(String::as_str).collect();
+                    fam.with_label_values(&v).set(k as f64 * 12.375 + 0.125);
+                }
+                r
+            }
+
+            /// µs per text encode of `r` into a warm buffer (median of `rounds` × 200).
+            pub fn encode_us(r: &Registry, out: &mut Vec<u8>) -> f64 {
+                let t = Instant::now();
+                for _ in 0..200 {
+                    out.clear();
+                    r.encode(Format::Text, out).unwrap();
+                }
+                t.elapsed().as_secs_f64() * 1e6 / 200.0
+            }
+
             pub struct Big {
                 pub reg: Registry,
                 pub fam: Family<Counter>,
@@ -223,6 +276,22 @@ fn main() {
         println!("hit with_label_values(): old {lo:.2} ns  new {ln:.2} ns  new/old {:.3}", ln / lo);
     }
     let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    if what == "enc1050" {
+        let (ro, rn) = (o::workload(), n::workload());
+        let (mut bo, mut bn) = (Vec::new(), Vec::new());
+        let (mut eo, mut en) = (vec![], vec![]);
+        for _ in 0..5 {
+            o::encode_us(&ro, &mut bo);
+            n::encode_us(&rn, &mut bn);
+        }
+        assert_eq!(bo.len(), bn.len());
+        for _ in 0..41 {
+            eo.push(o::encode_us(&ro, &mut bo));
+            en.push(n::encode_us(&rn, &mut bn));
+        }
+        let (eo, en) = (median(eo), median(en));
+        println!("encode 1,050 series (text, {} B): old {eo:.1} us new {en:.1} us new/old {:.3}", bn.len(), en / eo);
+    }
     if what == "mem" {
         for round in 0..2 {
             let before = heap_in_use();
