@@ -181,6 +181,13 @@ pub enum LabelError {
         /// How many values were given.
         got: usize,
     },
+    /// A (name, value) pair given to
+    /// [`Family::remove_matching`](crate::Family::remove_matching) names no label of the
+    /// family.
+    UnknownLabel {
+        /// Index of that pair in the slice given.
+        pair: usize,
+    },
 }
 
 impl fmt::Display for LabelError {
@@ -189,6 +196,10 @@ impl fmt::Display for LabelError {
             LabelError::Cardinality { expected, got } => write!(
                 f,
                 "expected {expected} label value(s), got {got}: give one value per label name, in order"
+            ),
+            LabelError::UnknownLabel { pair } => write!(
+                f,
+                "label pair {pair} names no label of this family: use one of its label names"
             ),
         }
     }

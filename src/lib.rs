@@ -100,7 +100,7 @@ pub use error::{
     BucketError, CounterError, EncodeError, ExemplarError, LabelError, NameError,
     RegistrationError, StateSetError, TextfileError,
 };
-pub use family::Family;
+pub use family::{set_overflow_hook, Family, OverflowEvent, OVERFLOW_LABEL_VALUE};
 #[cfg(feature = "http-server")]
 pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};
 #[cfg(feature = "push")]
@@ -113,7 +113,7 @@ pub use metrics::{
     SummaryConfig, SummaryTimer, Timer,
 };
 pub use process::ProcessCollector;
-pub use registry::{default_registry, Collector, Registry, RegistryBuilder};
+pub use registry::{default_registry, Collector, Registry, RegistryBuilder, OVERFLOW_FAMILY};
 
 /// The README's examples, compiled and run as doctests so the README stays true (the pull,
 /// push and remote-write ones compiled only: they bind a port and need a peer). They need

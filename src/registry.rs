@@ -71,6 +71,39 @@ pub trait Collector: Send + Sync + 'static {
         let _ = const_labels;
         Ok(())
     }
+
+    /// Called once registered, with the registry's
+    /// [`default_max_children`](RegistryBuilder::default_max_children): families whose
+    /// builder set no limit take it. The default ignores it.
+    #[doc(hidden)]
+    fn apply_default_max_children(&self, limit: usize) {
+        let _ = limit;
+    }
+
+    /// Calls `f` with (family name, overflowed lookups) for each family of this collector
+    /// that has overflowed its child limit. The default has none.
+    #[doc(hidden)]
+    fn overflowed_updates(&self, f: &mut dyn FnMut(&str, u64)) {
+        let _ = f;
+    }
+}
+
+/// The self-metric family that counts overflowed lookups per family (see
+/// [`LabeledBuilder::max_children`](crate::LabeledBuilder::max_children)); written only when
+/// some family of the registry has overflowed, so expositions of registries without limits
+/// (or that never hit them) are unchanged.
+pub const OVERFLOW_FAMILY: &str = "tachymeter_family_overflow_updates";
+
+fn overflow_descriptor(label: &str) -> Descriptor {
+    // Cannot fail: a valid, fixed name, and one label that is valid (`family` or
+    // `tachymeter_family`).
+    Descriptor::new(
+        OVERFLOW_FAMILY,
+        "Lookups of a new label set that went to the overflow child because the family was at its child limit.",
+        MetricType::Counter,
+        &[label],
+    )
+    .unwrap_or_else(|_| unreachable!())
 }
 
 struct Registered {
@@ -108,6 +141,11 @@ struct Inner {
     const_labels: Box<str>,
     /// Whether OpenMetrics expositions carry `_created` samples.
     created: bool,
+    /// Child limit for registered families that set none.
+    default_max_children: Option<usize>,
+    /// The overflow self-metric's descriptor (its label is `family`, or `tachymeter_family`
+    /// when `family` is a constant label).
+    overflow_desc: Descriptor,
     state: Mutex<State>,
 }
 
@@ -154,6 +192,7 @@ pub struct RegistryBuilder {
     prefix: Option<String>,
     const_labels: Vec<(String, String)>,
     created: bool,
+    default_max_children: Option<usize>,
 }
 
 impl Default for RegistryBuilder {
@@ -162,6 +201,7 @@ impl Default for RegistryBuilder {
             prefix: None,
             const_labels: Vec::new(),
             created: true,
+            default_max_children: None,
         }
     }
 }
@@ -214,6 +254,27 @@ impl RegistryBuilder {
         self
     }
 
+    /// A child limit for every labelled family registered here whose builder set none (see
+    /// [`LabeledBuilder::max_children`](crate::LabeledBuilder::max_children)). Off by
+    /// default, like every Prometheus client: a limit merges label sets into the overflow
+    /// series, which only the family's owner can judge acceptable. OpenTelemetry SDKs use
+    /// 2,000; the framework middleware ([`integrations`](crate::integrations)) sets its own.
+    /// It applies when a family is registered, to children created from then on.
+    ///
+    /// ```
+    /// use tachymeter::{Counter, Registry};
+    /// let r = Registry::builder().default_max_children(2_000).build();
+    /// let f = Counter::builder("req_total", "Requests.").labels(["path"]).register(&r)?;
+    /// assert_eq!(f.max_children(), Some(2_000));
+    /// let own = Counter::builder("own_total", "Own.").labels(["k"]).max_children(10).register(&r)?;
+    /// assert_eq!(own.max_children(), Some(10));
+    /// # Ok::<(), tachymeter::RegistrationError>(())
+    /// ```
+    pub fn default_max_children(mut self, limit: usize) -> Self {
+        self.default_max_children = Some(limit);
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> Registry {
         let names: Box<[Box<str>]> = self
@@ -223,21 +284,41 @@ impl RegistryBuilder {
             .collect();
         let values: Vec<&str> = self.const_labels.iter().map(|(_, v)| v.as_str()).collect();
         let const_labels = encode::render_labels(&names, &values);
+        let prefix: Box<str> = self
+            .prefix
+            .map_or_else(|| "".into(), |p| format!("{p}_").into());
         Registry {
             inner: Arc::new(Inner {
                 // Relaxed: only uniqueness matters; nothing is published through the id.
                 #[cfg(feature = "remote-write")]
                 id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                prefix: self
-                    .prefix
-                    .map_or_else(|| "".into(), |p| format!("{p}_").into()),
-                const_label_names: names,
                 const_labels,
                 created: self.created,
-                state: Mutex::new(State::default()),
+                default_max_children: self.default_max_children,
+                overflow_desc: overflow_descriptor(if names.iter().any(|n| &**n == "family") {
+                    "tachymeter_family"
+                } else {
+                    "family"
+                }),
+                state: Mutex::new(State {
+                    claimed: overflow_claims(&prefix),
+                    ..State::default()
+                }),
+                prefix,
+                const_label_names: names,
             }),
         }
     }
+}
+
+/// The self-metric's exposition names, claimed by the registry itself so that no family can
+/// take them.
+fn overflow_claims(prefix: &str) -> HashMap<String, (u64, String)> {
+    let d = overflow_descriptor("family");
+    exposition_names(prefix, &d)
+        .into_iter()
+        .map(|n| (n, (u64::MAX, format!("{prefix}{OVERFLOW_FAMILY}"))))
+        .collect()
 }
 
 /// The names a family exposes (family name plus its type's suffixes), prefixed.
@@ -337,6 +418,9 @@ impl Registry {
             }
         }
         collector.check_const_labels(&self.inner.const_label_names)?;
+        if let Some(limit) = self.inner.default_max_children {
+            collector.apply_default_max_children(limit);
+        }
         let id = state.next_id;
         state.next_id += 1;
         for (n, fam) in new_claims {
@@ -492,10 +576,47 @@ impl Registry {
             }
         }
         if result.is_ok() {
+            result = self.write_overflow(&state.collectors, &mut w);
+        }
+        if result.is_ok() {
             w.finish();
         }
         state.scratch = w.into_scratch();
         result
+    }
+
+    /// Writes the overflow self-metric if any family has overflowed (see [`OVERFLOW_FAMILY`]).
+    fn write_overflow<'a>(
+        &'a self,
+        collectors: &[Registered],
+        w: &mut MetricWriter<'a>,
+    ) -> Result<(), EncodeError> {
+        let mut any = false;
+        for r in collectors {
+            r.collector.overflowed_updates(&mut |_, n| any |= n > 0);
+        }
+        if !any {
+            return Ok(());
+        }
+        let desc = &self.inner.overflow_desc;
+        w.begin_collector(core::slice::from_ref(desc));
+        if let Some(mut fw) = w.family(desc) {
+            let label = &*desc.label_names()[0];
+            let mut result = Ok(());
+            let mut name = String::new();
+            for r in collectors {
+                r.collector.overflowed_updates(&mut |family, n| {
+                    if n > 0 && result.is_ok() {
+                        name.clear();
+                        name.push_str(&self.inner.prefix);
+                        name.push_str(family);
+                        result = fw.sample("_total", &[(label, &name)], n as f64);
+                    }
+                });
+            }
+            result?;
+        }
+        w.end_collector()
     }
 
     /// Encodes into a new string (convenience; allocates).

@@ -1,22 +1,34 @@
 //! Module implementing the shared child map of a [`Family`](super::Family): who owns the
-//! children, and the authority every lookup falls back to.
+//! children, the authority every lookup falls back to, and where the child limit is decided.
+//!
+//! Two structures hold the same children: an index by label values (lock-free lookups) and
+//! the creation-order list a scrape walks ([`Order`]). Every change (insert, remove, clear)
+//! takes the writer lock, which keeps the two in step; neither lookups nor scrapes hold it
+//! (a scrape takes it for an instant to register its walk), so creating a child never waits
+//! for a scrape.
 
-use super::{Child, LabelQuery};
-use crate::sync::Arc;
+use super::order::{Idle, Order, Tally};
+use super::{Child, LabelKey, LabelQuery};
+use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+
+/// How [`ChildMap::get_or_insert`] resolved a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// An existing child, or one created now.
+    Own,
+    /// The family is at its limit: the overflow child.
+    Overflow,
+}
 
 #[cfg(not(tachymeter_loom))]
-mod imp {
+mod index {
     //! Lookups are lock-free: `papaya`'s concurrent hash set of children, keyed by their label
-    //! values; a lookup pins a thread-local guard and probes with atomic loads. Changes
-    //! (insert, remove, clear) are serialised by a mutex that also guards the creation-order
-    //! list the encoder walks, so expositions list children in the order they were created,
-    //! and the set and the list always hold the same children.
+    //! values; a lookup pins a thread-local guard and probes with atomic loads.
     use super::*;
-    use crate::sync::{lock, Mutex};
     use core::hash::{Hash, Hasher};
 
     /// A child in the set, hashed and compared by its label values.
-    pub(super) struct Entry<M>(pub(super) Arc<Child<M>>);
+    struct Entry<M>(Arc<Child<M>>);
 
     impl<M> Hash for Entry<M> {
         fn hash<H: Hasher>(&self, state: &mut H) {
@@ -36,132 +48,254 @@ mod imp {
         }
     }
 
-    pub(crate) struct ChildMap<M> {
-        set: papaya::HashSet<Entry<M>, ahash::RandomState>,
-        /// Children in creation order. Held while changing the set, and while encoding.
-        order: Mutex<Vec<Arc<Child<M>>>>,
+    // A key hashes exactly like the query of the same values (tested in the parent module).
+    impl<M> papaya::Equivalent<Entry<M>> for LabelKey {
+        fn equivalent(&self, e: &Entry<M>) -> bool {
+            *self == e.0.key
+        }
     }
 
-    impl<M> ChildMap<M> {
-        pub(crate) fn new(hasher: ahash::RandomState) -> Self {
-            ChildMap {
-                // Blocking resizes: an incremental resize finishes only as later *writes*
-                // help it, and until then every lookup probes the old table to its limit
-                // first (measured: 80 ns instead of 22 for a 100-child family built once).
-                // Resizes happen on inserts, which are rare and already the slow path.
-                set: papaya::HashSet::builder()
+    pub(super) struct Index<M>(papaya::HashSet<Entry<M>, ahash::RandomState>);
+
+    impl<M> Index<M> {
+        pub(super) fn new(hasher: ahash::RandomState) -> Self {
+            // Blocking resizes: an incremental resize finishes only as later *writes* help
+            // it, and until then every lookup probes the old table to its limit first
+            // (measured: 80 ns instead of 22 for a 100-child family built once). Resizes
+            // happen on inserts, which are rare and already the slow path.
+            Index(
+                papaya::HashSet::builder()
                     .hasher(hasher)
                     .resize_mode(papaya::ResizeMode::Blocking)
                     .build(),
-                order: Mutex::new(Vec::new()),
-            }
+            )
         }
 
-        /// The child for `q`, inserting `make()` if there is none. Racing inserters of the
-        /// same labels all get the one child that won.
-        pub(crate) fn get_or_insert(
-            &self,
-            q: LabelQuery<'_>,
-            make: impl FnOnce() -> Child<M>,
-        ) -> Arc<Child<M>> {
-            let set = self.set.pin();
-            if let Some(e) = set.get(&q) {
-                return e.0.clone();
-            }
-            let mut order = lock(&self.order);
-            // Another thread may have inserted it while we waited for the lock.
-            if let Some(e) = set.get(&q) {
-                return e.0.clone();
-            }
-            let fresh = Arc::new(make());
-            set.insert(Entry(fresh.clone()));
-            order.push(fresh.clone());
-            fresh
+        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<Arc<Child<M>>> {
+            self.0.pin().get(q).map(|e| e.0.clone())
         }
 
-        pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
-            let mut order = lock(&self.order);
-            let removed = self.set.pin().remove(q);
-            if removed {
-                order.retain(|c| !q.matches(&c.key));
-            }
-            removed
+        /// Only under the writer lock.
+        pub(super) fn insert(&self, c: Arc<Child<M>>) {
+            self.0.pin().insert(Entry(c));
         }
 
-        pub(crate) fn clear(&self) {
-            let mut order = lock(&self.order);
-            self.set.pin().clear();
-            order.clear();
+        pub(super) fn get_key(&self, k: &LabelKey) -> Option<Arc<Child<M>>> {
+            self.0.pin().get(k).map(|e| e.0.clone())
         }
 
-        pub(crate) fn len(&self) -> usize {
-            self.set.len()
+        /// Only under the writer lock.
+        pub(super) fn remove_key(&self, k: &LabelKey) {
+            self.0.pin().remove(k);
         }
 
-        /// Calls `f` on every child in creation order; children created meanwhile wait.
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Child<M>)) {
-            for c in lock(&self.order).iter() {
-                f(c);
-            }
+        /// Only under the writer lock.
+        pub(super) fn clear(&self) {
+            self.0.pin().clear();
+        }
+
+        pub(super) fn len(&self) -> usize {
+            self.0.len()
         }
     }
 }
 
 #[cfg(tachymeter_loom)]
-mod imp {
-    //! Under loom the child map is a mutex-protected list with the same insert-or-get
-    //! contract, so the models check this crate's use of it (racing inserts of one child
-    //! must yield one series). papaya's own algorithm is tested by papaya.
+mod index {
+    //! Under loom the index is a mutex-protected list with the same contract, so the models
+    //! check this crate's use of it (and the order list, which is the same code in both
+    //! builds). papaya's own algorithm is tested by papaya.
     use super::*;
-    use crate::sync::{lock, Mutex};
 
-    pub(crate) struct ChildMap<M> {
-        list: Mutex<Vec<Arc<Child<M>>>>,
-    }
+    pub(super) struct Index<M>(Mutex<Vec<Arc<Child<M>>>>);
 
-    impl<M> ChildMap<M> {
-        pub(crate) fn new(_: ahash::RandomState) -> Self {
-            ChildMap {
-                list: Mutex::new(Vec::new()),
-            }
+    impl<M> Index<M> {
+        pub(super) fn new(_: ahash::RandomState) -> Self {
+            Index(Mutex::new(Vec::new()))
         }
 
-        pub(crate) fn get_or_insert(
-            &self,
-            q: LabelQuery<'_>,
-            make: impl FnOnce() -> Child<M>,
-        ) -> Arc<Child<M>> {
-            let mut l = lock(&self.list);
-            if let Some(c) = l.iter().find(|c| q.matches(&c.key)) {
-                return c.clone();
-            }
-            let c = Arc::new(make());
-            l.push(c.clone());
-            c
+        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<Arc<Child<M>>> {
+            lock(&self.0).iter().find(|c| q.matches(&c.key)).cloned()
         }
 
-        pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
-            let mut l = lock(&self.list);
-            let before = l.len();
-            l.retain(|c| !q.matches(&c.key));
-            l.len() != before
+        pub(super) fn insert(&self, c: Arc<Child<M>>) {
+            lock(&self.0).push(c);
         }
 
-        pub(crate) fn clear(&self) {
-            lock(&self.list).clear();
+        pub(super) fn get_key(&self, k: &LabelKey) -> Option<Arc<Child<M>>> {
+            lock(&self.0).iter().find(|c| c.key == *k).cloned()
         }
 
-        pub(crate) fn len(&self) -> usize {
-            lock(&self.list).len()
+        pub(super) fn remove_key(&self, k: &LabelKey) {
+            lock(&self.0).retain(|c| c.key != *k);
         }
 
-        pub(crate) fn for_each(&self, mut f: impl FnMut(&Child<M>)) {
-            let all: Vec<_> = lock(&self.list).clone();
-            for c in all {
-                f(&c);
-            }
+        pub(super) fn clear(&self) {
+            lock(&self.0).clear();
+        }
+
+        pub(super) fn len(&self) -> usize {
+            lock(&self.0).len()
         }
     }
 }
 
-pub(crate) use imp::ChildMap;
+use index::Index;
+
+/// What the writer lock guards besides the two structures' consistency.
+struct Writer<M> {
+    tally: Tally,
+    /// The overflow child, while it is in the map (it does not count against the limit).
+    overflow: Option<Arc<Child<M>>>,
+}
+
+impl<M> Writer<M> {
+    /// Children that count against the limit.
+    fn counted(&self) -> usize {
+        self.tally.live - usize::from(self.overflow.is_some())
+    }
+}
+
+pub(crate) struct ChildMap<M> {
+    index: Index<M>,
+    /// Serialises every change of `index` and `order`.
+    writer: Mutex<Writer<M>>,
+    order: Order<M>,
+    /// Children that count against the limit (all but the overflow child), as of the last
+    /// change: a lock-free hint that the family is full. The writer decides exactly.
+    limited: AtomicUsize,
+}
+
+impl<M> ChildMap<M> {
+    pub(crate) fn new(hasher: ahash::RandomState) -> Self {
+        ChildMap {
+            index: Index::new(hasher),
+            writer: Mutex::new(Writer {
+                tally: Tally::default(),
+                overflow: None,
+            }),
+            order: Order::new(),
+            limited: AtomicUsize::new(0),
+        }
+    }
+
+    /// The child for `q`, inserting `make(q)` if there is none and fewer than `limit`
+    /// children count against the limit; at the limit, the child for `overflow` (created
+    /// with `make(overflow)` if need be). Racing inserters of the same labels all get the
+    /// one child that won.
+    pub(crate) fn get_or_insert(
+        &self,
+        q: LabelQuery<'_>,
+        limit: usize,
+        overflow: LabelQuery<'_>,
+        make: impl Fn(LabelQuery<'_>) -> (Child<M>, Option<Idle>),
+    ) -> (Arc<Child<M>>, Resolved) {
+        if let Some(c) = self.index.get(&q) {
+            return (c, Resolved::Own);
+        }
+        // Relaxed: a hint only (a stale value sends us to the writer, which decides).
+        if self.limited.load(Ordering::Relaxed) >= limit {
+            if let Some(c) = self.index.get(&overflow) {
+                return (c, Resolved::Overflow);
+            }
+        }
+        let mut w = lock(&self.writer);
+        // Another thread may have inserted it while we waited for the lock.
+        if let Some(c) = self.index.get(&q) {
+            return (c, Resolved::Own);
+        }
+        let is_overflow_key = !q.0.is_empty() && q.0 == overflow.0;
+        let (q, resolved) = if is_overflow_key || w.counted() < limit {
+            (q, Resolved::Own)
+        } else if let Some(c) = &w.overflow {
+            return (c.clone(), Resolved::Overflow);
+        } else {
+            (overflow, Resolved::Overflow)
+        };
+        let (child, idle) = make(q);
+        let fresh = Arc::new(child);
+        if !q.0.is_empty() && q.0 == overflow.0 {
+            w.overflow = Some(fresh.clone());
+        }
+        self.index.insert(fresh.clone());
+        self.order.push(&mut w.tally, &fresh, idle);
+        self.publish(&w);
+        (fresh, resolved)
+    }
+
+    fn publish(&self, w: &Writer<M>) {
+        // Relaxed: a hint (see the field).
+        self.limited.store(w.counted(), Ordering::Relaxed);
+    }
+
+    /// Removes the child for `q`; returns whether it existed.
+    pub(crate) fn remove(&self, q: &LabelQuery<'_>) -> bool {
+        let mut w = lock(&self.writer);
+        let Some(c) = self.index.get(q) else {
+            return false;
+        };
+        self.unlink(&mut w, &c);
+        self.order.compact_if_worth_it(&mut w.tally);
+        self.publish(&w);
+        true
+    }
+
+    /// Removes each of `children` that is still in the map (the very child, not just one with
+    /// the same labels); returns how many were.
+    pub(crate) fn remove_children(&self, children: &[Arc<Child<M>>]) -> usize {
+        if children.is_empty() {
+            return 0;
+        }
+        let mut w = lock(&self.writer);
+        let mut n = 0;
+        for c in children {
+            if self
+                .index
+                .get_key(&c.key)
+                .is_some_and(|cur| Arc::ptr_eq(&cur, c))
+            {
+                self.unlink(&mut w, c);
+                n += 1;
+            }
+        }
+        self.order.compact_if_worth_it(&mut w.tally);
+        self.publish(&w);
+        n
+    }
+
+    fn unlink(&self, w: &mut Writer<M>, c: &Arc<Child<M>>) {
+        self.index.remove_key(&c.key);
+        self.order.remove(&mut w.tally, c);
+        if w.overflow.as_ref().is_some_and(|o| Arc::ptr_eq(o, c)) {
+            w.overflow = None;
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut w = lock(&self.writer);
+        self.index.clear();
+        self.order.clear(&mut w.tally);
+        w.overflow = None;
+        self.publish(&w);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Calls `f` on every child in creation order, holding one segment's lock at a time and
+    /// never the writer lock: children created meanwhile do not wait (and are not visited);
+    /// every child present for the whole walk is visited exactly once, one removed meanwhile
+    /// at most once, and never two children with the same labels.
+    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>, Option<&mut Idle>)) {
+        self.order.walk(&self.writer, f);
+    }
+
+    /// Every child, in creation order, cloned out (so the caller holds no lock while it looks
+    /// at them: it may use the family, even remove children).
+    pub(crate) fn snapshot(&self) -> Vec<Arc<Child<M>>> {
+        let mut all = Vec::new();
+        self.order.walk(&self.writer, |c, _| all.push(c.clone()));
+        all
+    }
+}

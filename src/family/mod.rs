@@ -147,13 +147,20 @@ pub(crate) struct Child<M> {
     /// Process-unique identity, never reused: remote write caches each series' encoded
     /// labels under it (an address could be reused by a later child once this one is freed).
     pub(crate) id: u64,
+    /// Position in the creation-order list (see `order.rs`); only under the writer lock.
+    pub(crate) pos: crate::sync::AtomicUsize,
 }
 
 #[cfg(not(tachymeter_loom))]
 mod cache;
+mod lifecycle;
 mod map;
+mod order;
 
-use map::ChildMap;
+pub use lifecycle::{set_overflow_hook, OverflowEvent, OVERFLOW_LABEL_VALUE};
+pub(crate) use lifecycle::{Lifecycle, LifecycleConfig};
+use map::{ChildMap, Resolved};
+use order::Idle;
 
 /// Source of family identities for the per-thread lookup cache.
 static NEXT_FAMILY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -170,6 +177,10 @@ struct Inner<M: Metric> {
     /// Bumped after every `remove`/`clear`, so per-thread caches drop removed children.
     generation: crate::sync::AtomicU64,
     children: ChildMap<M>,
+    /// Child limit, overflow accounting, idle expiry.
+    life: Lifecycle,
+    /// One [`OVERFLOW_LABEL_VALUE`] per label name: the overflow child's values.
+    overflow_values: Box<[&'static str]>,
 }
 
 /// A metric family: one child metric per combination of label values.
@@ -217,6 +228,15 @@ impl<M: Metric> core::fmt::Debug for Family<M> {
 
 impl<M: Metric> Family<M> {
     pub(crate) fn new(desc: Descriptor, options: M::Options) -> Self {
+        Self::with_lifecycle(desc, options, LifecycleConfig::default())
+    }
+
+    pub(crate) fn with_lifecycle(
+        desc: Descriptor,
+        options: M::Options,
+        config: LifecycleConfig,
+    ) -> Self {
+        let overflow_values = vec![OVERFLOW_LABEL_VALUE; desc.label_names().len()].into();
         // A random per-family seed: label values can come from untrusted input, so the hash
         // must not be predictable (hash flooding).
         let hasher = ahash::RandomState::new();
@@ -228,6 +248,8 @@ impl<M: Metric> Family<M> {
                 id: NEXT_FAMILY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 generation: crate::sync::AtomicU64::new(0),
                 children: ChildMap::new(hasher),
+                life: Lifecycle::new(config),
+                overflow_values,
             }),
         }
     }
@@ -272,7 +294,10 @@ impl<M: Metric> Family<M> {
                 Err(f) => f,
             };
             let child = self.get_or_insert(q);
-            cache::fill(inner.id, hash, generation, child.clone());
+            // Not the overflow child under an overflowed query: that entry would never hit.
+            if q.matches(&child.key) {
+                cache::fill(inner.id, hash, generation, child.clone());
+            }
             Ok(f(&child))
         }
         #[cfg(tachymeter_loom)]
@@ -284,14 +309,33 @@ impl<M: Metric> Family<M> {
     #[cold]
     fn get_or_insert(&self, q: LabelQuery<'_>) -> Arc<Child<M>> {
         let inner = &*self.inner;
-        inner.children.get_or_insert(q, || Child {
-            key: q.to_key(),
-            metric: M::new_child_in(&inner.options, &inner.desc),
-            labels: render_labels(inner.desc.label_names(), q.0),
-            created: crate::encode::now_seconds(),
-            // Relaxed: only uniqueness matters; nothing is published through the id.
-            id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        })
+        let (child, resolved) = inner.children.get_or_insert(
+            q,
+            inner.life.limit(),
+            LabelQuery(&inner.overflow_values),
+            |q| {
+                let metric = M::new_child_in(&inner.options, &inner.desc);
+                let idle = inner.life.expiring().then(|| Idle {
+                    seen: metric.fingerprint(),
+                    since: inner.life.now_if_expiring(),
+                });
+                let child = Child {
+                    key: q.to_key(),
+                    labels: render_labels(inner.desc.label_names(), q.0),
+                    created: crate::encode::now_seconds(),
+                    // AcqRel: pairs with the Acquire load that starts a scrape's walk (see
+                    // `Order::walk`): ids order creations for walks, not just name them.
+                    id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::AcqRel),
+                    pos: crate::sync::AtomicUsize::new(0),
+                    metric,
+                };
+                (child, idle)
+            },
+        );
+        if resolved == Resolved::Overflow {
+            inner.life.note_overflow(&inner.desc);
+        }
+        child
     }
 
     /// The child for `values` (created if absent): a cheap handle that shares the child's
@@ -320,8 +364,9 @@ impl<M: Metric> Family<M> {
         }
     }
 
-    /// Removes the child for `values`; returns whether it existed. Handles to it keep working
-    /// but are no longer exposed.
+    /// Removes the child for `values` in O(1) expected time; returns whether it existed.
+    /// Handles to it keep working but are no longer exposed; the next lookup of `values`
+    /// creates a new child (a new series, with a new `_created`).
     ///
     /// # Errors
     ///
@@ -329,19 +374,24 @@ impl<M: Metric> Family<M> {
     pub fn remove(&self, values: &[&str]) -> Result<bool, LabelError> {
         self.check(values)?;
         let removed = self.inner.children.remove(&LabelQuery(values));
-        // Release: pairs with the Acquire load in `with` (see there).
-        self.inner.generation.fetch_add(1, Ordering::Release);
+        self.bump_generation();
         Ok(removed)
     }
 
     /// Removes every child.
     pub fn clear(&self) {
         self.inner.children.clear();
-        // Release: pairs with the Acquire load in `with`.
+        self.bump_generation();
+    }
+
+    /// Makes per-thread caches drop removed children; after every removal.
+    fn bump_generation(&self) {
+        // Release: pairs with the Acquire load in `with` (see there).
         self.inner.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Number of children.
+    /// Number of children, the overflow child (see
+    /// [`max_children`](crate::LabeledBuilder::max_children)) included.
     pub fn len(&self) -> usize {
         self.inner.children.len()
     }
@@ -357,7 +407,7 @@ impl<M: Metric> Family<M> {
         let mut n = 0;
         self.inner
             .children
-            .for_each(|c| n += c.metric.heap_bytes() + c.labels.len());
+            .for_each(|c, _| n += c.metric.heap_bytes() + c.labels.len());
         n
     }
 }
@@ -370,13 +420,29 @@ impl<M: Metric> Collector for Family<M> {
     fn check_const_labels(&self, const_labels: &[Box<str>]) -> Result<(), RegistrationError> {
         let inner = &*self.inner;
         let mut children = Vec::new();
-        inner.children.for_each(|c| children.push(c.metric.clone()));
+        inner
+            .children
+            .for_each(|c, _| children.push(c.metric.clone()));
         M::check_const_labels(&inner.options, &children, const_labels).map_err(|label| {
             RegistrationError::ConstLabelClash {
                 name: inner.desc.name().to_owned(),
                 label: label.into(),
             }
         })
+    }
+
+    fn apply_default_max_children(&self, limit: usize) {
+        // An unlabelled family has one child: a limit would only make it overflow.
+        if !self.inner.desc.label_names().is_empty() {
+            self.inner.life.default_limit(limit);
+        }
+    }
+
+    fn overflowed_updates(&self, f: &mut dyn FnMut(&str, u64)) {
+        let n = self.inner.life.overflowed();
+        if n > 0 {
+            f(self.inner.desc.name(), n);
+        }
     }
 
     fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), EncodeError> {
@@ -386,13 +452,24 @@ impl<M: Metric> Collector for Family<M> {
         // own samples so it stays inside the child's MetricPoint.
         let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
-            inner.children.for_each(|c| {
+            let mut sweep = inner.life.sweep();
+            inner.children.for_each(|c, idle| {
+                if let (Some(s), Some(idle)) = (sweep.as_mut(), idle) {
+                    if s.expired(c, idle) {
+                        return;
+                    }
+                }
                 fw.begin_child(c.id);
                 c.metric.encode_child(&inner.options, &mut fw, &c.labels);
                 if created {
                     fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));
                 }
             });
+            if let Some(s) = sweep {
+                if inner.children.remove_children(&s.into_expired()) > 0 {
+                    self.bump_generation();
+                }
+            }
         }
         Ok(())
     }

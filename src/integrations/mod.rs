@@ -67,7 +67,7 @@ pub mod tower;
 
 pub use labels::{normalize_method, RequestInfo, TraceId, KNOWN_METHODS, OTHER_METHOD};
 pub use options::{
-    HttpMetricsBuilder, Naming, DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS, OTHER_VALUE,
-    UNMATCHED,
+    HttpMetricsBuilder, Naming, DEFAULT_DURATION_BUCKETS, DEFAULT_MAX_CHILDREN,
+    DEFAULT_SIZE_BUCKETS, OTHER_VALUE, UNMATCHED,
 };
 pub use recorder::HttpMetrics;

@@ -116,7 +116,16 @@ pub struct HttpMetricsBuilder {
     unmatched: String,
     custom: Option<CustomLabel>,
     exemplar: Option<Box<ExemplarHook>>,
+    max_children: usize,
 }
+
+/// The child limit of each middleware family unless
+/// [`HttpMetricsBuilder::max_children`] says otherwise: OpenTelemetry's default series limit
+/// per instrument. The labels are bounded by construction (route templates, known methods,
+/// status codes, a custom label from a fixed set), so this is a backstop for when that fails
+/// (a router reporting raw paths, say): excess label sets go to the
+/// [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE) series instead of growing without end.
+pub const DEFAULT_MAX_CHILDREN: usize = 2_000;
 
 impl core::fmt::Debug for HttpMetricsBuilder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -143,6 +152,7 @@ impl Default for HttpMetricsBuilder {
             unmatched: UNMATCHED.to_owned(),
             custom: None,
             exemplar: None,
+            max_children: DEFAULT_MAX_CHILDREN,
         }
     }
 }
@@ -239,6 +249,14 @@ impl HttpMetricsBuilder {
         Ok(self)
     }
 
+    /// The child limit of each family the middleware registers (default
+    /// [`DEFAULT_MAX_CHILDREN`]; `usize::MAX` for none); see
+    /// [`LabeledBuilder::max_children`](crate::LabeledBuilder::max_children).
+    pub fn max_children(mut self, limit: usize) -> Self {
+        self.max_children = limit;
+        self
+    }
+
     /// The route value of requests no route matched (default [`UNMATCHED`]).
     pub fn unmatched_route(mut self, value: &str) -> Self {
         self.unmatched = value.to_owned();
@@ -322,6 +340,7 @@ impl HttpMetricsBuilder {
         )
         .unit("seconds")?
         .labels(&finished)
+        .max_children(self.max_children)
         .with_buckets(self.duration_buckets.clone())
         .register(&registry)?;
         let active_family = Gauge::builder(
@@ -329,6 +348,7 @@ impl HttpMetricsBuilder {
             "Number of HTTP server requests in flight.",
         )
         .labels(&active)
+        .max_children(self.max_children)
         .register(&registry)?;
         let (request_size, response_size) = match &self.size_buckets {
             Some(b) => (
@@ -339,6 +359,7 @@ impl HttpMetricsBuilder {
                     )
                     .unit("bytes")?
                     .labels(&finished)
+                    .max_children(self.max_children)
                     .with_buckets(b.clone())
                     .register(&registry)?,
                 ),
@@ -349,6 +370,7 @@ impl HttpMetricsBuilder {
                     )
                     .unit("bytes")?
                     .labels(&finished)
+                    .max_children(self.max_children)
                     .with_buckets(b.clone())
                     .register(&registry)?,
                 ),

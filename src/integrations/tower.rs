@@ -384,6 +384,47 @@ mod tests {
     }
 
     #[test]
+    fn middleware_families_are_capped_and_overflow_into_one_series() {
+        let r = Registry::builder().created_samples(false).build();
+        let dflt = HttpMetrics::new(&r).unwrap();
+        assert_eq!(
+            dflt.inner.duration.max_children(),
+            Some(crate::integrations::DEFAULT_MAX_CHILDREN)
+        );
+        assert_eq!(
+            dflt.inner.active.max_children(),
+            Some(crate::integrations::DEFAULT_MAX_CHILDREN)
+        );
+        // Four routes against a limit of 2 label sets per family.
+        let r = Registry::builder().created_samples(false).build();
+        let m = HttpMetrics::builder()
+            .registry(&r)
+            .max_children(2)
+            .build()
+            .unwrap();
+        const ROUTES: [&str; 4] = ["/u/1", "/u/2", "/u/3", "/u/4"];
+        let layer = m
+            .layer()
+            .route_fn(|req| ROUTES.into_iter().find(|p| *p == req.path()));
+        let mut svc = layer.layer(Svc::Answer(200));
+        for path in ROUTES {
+            let mut fut = Box::pin(svc.call(req("GET", path)));
+            let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
+                panic!("ready")
+            };
+            let mut body = Box::pin(resp.into_body());
+            while let Poll::Ready(Some(_)) = poll(core::pin::pin!(core::future::poll_fn(|cx| body
+                .as_mut()
+                .poll_frame(cx))))
+            {}
+        }
+        let t = text(&r);
+        assert!(t.contains("http_server_request_duration_seconds_count{method=\"__overflow__\",route=\"__overflow__\",status=\"__overflow__\"} 2\n"), "{t}");
+        assert!(t.contains("tachymeter_family_overflow_updates_total{family=\"http_server_request_duration_seconds\"} 2\n"), "{t}");
+        assert_eq!(m.inner.duration.len(), 3);
+    }
+
+    #[test]
     fn a_dropped_future_gives_the_slot_back_and_records_nothing() {
         let r = Registry::new();
         let m = HttpMetrics::new(&r).unwrap();

@@ -350,6 +350,10 @@ impl Metric for Counter {
         }
     }
 
+    fn fingerprint(&self) -> u64 {
+        self.get().to_bits()
+    }
+
     fn heap_bytes(&self) -> usize {
         core::mem::size_of::<Inner>()
             + self.cells.shards.shard_bytes()

@@ -157,6 +157,10 @@ impl Metric for Gauge {
         w.sample_rendered("", labels, None, Value::F64(self.get()));
     }
 
+    fn fingerprint(&self) -> u64 {
+        self.get().to_bits()
+    }
+
     fn heap_bytes(&self) -> usize {
         core::mem::size_of::<AtomicF64>()
     }

@@ -458,6 +458,11 @@ impl Metric for Histogram {
     fn heap_bytes(&self) -> usize {
         self.classic_heap_bytes() + self.inner.native.as_ref().map_or(0, NativePart::heap_bytes)
     }
+
+    fn fingerprint(&self) -> u64 {
+        // Every observation adds to the count (classic or, for native-only, native).
+        self.count()
+    }
 }
 
 impl Histogram {

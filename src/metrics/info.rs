@@ -185,6 +185,11 @@ impl Metric for Info {
         Ok(())
     }
 
+    fn fingerprint(&self) -> u64 {
+        // An info never changes once created: it expires `expire_after` after creation.
+        0
+    }
+
     fn heap_bytes(&self) -> usize {
         core::mem::size_of::<Inner>()
             + self

@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 
 use crate::encode::{Descriptor, FamilyWriter, MetricType};
 use crate::error::RegistrationError;
-use crate::family::Family;
+use crate::family::{Family, LifecycleConfig};
 use crate::registry::Registry;
 
 pub use counter::Counter;
@@ -57,6 +57,11 @@ pub trait Metric: Clone + Send + Sync + 'static + Sealed {
     /// Heap bytes this child holds beyond its handle (memory accounting).
     #[doc(hidden)]
     fn heap_bytes(&self) -> usize;
+    /// A value that changes whenever the child is updated (idle expiry compares it between
+    /// collections, so updates pay nothing). A gauge set to the value it had, or a change
+    /// undone before the next collection, looks idle.
+    #[doc(hidden)]
+    fn fingerprint(&self) -> u64;
     /// Registration of the family with a registry whose constant label names are
     /// `const_labels`: `Err(label)` if a child already uses one as a label of its own. Types
     /// whose label names are not all in the descriptor (infos) override this; the default
@@ -226,6 +231,7 @@ impl<M: Metric> Builder<M> {
         LabeledBuilder {
             inner: self,
             labels: names.into_iter().map(|s| s.as_ref().to_owned()).collect(),
+            life: LifecycleConfig::default(),
         }
     }
 
@@ -261,6 +267,7 @@ impl<M: Metric> Builder<M> {
 pub struct LabeledBuilder<M: Metric> {
     inner: Builder<M>,
     labels: Vec<String>,
+    life: LifecycleConfig,
 }
 
 impl<M: Metric> core::fmt::Debug for LabeledBuilder<M> {
@@ -277,6 +284,60 @@ impl<M: Metric> LabeledBuilder<M> {
         &mut self.inner.options
     }
 
+    /// Caps the family at `limit` children: once it has that many, a lookup of a new label
+    /// set resolves to one overflow child whose label values are all
+    /// [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE), so the exposition stays bounded
+    /// and no update is lost. Decided only when a child would be created (a lookup that finds
+    /// its child pays nothing); removing children makes room again. Overflowed lookups are
+    /// counted ([`Family::overflowed_updates`], exposed as
+    /// `tachymeter_family_overflow_updates_total{family="..."}`), and the first one calls the
+    /// hook of [`set_overflow_hook`](crate::set_overflow_hook) (and `log::warn!` with the
+    /// `log` feature). Overrides the registry's
+    /// [`default_max_children`](crate::RegistryBuilder::default_max_children);
+    /// `usize::MAX` means no limit even if the registry has a default.
+    ///
+    /// ```
+    /// use tachymeter::{Counter, OVERFLOW_LABEL_VALUE};
+    /// let f = Counter::builder("req_total", "Requests.").labels(["user"]).max_children(2).build()?;
+    /// for user in ["ann", "bob", "cy", "dee"] {
+    ///     f.with_label_values(&[user]).inc();
+    /// }
+    /// assert_eq!(f.len(), 3); // ann, bob and the overflow child
+    /// assert_eq!(f.with_label_values(&[OVERFLOW_LABEL_VALUE]).get(), 2.0);
+    /// assert_eq!(f.overflowed_updates(), 2);
+    /// # Ok::<(), tachymeter::NameError>(())
+    /// ```
+    pub fn max_children(mut self, limit: usize) -> Self {
+        self.life.max_children = Some(limit);
+        self
+    }
+
+    /// Removes a child when a collection finds its value unchanged since a collection (or
+    /// its creation) at least `after` earlier: children that are not updated expire without
+    /// any cost on the update path (values are compared between collections). So a child
+    /// expires at the first collection `after` past its last observed change; a gauge set
+    /// to the value it had, or an update undone before the next collection, counts as idle;
+    /// an update racing its expiry may land in the expired child. A label set used again
+    /// afterwards is a new child (a new `_created`). Nothing expires in a family that is not
+    /// collected.
+    pub fn expire_after(mut self, after: core::time::Duration) -> Self {
+        self.life.expire_after = Some(after);
+        self
+    }
+
+    /// As [`expire_after`](Self::expire_after), timed by `clock` (monotonic, from any
+    /// origin) instead of the process clock: for tests.
+    #[doc(hidden)]
+    pub fn expire_after_with_clock(
+        mut self,
+        after: core::time::Duration,
+        clock: impl Fn() -> core::time::Duration + Send + Sync + 'static,
+    ) -> Self {
+        self.life.expire_after = Some(after);
+        self.life.clock = Some(std::sync::Arc::new(clock));
+        self
+    }
+
     /// Builds the family without registering it.
     ///
     /// # Errors
@@ -285,7 +346,7 @@ impl<M: Metric> LabeledBuilder<M> {
     pub fn build(self) -> Result<Family<M>, crate::error::NameError> {
         let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
         let desc = self.inner.descriptor(&labels)?;
-        Ok(Family::new(desc, self.inner.options))
+        Ok(Family::with_lifecycle(desc, self.inner.options, self.life))
     }
 
     /// Builds the family and registers it with `registry`.

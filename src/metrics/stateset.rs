@@ -163,6 +163,11 @@ impl Metric for StateSet {
         }
     }
 
+    fn fingerprint(&self) -> u64 {
+        // Relaxed: a snapshot read, as in `encode_child`.
+        self.current.load(Ordering::Relaxed) as u64
+    }
+
     fn heap_bytes(&self) -> usize {
         core::mem::size_of::<AtomicUsize>()
     }

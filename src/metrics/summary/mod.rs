@@ -414,6 +414,11 @@ impl Metric for Summary {
         w.sample_rendered("_count", labels, None, Value::U64(count));
     }
 
+    fn fingerprint(&self) -> u64 {
+        // Every observation adds to the count.
+        self.count()
+    }
+
     fn heap_bytes(&self) -> usize {
         match &*self.inner {
             Inner::Plain(cells) => core::mem::size_of::<Inner>() + cells.shard_bytes(),
