@@ -214,7 +214,7 @@ impl<M> ChildMap<M> {
         };
         let (child, idle) = make(q);
         let fresh = Arc::new(child);
-        if !q.0.is_empty() && q.0 == overflow.0 {
+        if is_overflow_key || resolved == Resolved::Overflow {
             w.overflow = Some(fresh.clone());
         }
         self.index.insert(fresh.clone());
