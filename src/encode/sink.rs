@@ -30,7 +30,8 @@ pub(crate) struct SinkSample<'s> {
     pub(crate) pairs: LabelPairs<'s>,
     /// Which sample of which family child this is, when a built-in family writes it (custom
     /// collectors' samples have none). The same id and the same name and label pieces (see
-    /// above) mean the same series in every collection.
+    /// above) mean the same series in every collection. Only remote write reads it.
+    #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
     pub(crate) series: Option<SeriesId>,
     /// The value.
     pub(crate) value: f64,

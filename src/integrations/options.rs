@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::labels::{RequestInfo, TraceId};
 use super::recorder::{HttpMetrics, Inner};
 use crate::error::{BucketError, NameError, RegistrationError};
-use crate::{Buckets, Gauge, Histogram, Registry};
+use crate::{Buckets, Gauge, Histogram, NativeConfig, Registry};
 
 /// The request-duration buckets by default: OpenTelemetry's advisory boundaries for
 /// `http.server.request.duration`, which are also Python `prometheus_client`'s defaults with
@@ -112,6 +112,7 @@ pub struct HttpMetricsBuilder {
     excluded: Vec<String>,
     naming: Naming,
     duration_buckets: Buckets,
+    duration_native: Option<(NativeConfig, bool)>,
     size_buckets: Option<Buckets>,
     unmatched: String,
     custom: Option<CustomLabel>,
@@ -148,6 +149,7 @@ impl Default for HttpMetricsBuilder {
             naming: Naming::default(),
             duration_buckets: Buckets::new(DEFAULT_DURATION_BUCKETS)
                 .unwrap_or_else(|_| unreachable!("the default bounds are valid")),
+            duration_native: None,
             size_buckets: None,
             unmatched: UNMATCHED.to_owned(),
             custom: None,
@@ -223,6 +225,35 @@ impl HttpMetricsBuilder {
     ) -> Result<Self, BucketError> {
         self.duration_buckets = Buckets::new(bounds)?;
         Ok(self)
+    }
+
+    /// Gives the request-duration histogram native buckets with these settings, beside its
+    /// classic buckets: text and OpenMetrics scrapes see the classic buckets as before, a
+    /// scraper negotiating protobuf (Prometheus with native histograms enabled) gets both.
+    /// For example `NativeConfig::new(1.1)?` (schema 3, about 9 % per bucket).
+    ///
+    /// ```
+    /// use tachymeter::{integrations::HttpMetrics, NativeConfig, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let metrics = HttpMetrics::builder()
+    ///     .registry(&registry)
+    ///     .duration_native(NativeConfig::new(1.1)?)
+    ///     .build()?;
+    /// # let _ = metrics;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn duration_native(mut self, config: NativeConfig) -> Self {
+        self.duration_native = Some((config, true));
+        self
+    }
+
+    /// As [`duration_native`](Self::duration_native), without classic buckets: text scrapes
+    /// then see only `_sum`, `_count` and the `+Inf` bucket, so use it where every scraper
+    /// speaks protobuf.
+    pub fn duration_native_only(mut self, config: NativeConfig) -> Self {
+        self.duration_native = Some((config, false));
+        self
     }
 
     /// Whether to record request and response body sizes (off by default), with
@@ -334,15 +365,21 @@ impl HttpMetricsBuilder {
         active.extend(scheme);
         active.extend(&extra);
 
-        let duration = Histogram::builder(
+        let mut duration = Histogram::builder(
             &name("http_server_request_duration_seconds"),
             "Duration of HTTP server requests, until the response body was sent.",
         )
         .unit("seconds")?
         .labels(&finished)
-        .max_children(self.max_children)
-        .with_buckets(self.duration_buckets.clone())
-        .register(&registry)?;
+        .max_children(self.max_children);
+        // Classic buckets unless native-only; a histogram given neither is classic.
+        if !matches!(self.duration_native, Some((_, false))) {
+            duration = duration.with_buckets(self.duration_buckets.clone());
+        }
+        if let Some((config, _)) = self.duration_native {
+            duration = duration.native_config(config);
+        }
+        let duration = duration.register(&registry)?;
         let active_family = Gauge::builder(
             &name("http_server_active_requests"),
             "Number of HTTP server requests in flight.",

@@ -424,6 +424,49 @@ mod tests {
         assert_eq!(m.inner.duration.len(), 3);
     }
 
+    /// Serves `n` × `GET /x` through the layer, draining each body.
+    fn serve_n(m: &HttpMetrics, n: u64) {
+        let layer = m
+            .layer()
+            .route_fn(|req| (req.path() == "/x").then_some("/x"));
+        let mut svc = layer.layer(Svc::Answer(200));
+        for _ in 0..n {
+            let mut fut = Box::pin(svc.call(req("GET", "/x")));
+            let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
+                panic!("ready")
+            };
+            let mut body = Box::pin(resp.into_body());
+            while let Poll::Ready(Some(_)) = poll(core::pin::pin!(core::future::poll_fn(|cx| body
+                .as_mut()
+                .poll_frame(cx))))
+            {}
+        }
+    }
+
+    #[test]
+    fn native_durations_keep_or_drop_the_classic_buckets() {
+        let config = crate::NativeConfig::new(1.1).unwrap();
+        for keep_classic in [true, false] {
+            let r = Registry::builder().created_samples(false).build();
+            let b = HttpMetrics::builder().registry(&r);
+            let m = if keep_classic {
+                b.duration_native(config)
+            } else {
+                b.duration_native_only(config)
+            }
+            .build()
+            .unwrap();
+            serve_n(&m, 3);
+            let h = m.inner.duration.with_label_values(&["GET", "/x", "200"]);
+            let snap = h.native_snapshot().expect("native buckets");
+            assert_eq!((snap.count, snap.schema), (3, config.schema()));
+            let t = text(&r);
+            assert!(t.contains("http_server_request_duration_seconds_count{method=\"GET\",route=\"/x\",status=\"200\"} 3\n"), "{t}");
+            assert_eq!(t.contains("le=\"0.005\""), keep_classic, "{t}");
+            assert!(t.contains("le=\"+Inf\"} 3\n"), "{t}");
+        }
+    }
+
     #[test]
     fn a_dropped_future_gives_the_slot_back_and_records_nothing() {
         let r = Registry::new();
