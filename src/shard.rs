@@ -30,6 +30,16 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{lock, AtomicPtr, Mutex, Ordering};
 
+/// Slot id of the home slot (see [`Sharded::by_id`]).
+pub(crate) const HOME_ID: usize = 0;
+
+/// Most shards a metric inflates to (see [`shard_count`]).
+const MAX_SHARDS: usize = 256;
+
+/// Largest slot id [`Sharded::locate`] can return: the overflow slot of a metric with the
+/// most shards.
+pub(crate) const MAX_SLOT_ID: usize = MAX_SHARDS + 1;
+
 /// Index value meaning "this thread has no index (TLS torn down or pool exhausted)".
 pub(crate) const NO_INDEX: usize = usize::MAX;
 
@@ -188,7 +198,7 @@ pub(crate) fn shard_count() -> usize {
             std::thread::available_parallelism()
                 .map_or(4, usize::from)
                 .next_power_of_two()
-                .clamp(2, 256)
+                .clamp(2, MAX_SHARDS)
         })
     }
 }
@@ -295,6 +305,39 @@ impl<S: Slot> Sharded<S> {
             p = self.inflate();
         }
         self.shard(p, idx).0
+    }
+
+    /// The slot the calling thread writes, its [slot id](Self::by_id), and whether the thread
+    /// writes it alone (`false`: the shared overflow slot, whose writers must serialise
+    /// themselves). Like [`update`](Self::update), but for slots whose contents name the slot
+    /// they live in (a gauge's `set`).
+    #[inline]
+    pub(crate) fn locate(&self) -> (&S, usize, bool) {
+        let idx = thread_index();
+        // Acquire pairs with the Release of the CAS in `inflate`, as in `update`.
+        let mut p = self.shards.load(Ordering::Acquire);
+        if p.is_null() {
+            if self.owns_home(idx) {
+                return (&self.home, HOME_ID, true);
+            }
+            p = self.inflate();
+        }
+        let (slot, exclusive) = self.shard(p, idx);
+        let id = if exclusive { idx + 1 } else { self.count + 1 };
+        (slot, id, exclusive)
+    }
+
+    /// The slot with id `id`: [`HOME_ID`] is the home slot, `1..=count` the per-thread shards
+    /// and `count + 1` the overflow slot. `None` for a shard id while not inflated, or past
+    /// the overflow.
+    #[inline]
+    pub(crate) fn by_id(&self, id: usize) -> Option<&S> {
+        if id == HOME_ID {
+            return Some(&self.home);
+        }
+        // Acquire pairs with the Release in `inflate`.
+        let p = self.shards.load(Ordering::Acquire);
+        (!p.is_null() && id <= self.count + 1).then(|| self.shard(p, id - 1).0)
     }
 
     #[cold]

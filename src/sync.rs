@@ -8,6 +8,7 @@
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use std::thread::yield_now;
     pub(crate) use std::thread_local;
 
     /// Locks `m`, recovering the data if another thread panicked while holding it.
@@ -33,6 +34,7 @@ mod imp {
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+    pub(crate) use loom::thread::yield_now;
     pub(crate) use loom::thread_local;
 
     /// Locks `m` (loom's mutex never poisons in a passing model).

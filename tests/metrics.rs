@@ -120,6 +120,153 @@ fn gauge_adds_from_many_threads_are_not_lost() {
 }
 
 #[test]
+fn gauge_set_replaces_the_adds_of_every_thread_exactly() {
+    let g = Gauge::new();
+    g.add(1.5); // the home slot, before the gauge spreads
+    assert!(!g.is_sharded(), "one thread keeps one slot");
+    thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    g.inc();
+                }
+                g.dec();
+            });
+        }
+    });
+    assert!(g.is_sharded());
+    assert_eq!(g.get(), 1.5 + 3.0 * 999.0);
+    // A set from a thread that never added replaces the home slot's and every shard's adds,
+    // including those of threads that have exited.
+    thread::spawn({
+        let g = g.clone();
+        move || g.set(-7.0)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(g.get(), -7.0);
+    // Adds after the set count on top of it, from old and new threads alike.
+    g.add(2.0);
+    thread::scope(|s| {
+        s.spawn(|| g.sub(0.5));
+    });
+    assert_eq!(g.get(), -5.5);
+    // And a later set by the main thread replaces those, then its own next add counts.
+    g.set(100.0);
+    assert_eq!(g.get(), 100.0);
+    g.inc();
+    assert_eq!(g.get(), 101.0);
+}
+
+#[test]
+fn gauge_sets_and_adds_from_threads_past_the_shard_count() {
+    // More threads holding an index at once than a gauge has shards (at most the next power
+    // of two above the parallelism): several share the overflow slot.
+    let n = thread::available_parallelism()
+        .map_or(4, usize::from)
+        .next_power_of_two()
+        .min(256)
+        * 2
+        + 3;
+    let g = Gauge::new();
+    let barrier = Barrier::new(n);
+    let turn = std::sync::Mutex::new(());
+    thread::scope(|s| {
+        for k in 0..n {
+            let (g, barrier, turn) = (&g, &barrier, &turn);
+            s.spawn(move || {
+                barrier.wait();
+                for _ in 0..100 {
+                    g.inc();
+                }
+                barrier.wait();
+                // One thread at a time (the others wait on the lock, adding nothing): each
+                // set must replace every add so far, wherever the setter's slot is.
+                let _turn = turn.lock().unwrap();
+                g.set(k as f64);
+                assert_eq!(g.get(), k as f64);
+                g.add(0.25);
+                assert_eq!(g.get(), k as f64 + 0.25);
+                drop(_turn);
+                barrier.wait();
+            });
+        }
+    });
+    let last = g.get();
+    assert_eq!(
+        last.fract(),
+        0.25,
+        "the last setter's value plus its add: {last}"
+    );
+    assert!((0.25..n as f64).contains(&last));
+}
+
+#[test]
+fn gauge_in_progress_from_many_threads_returns_to_zero() {
+    let g = Gauge::new();
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..10_000 {
+                    let _in = g.track_inprogress();
+                }
+            });
+        }
+        // A concurrent reader sees between 0 and 4 requests in progress.
+        s.spawn(|| {
+            for _ in 0..10_000 {
+                let v = g.get();
+                assert!((0.0..=4.0).contains(&v) && v.fract() == 0.0, "read {v}");
+            }
+        });
+    });
+    assert_eq!(g.get(), 0.0);
+}
+
+#[test]
+fn gauge_reads_during_sets_see_a_set_plus_whole_adds() {
+    // Adders add 1 at a time; a setter sets multiples of 2^20 (more than all adds together).
+    // Every read must be one of those bases plus a whole number of adds no larger than the
+    // adds made: never a torn value or a base from a ring entry reused under it.
+    const ADDS: u32 = 20_000;
+    const BASE: f64 = 1_048_576.0;
+    let g = Gauge::new();
+    thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..ADDS {
+                    g.inc();
+                }
+            });
+        }
+        s.spawn(|| {
+            for i in 1..=2000 {
+                g.set(BASE * f64::from(i));
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..20_000 {
+                let v = g.get();
+                let base = (v / BASE).floor();
+                let adds = v - base * BASE;
+                assert!(
+                    (0.0..=2000.0).contains(&base)
+                        && adds.fract() == 0.0
+                        && adds <= f64::from(2 * ADDS),
+                    "read {v}"
+                );
+            }
+        });
+    });
+    // After the setter's last set, only adds made after it remain.
+    let v = g.get();
+    assert!(
+        v >= 2000.0 * BASE && v <= 2000.0 * BASE + f64::from(2 * ADDS),
+        "{v}"
+    );
+}
+
+#[test]
 fn bucket_validation() {
     assert_eq!(Buckets::new([]), Err(BucketError::Empty));
     assert_eq!(Buckets::new([f64::INFINITY]), Err(BucketError::Empty));

@@ -9,7 +9,7 @@
 //! Handles go through `black_box` on every iteration so no loop folds into one add.
 
 use std::hint::black_box;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -142,6 +142,53 @@ fn gauge_add(c: &mut Criterion) {
         on(&mut g, "measured", threads, |n| {
             for _ in 0..n {
                 black_box(&me).get_metric().inc_by(black_box(0.5));
+            }
+        });
+        g.finish();
+    }
+}
+
+/// `set` at 1 thread (the bar: ≤ 1 ns) and at 2 threads (every design stores to one shared
+/// word there: tachymeter's era word, the peers' value). `baseline` is one relaxed store of
+/// the value's bits, which is what tachymeter's `set` was before gauges were sharded.
+fn gauge_set(c: &mut Criterion) {
+    for threads in [1, 2] {
+        let mut g = group(c, &format!("gauge_set_{threads}t"));
+        let cell = AtomicU64::new(0);
+        on(&mut g, "baseline", threads, |n| {
+            for _ in 0..n {
+                black_box(&cell).store(black_box(0.5f64).to_bits(), Relaxed);
+            }
+        });
+        let t = tachymeter::Gauge::new();
+        on(&mut g, "tachymeter", threads, |n| {
+            for _ in 0..n {
+                black_box(&t).set(black_box(0.5));
+            }
+        });
+        let p = prometheus::Gauge::new("g", "g").unwrap();
+        on(&mut g, "prometheus", threads, |n| {
+            for _ in 0..n {
+                black_box(&p).set(black_box(0.5));
+            }
+        });
+        let pc = prometheus_client::metrics::gauge::Gauge::<f64, AtomicU64>::default();
+        on(&mut g, "prometheus-client", threads, |n| {
+            for _ in 0..n {
+                black_box(&pc).set(black_box(0.5));
+            }
+        });
+        metrics_global();
+        let m = metrics::gauge!(format!("bench_gauge_set_{threads}t"));
+        on(&mut g, "metrics", threads, |n| {
+            for _ in 0..n {
+                black_box(&m).set(black_box(0.5));
+            }
+        });
+        let me = measured::FloatGauge::new();
+        on(&mut g, "measured", threads, |n| {
+            for _ in 0..n {
+                black_box(&me).get_metric().set(black_box(0.5));
             }
         });
         g.finish();
@@ -496,6 +543,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = counter_inc, f64_counter_add, gauge_add, labeled_lookup, histogram_observe, native_observe, summary, encode
+    targets = counter_inc, f64_counter_add, gauge_add, gauge_set, labeled_lookup, histogram_observe, native_observe, summary, encode
 }
 criterion_main!(benches);

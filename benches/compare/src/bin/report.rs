@@ -174,6 +174,22 @@ fn main() {
             one_thread: Some("gauge_add_1t"),
         },
         Row {
+            op: "gauge set, 1 thread",
+            group: "gauge_set_1t",
+            tachy: "tachymeter",
+            bar: "≤ 1 ns",
+            check: |t, _, _, _| t <= 1.0,
+            one_thread: None,
+        },
+        Row {
+            op: "gauge set, 2 threads (one shared word in every design)",
+            group: "gauge_set_2t",
+            tachy: "tachymeter",
+            bar: "(no bar; informational)",
+            check: |_, _, _, _| true,
+            one_thread: Some("gauge_set_1t"),
+        },
+        Row {
             op: "labeled lookup (2 strings, 100 children) + inc: `with`",
             group: "labeled_lookup_1t",
             tachy: "tachymeter_with",

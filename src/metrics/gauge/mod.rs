@@ -2,19 +2,35 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use atomic_float::AtomicF64;
-
 use crate::encode::{FamilyWriter, MetricType, Value};
 use crate::metrics::{Builder, Metric, Sealed};
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
+
+mod cells;
+
+use cells::GaugeCells;
 
 /// A value that goes up and down, e.g. memory in use or requests in flight.
 ///
-/// A gauge is one atomic `f64`: [`set`](Gauge::set) is a single store and always wins, and
-/// [`add`](Gauge::add) is a compare-and-swap loop. Unlike counters, gauges are not sharded per
-/// thread: a `set` must replace what every thread added, exactly, and a sharded gauge would
-/// make `set` and `get` walk every shard and lose precision when re-basing large sums. Use a
-/// [`Counter`](crate::Counter) pair (up and down) where a hot gauge's adds are contended.
+/// Adds ([`inc`](Gauge::inc), [`dec`](Gauge::dec), [`add`](Gauge::add), [`sub`](Gauge::sub))
+/// go to a slot only the calling thread writes, as a counter's increments do: a plain load,
+/// add and store, no locked instruction, no cache line written by two threads. A
+/// [`set`](Gauge::set) replaces the value *and every thread's adds so far*, exactly, with
+/// three plain stores and no read-modify-write: it names a new era, and adds made under an
+/// older era stop counting. [`get`](Gauge::get) (and a scrape) returns the last set's value
+/// plus the adds made since, read consistently: a read that overlaps a `set` starts again.
+///
+/// Linearizability: a `set` takes effect at its store of the era word and an `add` at its
+/// store to its thread's slot, counting only under the era it loaded first, so an add that
+/// loaded an older era is ordered before the set that replaced it and is discarded with it.
+/// A read returns the value of the set named by the era word plus the adds tagged with that
+/// era, and retries unless the era word was unchanged across the whole read, since any slot
+/// it saw moving to a newer era implies a newer era word.
+///
+/// The sum of float adds is formed per thread and then across threads, so it may round
+/// differently from one sequential sum (whole numbers below 2^53 stay exact). A gauge used
+/// by one thread keeps one slot; the first write from a second thread spreads it over
+/// per-thread cache-padded slots. Cloning is cheap and clones share the value.
 ///
 /// ```
 /// use tachymeter::Gauge;
@@ -32,7 +48,7 @@ use crate::sync::{Arc, Ordering};
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Gauge {
-    value: Arc<AtomicF64>,
+    cells: Arc<GaugeCells>,
 }
 
 impl Default for Gauge {
@@ -45,7 +61,7 @@ impl Gauge {
     /// A standalone gauge at zero.
     pub fn new() -> Gauge {
         Gauge {
-            value: Arc::new(AtomicF64::new(0.0)),
+            cells: Arc::new(GaugeCells::new()),
         }
     }
 
@@ -54,18 +70,16 @@ impl Gauge {
         Builder::with_options(name, help, ())
     }
 
-    /// Sets the value.
+    /// Sets the value, replacing whatever any thread added before.
     #[inline]
     pub fn set(&self, v: f64) {
-        // Relaxed: the value publishes no other memory (crate ordering policy).
-        self.value.store(v, Ordering::Relaxed);
+        self.cells.set(v);
     }
 
     /// Adds `v` (which may be negative).
     #[inline]
     pub fn add(&self, v: f64) {
-        // Relaxed: atomic RMW; publishes no other memory.
-        self.value.fetch_add(v, Ordering::Relaxed);
+        self.cells.add(v);
     }
 
     /// Subtracts `v`.
@@ -86,10 +100,16 @@ impl Gauge {
         self.add(-1.0);
     }
 
-    /// The current value.
+    /// The current value: the last set's value plus the adds made since.
     pub fn get(&self) -> f64 {
-        // Relaxed: a snapshot read.
-        self.value.load(Ordering::Relaxed)
+        self.cells.get()
+    }
+
+    /// Whether this gauge has spread to per-thread slots (it does on the first write from a
+    /// second thread).
+    #[doc(hidden)]
+    pub fn is_sharded(&self) -> bool {
+        self.cells.is_sharded()
     }
 
     /// Sets the value to the current Unix time in seconds.
@@ -162,6 +182,6 @@ impl Metric for Gauge {
     }
 
     fn heap_bytes(&self) -> usize {
-        core::mem::size_of::<AtomicF64>()
+        core::mem::size_of::<GaugeCells>() + self.cells.shard_bytes()
     }
 }
