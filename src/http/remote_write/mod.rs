@@ -3,6 +3,7 @@
 mod background;
 mod error;
 mod queue;
+mod retry_after;
 mod send;
 mod stats;
 
@@ -37,8 +38,9 @@ use stats::{Counters, SelfMetrics};
 /// exemplars and metadata are not sent.
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
-/// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After: <seconds>`
-/// header asks instead, up to [`max_retries`](Self::max_retries); any other 4xx is final
+/// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
+/// (seconds or an HTTP-date; at most 5 minutes) asks instead, up to
+/// [`max_retries`](Self::max_retries); any other 4xx is final
 /// (never retried: Prometheus answers a re-sent batch with 400 `out of order sample`). Every
 /// outcome is counted ([`RemoteWriteStats`]).
 ///

@@ -4,19 +4,17 @@
 
 use std::io::Read as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ureq::http;
 
 use super::queue::Queue;
+use super::retry_after::parse_retry_after;
 use super::stats::Counters;
 use super::{RemoteWriteError, RemoteWriter};
 use crate::encode::remote_write::Batch;
 use crate::http::push::{check_header, panic_message, MAX_ERROR_BODY};
 use crate::http::{PushMethod, PushRequest};
-
-/// The longest `Retry-After` honoured; a longer one is capped to it.
-pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// The headers Remote-Write 1.0 requires, sent before the user's.
 const PROTOCOL_HEADERS: [(&str, &str); 3] = [
@@ -39,15 +37,6 @@ pub(super) fn unit_random() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by remote-write receivers and
-/// falls back to the backoff).
-pub(super) fn parse_retry_after(v: &str) -> Option<Duration> {
-    v.trim()
-        .parse::<u64>()
-        .ok()
-        .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
 }
 
 /// A failed attempt: the error and the receiver's `Retry-After`, if it sent one.
@@ -191,7 +180,7 @@ impl RemoteWriter {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let mut answer = Vec::new();
         // Informative only; the status decides.
         let _ = response
@@ -231,13 +220,5 @@ mod tests {
             let r = unit_random();
             assert!((0.0..1.0).contains(&r));
         }
-    }
-
-    #[test]
-    fn retry_after_seconds() {
-        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
     }
 }
