@@ -209,3 +209,73 @@ fn rejected_push_carries_the_gateways_status_and_body() {
         other => panic!("expected a 400, got {other:?}"),
     }
 }
+
+#[cfg(feature = "protobuf")]
+#[test]
+fn protobuf_push_reads_back_the_same_values_including_a_histogram() {
+    if !support::have(&[Peer::Pushgateway]) {
+        return;
+    }
+    let gw = support::start_pushgateway();
+    let r = Registry::new();
+    Counter::builder("pb_runs_total", "Runs.")
+        .register(&r)
+        .unwrap()
+        .inc_by(7);
+    Gauge::builder("pb_temp", "Temperature.")
+        .register(&r)
+        .unwrap()
+        .set(-2.5);
+    let h = tachymeter::Histogram::builder("pb_wait_seconds", "Wait.")
+        .buckets([0.5, 1.0])
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    for v in [0.25, 0.75, 3.0] {
+        h.observe(v);
+    }
+    let p = pusher(&gw, "pb").protobuf();
+    assert_eq!(p.body_format(), tachymeter::Format::Protobuf);
+    p.push(&r).unwrap();
+    let g = group(&gw, &[("job", "batch"), ("instance", "pb")]).expect("group pushed");
+    let at = |path: &[&str]| g.at(path).and_then(Json::as_str).map(str::to_owned);
+    assert_eq!(
+        at(&["pb_runs_total", "metrics", "0", "value"]).as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        at(&["pb_temp", "metrics", "0", "value"]).as_deref(),
+        Some("-2.5")
+    );
+    let h = ["pb_wait_seconds", "metrics", "0"];
+    for (field, want) in [("count", "3"), ("sum", "4")] {
+        assert_eq!(
+            at(&[h[0], h[1], h[2], field]).as_deref(),
+            Some(want),
+            "{g:?}"
+        );
+    }
+    for (le, want) in [("0.5", "1"), ("1", "2"), ("+Inf", "3")] {
+        assert_eq!(
+            at(&[h[0], h[1], h[2], "buckets", le]).as_deref(),
+            Some(want),
+            "{g:?}"
+        );
+    }
+    // The gateway's text exposition of what it stored.
+    let text = support::http_get(&format!("{}/metrics", gw.url()))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text();
+    for line in [
+        "pb_wait_seconds_bucket{instance=\"pb\",job=\"batch\",le=\"0.5\"} 1",
+        "pb_wait_seconds_bucket{instance=\"pb\",job=\"batch\",le=\"1\"} 2",
+        "pb_wait_seconds_bucket{instance=\"pb\",job=\"batch\",le=\"+Inf\"} 3",
+        "pb_wait_seconds_sum{instance=\"pb\",job=\"batch\"} 4",
+        "pb_wait_seconds_count{instance=\"pb\",job=\"batch\"} 3",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}

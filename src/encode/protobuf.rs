@@ -46,17 +46,32 @@
 //! Labels with an empty value are left out (Prometheus treats them as absent), and so are
 //! families without samples (as client_golang drops them).
 //!
-//! Lengths come first in protobuf, so each level is built in its own reused buffer and
-//! copied into its parent once it is complete: the typed message (`Counter`, `Histogram`,
-//! ...) and the `Metric`'s labels into the family, the family into the output. Once the
-//! buffers have grown, encoding allocates nothing.
+//! Lengths come first in protobuf. The `MetricFamily` and each `Metric` are written straight
+//! into the output after a length prefix of guessed width (the family's width in the last
+//! scrape; the previous metric's), patched with the minimal varint once the message is
+//! complete, moving the message in the rare case the guess was wrong (see
+//! [`wire::patch_len`]); only the small typed message (`Counter`, `Histogram`, ...) is built
+//! in a buffer of its own. A family child's encoded labels and created timestamp are
+//! cached across scrapes ([`LabelCache`]), so a warm scrape copies them. Once the buffers
+//! have grown, encoding allocates nothing.
 
 use core::ops::Range;
 
 use prost::encoding::{encoded_len_varint, WireType};
 
-use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
-use super::{Descriptor, ExemplarRef, Format, MetricType, Value};
+#[path = "protobuf_cache.rs"]
+mod cache;
+#[path = "protobuf_wire.rs"]
+mod wire;
+
+use cache::{LabelCache, Pieces};
+use wire::{
+    build_exemplar, encode_key, encode_varint, ld_len, patch_len, put_bytes, put_double, put_label,
+    put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint, reserve_len,
+};
+
+use super::sink::{unescape, SampleSink, SinkSample};
+use super::{Descriptor, Format, MetricType, Value};
 use crate::exemplar::Slot as ExemplarSlot;
 use crate::metrics::native::store::NativeView;
 
@@ -161,13 +176,10 @@ const COUNT_SEEN: u8 = 4;
 /// The encoder's buffers, kept by the registry from scrape to scrape.
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
-    /// The current `MetricFamily` body.
-    family: Vec<u8>,
-    /// The open `Metric`'s `LabelPair` fields.
-    labels: Vec<u8>,
     /// The open `Metric`'s typed message body.
     body: Vec<u8>,
-    /// The open series' identity: its label pieces as given, `0xFF`-separated.
+    /// The open series' identity when it is not [`Pieces`]: its label pieces as given,
+    /// `0xFF`-separated.
     ident: Vec<u8>,
     /// Unescaped label values.
     unescaped: Vec<u8>,
@@ -180,6 +192,20 @@ pub(crate) struct Buffers {
     bound_cache: Vec<(Range<usize>, f64)>,
     /// A native histogram side's packed deltas.
     deltas: Vec<u8>,
+    /// Width of each family's length prefix in the last scrape, by position in the scrape:
+    /// the guess for the next one.
+    family_widths: Vec<u8>,
+    /// Family children's encoded labels and created timestamps.
+    cache: LabelCache,
+}
+
+/// The open series' identity, to tell whether the next sample belongs to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ident {
+    /// The constant labels' and one rendered string's addresses (see [`Pieces`]).
+    Pieces(Pieces),
+    /// Anything else: the pieces in [`Buffers::ident`].
+    Bytes,
 }
 
 /// Writes the samples of a collection as delimited `MetricFamily` messages into `out`.
@@ -189,8 +215,20 @@ pub(crate) struct Encoder<'o> {
     kind: Kind,
     /// `Metric`s in the current family.
     metrics: usize,
-    /// Whether a `Metric` is open (its labels and body in the buffers).
+    /// The open family's length prefix: where it starts in `out` and its reserved width.
+    family_at: Option<(usize, usize)>,
+    /// Families started in this scrape.
+    families: usize,
+    /// Whether a `Metric` is open (in `out` from `metric_at`, its body in the buffers).
     open: bool,
+    /// The open `Metric`'s length prefix (position, reserved width).
+    metric_at: (usize, usize),
+    /// The length of the last `Metric` closed, for the next one's width guess.
+    last_metric: usize,
+    /// The open series' identity.
+    ident: Ident,
+    /// The open series' cache entry, for its created timestamp.
+    entry: Option<usize>,
     /// [`Role::bit`]s of the open metric's samples.
     seen: u8,
     /// Position of the next bucket or quantile in the open metric.
@@ -205,179 +243,6 @@ impl core::fmt::Debug for Encoder<'_> {
             .field("kind", &self.kind)
             .field("metrics", &self.metrics)
             .finish_non_exhaustive()
-    }
-}
-
-/// Appends a varint: one byte for the small values (lengths, tags) that are most of them,
-/// else `prost`'s encoder.
-#[inline]
-fn encode_varint(v: u64, out: &mut Vec<u8>) {
-    if v < 0x80 {
-        out.push(v as u8);
-    } else {
-        prost::encoding::encode_varint(v, out);
-    }
-}
-
-/// Appends a field key.
-#[inline]
-fn encode_key(tag: u32, wire_type: WireType, out: &mut Vec<u8>) {
-    encode_varint(u64::from(tag << 3 | wire_type as u32), out);
-}
-
-/// Length of a length-delimited field (tag < 16) of `len` bytes.
-fn ld_len(len: usize) -> usize {
-    1 + encoded_len_varint(len as u64) + len
-}
-
-fn put_bytes(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(bytes.len() as u64, out);
-    out.extend_from_slice(bytes);
-}
-
-fn put_double(out: &mut Vec<u8>, tag: u32, v: f64) {
-    encode_key(tag, WireType::SixtyFourBit, out);
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_uint(out: &mut Vec<u8>, tag: u32, v: u64) {
-    encode_key(tag, WireType::Varint, out);
-    encode_varint(v, out);
-}
-
-/// Appends a `LabelPair` as field 1 (of `Metric` and of `Exemplar`); an empty value is left
-/// out.
-fn put_label(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    if value.is_empty() {
-        return;
-    }
-    encode_key(1, WireType::LengthDelimited, out);
-    encode_varint((ld_len(name.len()) + ld_len(value.len())) as u64, out);
-    put_bytes(out, 1, name);
-    put_bytes(out, 2, value);
-}
-
-/// Appends the pairs of an escaped `a="x",b="y"` rendering as `LabelPair`s.
-fn put_rendered(out: &mut Vec<u8>, unescaped: &mut Vec<u8>, rendered: &[u8]) {
-    for_each_pair(rendered, |n, v, escaped| {
-        if escaped {
-            unescaped.clear();
-            unescape(unescaped, v);
-            put_label(out, n, unescaped);
-        } else {
-            put_label(out, n, v);
-        }
-    });
-}
-
-/// Appends a `google.protobuf.Timestamp` field for `secs` seconds since the epoch
-/// (nanosecond fraction rounded; zero for negative or non-finite input).
-fn put_timestamp(out: &mut Vec<u8>, tag: u32, secs: f64) {
-    let (s, n) = if secs.is_finite() && secs > 0.0 {
-        let whole = secs.floor();
-        (
-            whole as i64,
-            ((secs - whole) * 1e9).round().min(999_999_999.0) as i32,
-        )
-    } else {
-        (0, 0)
-    };
-    let len = 1
-        + encoded_len_varint(s as u64)
-        + if n > 0 {
-            1 + encoded_len_varint(n as u64)
-        } else {
-            0
-        };
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(len as u64, out);
-    put_uint(out, 1, s as u64);
-    if n > 0 {
-        put_uint(out, 2, n as u64);
-    }
-}
-
-/// Appends a `sint32`/`sint64` field (zigzag varint).
-fn put_sint(out: &mut Vec<u8>, tag: u32, v: i64) {
-    encode_key(tag, WireType::Varint, out);
-    encode_varint(((v << 1) ^ (v >> 63)) as u64, out);
-}
-
-/// Appends a `BucketSpan` as field `tag`.
-fn put_span(out: &mut Vec<u8>, tag: u32, offset: i32, length: u32) {
-    let zz = ((i64::from(offset) << 1) ^ (i64::from(offset) >> 63)) as u64;
-    encode_key(tag, WireType::LengthDelimited, out);
-    encode_varint(
-        (2 + encoded_len_varint(zz) + encoded_len_varint(u64::from(length))) as u64,
-        out,
-    );
-    put_sint(out, 1, i64::from(offset));
-    put_uint(out, 2, u64::from(length));
-}
-
-/// Appends one side of a native histogram: its spans as fields `span_tag` and the
-/// delta-encoded counts as packed field `delta_tag`, from `counts[i]` = the count of key
-/// `first + i`. Runs of at most two empty buckets stay inside a span (one byte each, less
-/// than a new span), longer ones start a new span. Returns whether any span was written.
-fn put_native_side(
-    out: &mut Vec<u8>,
-    deltas: &mut Vec<u8>,
-    (counts, first): (&[u64], i32),
-    span_tag: u32,
-    delta_tag: u32,
-) -> bool {
-    deltas.clear();
-    let push = |d: i64, deltas: &mut Vec<u8>| encode_varint(((d << 1) ^ (d >> 63)) as u64, deltas);
-    let mut prev = 0i64;
-    // The open span (first key, length) and the key after the last written one.
-    let mut open: Option<(i32, u32)> = None;
-    let mut end = 0i32;
-    let mut wrote = false;
-    for (j, &n) in counts.iter().enumerate() {
-        if n == 0 {
-            continue;
-        }
-        let k = first + j as i32;
-        let n = n.min(i64::MAX as u64) as i64;
-        match &mut open {
-            Some((start, len)) if k - (*start + *len as i32) <= 2 => {
-                let gap = k - (*start + *len as i32);
-                for _ in 0..gap {
-                    push(-prev, deltas);
-                    prev = 0;
-                }
-                *len += gap as u32 + 1;
-            }
-            _ => {
-                if let Some((start, len)) = open.take() {
-                    put_span(out, span_tag, start - end, len);
-                    end = start + len as i32;
-                    wrote = true;
-                }
-                open = Some((k, 1));
-            }
-        }
-        push(n - prev, deltas);
-        prev = n;
-    }
-    if let Some((start, len)) = open {
-        put_span(out, span_tag, start - end, len);
-        wrote = true;
-    }
-    if !deltas.is_empty() {
-        put_bytes(out, delta_tag, deltas);
-    }
-    wrote
-}
-
-/// Writes the body of an `Exemplar` message into `out` (cleared first).
-fn build_exemplar(out: &mut Vec<u8>, unescaped: &mut Vec<u8>, e: &ExemplarRef<'_>) {
-    out.clear();
-    put_rendered(out, unescaped, e.labels);
-    put_double(out, 2, e.value);
-    if let Some(ts) = e.timestamp {
-        put_timestamp(out, 3, ts);
     }
 }
 
@@ -428,6 +293,23 @@ fn ident_pieces(s: &SinkSample<'_>, special: &str, mut f: impl FnMut(&[u8]) -> b
     true
 }
 
+/// Appends the `LabelPair` fields of the series of `s`, leaving out the type's own label
+/// `special`.
+fn write_labels(out: &mut Vec<u8>, unescaped: &mut Vec<u8>, s: &SinkSample<'_>, special: &str) {
+    for part in s.rendered {
+        put_rendered(out, unescaped, part);
+    }
+    if let Some((n, v)) = s.extra.filter(|(n, _)| *n != special) {
+        // A state set's state: escaped like a rendered value.
+        unescaped.clear();
+        unescape(unescaped, v.as_bytes());
+        put_label(out, n.as_bytes(), unescaped);
+    }
+    for (n, v) in s.pairs.iter().filter(|(n, _)| *n != special) {
+        put_label(out, n.as_bytes(), v.as_bytes());
+    }
+}
+
 impl<'o> Encoder<'o> {
     /// An encoder appending to `out`, with reused `buffers`.
     pub(crate) fn new(out: &'o mut Vec<u8>, buffers: &'o mut Buffers) -> Self {
@@ -436,14 +318,20 @@ impl<'o> Encoder<'o> {
             b: buffers,
             kind: Kind::Untyped,
             metrics: 0,
+            family_at: None,
+            families: 0,
             open: false,
+            metric_at: (0, 0),
+            last_metric: 0,
+            ident: Ident::Bytes,
+            entry: None,
             seen: 0,
             index: 0,
             top: 0,
         }
     }
 
-    /// Moves the open `Metric` into the family.
+    /// Completes the open `Metric`: appends its typed message and patches its length.
     fn close_metric(&mut self) {
         if !core::mem::take(&mut self.open) {
             return;
@@ -453,43 +341,56 @@ impl<'o> Encoder<'o> {
             // Prometheus needs the count; the +Inf bucket holds it.
             put_uint(&mut b.body, 1, self.top);
         }
-        let metric_len = b.labels.len() + ld_len(b.body.len());
-        let f = &mut b.family;
-        encode_key(4, WireType::LengthDelimited, f);
-        encode_varint(metric_len as u64, f);
-        f.extend_from_slice(&b.labels);
-        put_bytes(f, self.kind.metric_field(), &b.body);
+        put_bytes(self.out, self.kind.metric_field(), &b.body);
+        let (at, width) = self.metric_at;
+        self.last_metric = patch_len(self.out, at, width);
         self.metrics += 1;
     }
 
-    /// Opens a `Metric` for the series of `s`: writes its labels.
-    fn open_metric(&mut self, s: &SinkSample<'_>, special: &str) {
+    /// Opens a `Metric` for the series of `s` (whose identity `pieces` has, if simple):
+    /// writes its key, length prefix and labels.
+    fn open_metric(&mut self, s: &SinkSample<'_>, special: &str, pieces: Option<Pieces>) {
         self.close_metric();
+        if self.family_at.is_none() {
+            return;
+        }
         self.open = true;
         self.seen = 0;
         self.index = 0;
         self.top = 0;
+        self.entry = None;
         let b = &mut *self.b;
-        b.labels.clear();
         b.body.clear();
-        for part in s.rendered {
-            put_rendered(&mut b.labels, &mut b.unescaped, part);
-        }
-        if let Some((n, v)) = s.extra.filter(|(n, _)| *n != special) {
-            // A state set's state: escaped like a rendered value.
-            b.unescaped.clear();
-            unescape(&mut b.unescaped, v.as_bytes());
-            put_label(&mut b.labels, n.as_bytes(), &b.unescaped);
-        }
-        for (n, v) in s.pairs.iter().filter(|(n, _)| *n != special) {
-            put_label(&mut b.labels, n.as_bytes(), v.as_bytes());
+        let out = &mut *self.out;
+        // Metric.metric = 4
+        encode_key(4, WireType::LengthDelimited, out);
+        let width = encoded_len_varint(self.last_metric.max(1) as u64);
+        self.metric_at = (reserve_len(out, width), width);
+        let start = out.len();
+        match (pieces, s.series) {
+            (Some(p), Some(id)) => {
+                if let Some(at) = b.cache.get(id.child, p) {
+                    out.extend_from_slice(b.cache.labels(at));
+                    self.entry = Some(at);
+                } else {
+                    write_labels(out, &mut b.unescaped, s, special);
+                    self.entry = Some(b.cache.insert(id.child, p, &out[start..]));
+                }
+            }
+            _ => write_labels(out, &mut b.unescaped, s, special),
         }
     }
 
-    /// Whether `s` belongs to the open series; if not, records its identity.
-    fn same_series(&mut self, s: &SinkSample<'_>, special: &str) -> bool {
+    /// Whether `s` (with identity `pieces`, if simple) belongs to the open series; if not,
+    /// records its identity.
+    fn same_series(&mut self, s: &SinkSample<'_>, special: &str, pieces: Option<Pieces>) -> bool {
+        if let Some(p) = pieces {
+            let same = self.open && self.ident == Ident::Pieces(p);
+            self.ident = Ident::Pieces(p);
+            return same;
+        }
         let ident = &mut self.b.ident;
-        if self.open {
+        if self.open && self.ident == Ident::Bytes {
             let mut at = 0;
             let all = ident_pieces(s, special, |p| {
                 let same = ident.get(at..at + p.len()) == Some(p);
@@ -500,12 +401,30 @@ impl<'o> Encoder<'o> {
                 return true;
             }
         }
+        self.ident = Ident::Bytes;
         ident.clear();
         ident_pieces(s, special, |p| {
             ident.extend_from_slice(p);
             true
         });
         false
+    }
+
+    /// Appends the created timestamp `secs` to the open metric's body, from the series'
+    /// cache entry when it has it.
+    fn created(&mut self, tag: u32, secs: f64) {
+        let b = &mut *self.b;
+        let Some(at) = self.entry else {
+            put_timestamp(&mut b.body, tag, secs);
+            return;
+        };
+        if let Some(field) = b.cache.created(at, secs) {
+            b.body.extend_from_slice(field);
+            return;
+        }
+        let start = b.body.len();
+        put_timestamp(&mut b.body, tag, secs);
+        b.cache.set_created(at, secs, &b.body[start..]);
     }
 
     /// The parsed value of the bound text at the open metric's next bucket or quantile.
@@ -552,27 +471,35 @@ impl<'o> Encoder<'o> {
 
 impl SampleSink for Encoder<'_> {
     fn family(&mut self, prefix: &str, desc: &Descriptor) {
-        self.close_metric();
+        self.family_end();
         self.kind = Kind::of(desc.metric_type());
         self.metrics = 0;
+        self.ident = Ident::Bytes;
         let b = &mut *self.b;
-        b.family.clear();
         b.ident.clear();
         b.bounds.clear();
         b.bound_cache.clear();
-        let f = &mut b.family;
+        let out = &mut *self.out;
+        let width = b
+            .family_widths
+            .get(self.families)
+            .map_or(2, |&w| usize::from(w));
+        self.family_at = Some((reserve_len(out, width), width));
         let suffix = desc.type_line_suffix(Format::Text);
-        encode_key(1, WireType::LengthDelimited, f);
-        encode_varint((prefix.len() + desc.name().len() + suffix.len()) as u64, f);
+        encode_key(1, WireType::LengthDelimited, out);
+        encode_varint(
+            (prefix.len() + desc.name().len() + suffix.len()) as u64,
+            out,
+        );
         for part in [prefix, desc.name(), suffix] {
-            f.extend_from_slice(part.as_bytes());
+            out.extend_from_slice(part.as_bytes());
         }
         if !desc.help().is_empty() {
-            put_bytes(f, 2, desc.help().as_bytes());
+            put_bytes(out, 2, desc.help().as_bytes());
         }
-        put_uint(f, 3, self.kind.proto_type());
+        put_uint(out, 3, self.kind.proto_type());
         if !desc.unit().is_empty() {
-            put_bytes(f, 5, desc.unit().as_bytes());
+            put_bytes(out, 5, desc.unit().as_bytes());
         }
     }
 
@@ -582,12 +509,16 @@ impl SampleSink for Encoder<'_> {
             return;
         }
         let special = self.kind.special();
+        let pieces = Pieces::of(s, special);
         let standalone = matches!(self.kind, Kind::Gauge | Kind::Untyped);
         let join = !standalone
-            && self.same_series(s, special)
+            && self.same_series(s, special, pieces)
             && (role.bit() == 0 || self.seen & role.bit() == 0);
         if !join {
-            self.open_metric(s, special);
+            self.open_metric(s, special, pieces);
+            if !self.open {
+                return;
+            }
         }
         self.seen |= role.bit();
         match role {
@@ -632,7 +563,7 @@ impl SampleSink for Encoder<'_> {
             Role::Count => put_uint(&mut self.b.body, 1, count(s.exact)),
             Role::Created => {
                 if let Some(tag) = self.kind.created_field() {
-                    put_timestamp(&mut self.b.body, tag, s.exact.as_f64());
+                    self.created(tag, s.exact.as_f64());
                 }
             }
             Role::Skip => {}
@@ -647,8 +578,12 @@ impl SampleSink for Encoder<'_> {
             return;
         }
         let special = self.kind.special();
-        if !self.same_series(s, special) {
-            self.open_metric(s, special);
+        let pieces = Pieces::of(s, special);
+        if !self.same_series(s, special, pieces) {
+            self.open_metric(s, special, pieces);
+            if !self.open {
+                return;
+            }
         }
         self.seen |= Role::Sum.bit() | Role::Count.bit();
         let b = &mut *self.b;
@@ -674,12 +609,32 @@ impl SampleSink for Encoder<'_> {
 
     fn family_end(&mut self) {
         self.close_metric();
-        if self.metrics > 0 {
-            encode_varint(self.b.family.len() as u64, self.out);
-            self.out.extend_from_slice(&self.b.family);
+        let Some((at, width)) = self.family_at.take() else {
+            return;
+        };
+        let out = &mut *self.out;
+        let width = if self.metrics == 0 {
+            // Families without samples are left out.
+            out.truncate(at);
+            width
+        } else {
+            encoded_len_varint(patch_len(out, at, width) as u64)
+        };
+        // A varint of a length is at most 10 bytes.
+        let width = width as u8;
+        match self.b.family_widths.get_mut(self.families) {
+            Some(w) => *w = width,
+            None => self.b.family_widths.push(width),
         }
+        self.families += 1;
         self.metrics = 0;
-        self.b.family.clear();
+    }
+}
+
+impl Drop for Encoder<'_> {
+    fn drop(&mut self) {
+        self.family_end();
+        self.b.cache.end_scrape();
     }
 }
 

@@ -635,6 +635,41 @@ fn big_messages_get_multi_byte_lengths() {
 }
 
 #[test]
+fn warm_scrapes_from_the_label_cache_equal_a_cold_one() {
+    // The first scrape fills the per-child cache; later ones copy from it. Children added
+    // and removed in between must come out with their own labels, and families whose size
+    // crosses a length-prefix width must still decode.
+    let r = full_registry();
+    let c = Counter::builder("grow_total", "Grows.")
+        .labels(["k"])
+        .register(&r)
+        .unwrap();
+    let cold = encode(&r);
+    assert_eq!(encode(&r), cold, "warm scrape differs from the cold one");
+    assert_eq!(encode(&r), cold);
+    for i in 0..200 {
+        c.with_label_values(&[&format!("v{i}-{}", "y".repeat(i))])
+            .inc();
+    }
+    let grown = encode(&r);
+    let fresh = full_registry();
+    let text = |r: &Registry| {
+        let mut t = Vec::new();
+        r.encode(Format::Text, &mut t).unwrap();
+        parse_text(&String::from_utf8(t).unwrap())
+    };
+    let fs = decode(&grown);
+    assert_eq!(family(&fs, "app_grow_total").metric.len(), 200);
+    assert_eq!(flatten(&fs), text(&r));
+    assert!(c.remove(&["v0-"]).unwrap());
+    assert!(c.try_with_label_values(&["late"]).is_ok());
+    let fs = decode(&encode(&r));
+    assert_eq!(family(&fs, "app_grow_total").metric.len(), 200);
+    assert_eq!(flatten(&fs), text(&r));
+    assert_eq!(flatten(&decode(&encode(&fresh))), text(&fresh));
+}
+
+#[test]
 fn timestamps_split_seconds_and_nanos() {
     let mut out = Vec::new();
     super::put_timestamp(&mut out, 3, 1712345678.25);

@@ -531,6 +531,14 @@ fn encode(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(&mut enc));
     }
     g.finish();
+    // The same series as delimited protobuf `MetricFamily` messages.
+    let mut g = c.benchmark_group("encode_1050_series_protobuf");
+    for (name, mut enc) in tachymeter_compare::encode::protobuf_all() {
+        let bytes = enc();
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(name, |b| b.iter(&mut enc));
+    }
+    g.finish();
 }
 
 fn config() -> Criterion {

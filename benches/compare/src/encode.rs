@@ -67,7 +67,17 @@ pub type Encoder = Box<dyn FnMut() -> usize>;
 
 /// tachymeter: encodes into a reused buffer.
 pub fn tachymeter() -> Encoder {
-    use tachymeter::{Counter, Format, Gauge, Registry};
+    tachymeter_in(tachymeter::Format::Text)
+}
+
+/// tachymeter's protobuf exposition (delimited `MetricFamily`, with `created_timestamp`)
+/// into a reused buffer.
+pub fn tachymeter_protobuf() -> Encoder {
+    tachymeter_in(tachymeter::Format::Protobuf)
+}
+
+fn tachymeter_in(format: tachymeter::Format) -> Encoder {
+    use tachymeter::{Counter, Gauge, Registry};
     let registry = Registry::new();
     for k in 0..COUNTER_FAMILIES {
         let fam = Counter::builder(&counter_name(k), &counter_help(k))
@@ -92,7 +102,7 @@ pub fn tachymeter() -> Encoder {
     let mut buf = Vec::new();
     Box::new(move || {
         buf.clear();
-        registry.encode(Format::Text, &mut buf).expect("encode");
+        registry.encode(format, &mut buf).expect("encode");
         std::hint::black_box(&buf);
         buf.len()
     })
@@ -100,7 +110,34 @@ pub fn tachymeter() -> Encoder {
 
 /// `prometheus` 0.14: `gather()` then `TextEncoder::encode_utf8` into a reused `String`.
 pub fn prometheus() -> Encoder {
-    use prometheus::{Encoder as _, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+    let (registry, mut buf) = (prometheus_registry(), String::new());
+    Box::new(move || {
+        buf.clear();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&registry.gather(), &mut buf)
+            .expect("encode");
+        std::hint::black_box(&buf);
+        buf.len()
+    })
+}
+
+/// `prometheus` 0.14 (feature `protobuf`): `gather()` then `ProtobufEncoder::encode` into a
+/// reused `Vec` (delimited `MetricFamily`, the same format as tachymeter's).
+pub fn prometheus_protobuf() -> Encoder {
+    use prometheus::Encoder as _;
+    let (registry, mut buf) = (prometheus_registry(), Vec::new());
+    Box::new(move || {
+        buf.clear();
+        prometheus::ProtobufEncoder::new()
+            .encode(&registry.gather(), &mut buf)
+            .expect("encode");
+        std::hint::black_box(&buf);
+        buf.len()
+    })
+}
+
+fn prometheus_registry() -> prometheus::Registry {
+    use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
     let registry = Registry::new();
     for k in 0..COUNTER_FAMILIES {
         let name = format!("{}_total", counter_name(k));
@@ -119,16 +156,7 @@ pub fn prometheus() -> Encoder {
         let v: Vec<&str> = v.iter().map(String::as_str).collect();
         fam.with_label_values(&v).set(gauge_value(k));
     }
-    let mut buf = String::new();
-    let _ = TextEncoder::new().format_type();
-    Box::new(move || {
-        buf.clear();
-        TextEncoder::new()
-            .encode_utf8(&registry.gather(), &mut buf)
-            .expect("encode");
-        std::hint::black_box(&buf);
-        buf.len()
-    })
+    registry
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -155,6 +183,29 @@ fn pc_labels(j: usize) -> PcLabels {
 
 /// `prometheus-client` 0.26: `encoding::text::encode` into a reused `String`.
 pub fn prometheus_client() -> Encoder {
+    let (registry, mut buf) = (prometheus_client_registry(), String::new());
+    Box::new(move || {
+        buf.clear();
+        prometheus_client::encoding::text::encode(&mut buf, &registry).expect("encode");
+        std::hint::black_box(&buf);
+        buf.len()
+    })
+}
+
+/// `prometheus-client` 0.26 (feature `prometheus_protobuf`):
+/// `encoding::prometheus_protobuf::encode_to_vec` (builds the `MetricFamily` structs, then
+/// prost encodes them delimited into a new `Vec`; there is no reusable-buffer form).
+pub fn prometheus_client_protobuf() -> Encoder {
+    let registry = prometheus_client_registry();
+    Box::new(move || {
+        let bytes = prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&registry)
+            .expect("encode");
+        std::hint::black_box(&bytes);
+        bytes.len()
+    })
+}
+
+fn prometheus_client_registry() -> prometheus_client::registry::Registry {
     use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
@@ -173,13 +224,7 @@ pub fn prometheus_client() -> Encoder {
         registry.register(gauge_name(k), gauge_help(k), fam.clone());
         fam.get_or_create(&pc_labels(0)).set(gauge_value(k));
     }
-    let mut buf = String::new();
-    Box::new(move || {
-        buf.clear();
-        prometheus_client::encoding::text::encode(&mut buf, &registry).expect("encode");
-        std::hint::black_box(&buf);
-        buf.len()
-    })
+    registry
 }
 
 /// `metrics` 0.24 + `metrics-exporter-prometheus` 0.18: `PrometheusHandle::render` (returns a
@@ -335,6 +380,16 @@ pub fn measured() -> Encoder {
         std::hint::black_box(&bytes);
         bytes.len()
     })
+}
+
+/// Every library's protobuf exposition encoder (delimited `io.prometheus.client.MetricFamily`),
+/// tachymeter first.
+pub fn protobuf_all() -> Vec<(&'static str, Encoder)> {
+    vec![
+        ("tachymeter", tachymeter_protobuf()),
+        ("prometheus", prometheus_protobuf()),
+        ("prometheus-client", prometheus_client_protobuf()),
+    ]
 }
 
 /// Every library's encoder, tachymeter first.

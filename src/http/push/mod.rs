@@ -57,7 +57,8 @@ pub struct PushRequest {
     /// Headers in order: `Content-Type` (not for `DELETE`), then those of
     /// [`Pusher::header`], [`Pusher::basic_auth`] and [`Pusher::bearer_token`].
     pub headers: Vec<(String, String)>,
-    /// The body: the registry in text format 0.0.4 (empty for `DELETE`).
+    /// The body: the registry in text format 0.0.4, or in the protobuf format after
+    /// [`Pusher::protobuf`] (empty for `DELETE`).
     pub body: Vec<u8>,
 }
 
@@ -88,8 +89,10 @@ pub(crate) type Hook = Arc<dyn Fn(&mut PushRequest) + Send + Sync>;
 /// [`push_add`](Self::push_add) (POST) and [`delete`](Self::delete) (DELETE), or
 /// [`spawn_background`](Self::spawn_background) to push periodically.
 ///
-/// Bodies are sent in text format 0.0.4 (the gateway misreads OpenMetrics). Requests follow
-/// no redirects and use the `HTTP(S)_PROXY` environment variables if set.
+/// Bodies are sent in text format 0.0.4 (the gateway misreads OpenMetrics), or, with
+/// [`protobuf`](Self::protobuf) (feature `protobuf`), as delimited protobuf `MetricFamily`
+/// messages: the only way a gateway keeps native histograms. Requests follow no redirects
+/// and use the `HTTP(S)_PROXY` environment variables if set.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -115,6 +118,8 @@ pub struct Pusher {
     timeout: Duration,
     hook: Option<Hook>,
     agent: ureq::Agent,
+    /// The body format: text, or protobuf.
+    format: Format,
 }
 
 impl core::fmt::Debug for Pusher {
@@ -126,6 +131,7 @@ impl core::fmt::Debug for Pusher {
             .field("headers", &header_names)
             .field("timeout", &self.timeout)
             .field("hook", &self.hook.is_some())
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
@@ -254,6 +260,7 @@ impl Pusher {
             timeout: Self::DEFAULT_TIMEOUT,
             hook: None,
             agent: agent(Self::DEFAULT_TIMEOUT),
+            format: Format::Text,
         })
     }
 
@@ -318,6 +325,31 @@ impl Pusher {
         self.timeout = timeout;
         self.agent = agent(timeout);
         self
+    }
+
+    /// Sends bodies in the Prometheus protobuf format (delimited `MetricFamily` messages,
+    /// [`Format::Protobuf`], with its `Content-Type`) instead of text format 0.0.4. The
+    /// Pushgateway keeps native histograms only from protobuf pushes (from text it gets
+    /// their classic buckets, if any), and exemplars and created timestamps travel too.
+    ///
+    /// ```
+    /// # use tachymeter::{http::Pusher, Format};
+    /// let pusher = Pusher::new("localhost:9091", "batch")?.protobuf();
+    /// assert_eq!(pusher.body_format(), Format::Protobuf);
+    /// # Ok::<(), tachymeter::http::PushError>(())
+    /// ```
+    #[cfg(feature = "protobuf")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "protobuf")))]
+    #[must_use]
+    pub fn protobuf(mut self) -> Pusher {
+        self.format = Format::Protobuf;
+        self
+    }
+
+    /// The format of the bodies pushed: [`Format::Text`], or [`Format::Protobuf`] after
+    /// [`protobuf`](Self::protobuf).
+    pub fn body_format(&self) -> Format {
+        self.format
     }
 
     /// The request timeout in effect (see [`timeout`](Self::timeout)).
@@ -409,18 +441,16 @@ impl Pusher {
         if let Some(r) = registry {
             // AssertUnwindSafe: after a panic the partial body is discarded (cleared before
             // reuse) and nothing is sent; the registry's lock recovers from poisoning.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                r.encode(Format::Text, body)
-            }))
-            .map_err(|payload| PushError::CollectorPanicked {
-                message: panic_message(&*payload),
-            })??;
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.encode(self.format, body)))
+                .map_err(|payload| PushError::CollectorPanicked {
+                    message: panic_message(&*payload),
+                })??;
         }
         let mut headers = Vec::with_capacity(self.headers.len() + 1);
         if method != PushMethod::Delete {
             headers.push((
                 "Content-Type".to_owned(),
-                Format::Text.content_type().to_owned(),
+                self.format.content_type().to_owned(),
             ));
         }
         headers.extend(self.headers.iter().cloned());
