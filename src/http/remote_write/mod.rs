@@ -81,6 +81,7 @@ pub struct RemoteWriter {
     max_backoff: Duration,
     max_retries: u32,
     shutdown_timeout: Duration,
+    native_histograms: bool,
     counters: Arc<Counters>,
 }
 
@@ -96,6 +97,7 @@ impl core::fmt::Debug for RemoteWriter {
             .field("interval", &self.interval)
             .field("max_samples_per_send", &self.max_samples)
             .field("queue_capacity", &self.capacity)
+            .field("native_histograms", &self.native_histograms)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +158,7 @@ impl RemoteWriter {
             max_backoff: Duration::from_secs(10),
             max_retries: Self::DEFAULT_MAX_RETRIES,
             shutdown_timeout: Duration::from_secs(5),
+            native_histograms: false,
             counters: Arc::default(),
         })
     }
@@ -244,6 +247,24 @@ impl RemoteWriter {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.min(super::Pusher::MAX_TIMEOUT);
         self.agent = agent(self.timeout);
+        self
+    }
+
+    /// With `on`, histograms with native buckets are sent as native histograms
+    /// (`TimeSeries.histograms`: integer counts, schema, zero bucket, spans and deltas), one
+    /// series named after the family (no suffix), each counted as one sample; their classic
+    /// buckets, if they have them too, still go as `_bucket`/`_sum`/`_count` series.
+    ///
+    /// Off (the default), they go as their native count and sum in `_count`/`_sum` float
+    /// series (a native-only one also as a `_bucket{le="+Inf"}` series), which every
+    /// receiver stores. Turn it on only for receivers that store native histograms:
+    /// Prometheus 2.40+ started with `--enable-feature=native-histograms` (without the flag
+    /// it does not store them; see the crate's README for what each receiver does), Mimir,
+    /// Thanos Receive, Cortex with native histograms enabled. VictoriaMetrics 1.79 ignores
+    /// the field: the series would be lost.
+    #[must_use]
+    pub fn native_histograms(mut self, on: bool) -> Self {
+        self.native_histograms = on;
         self
     }
 
@@ -379,7 +400,8 @@ impl RemoteWriter {
         if self.registries.is_empty() {
             return Err(RemoteWriteError::NoRegistry);
         }
-        Ok(WriteRequestEncoder::new(self.max_samples, &self.external))
+        Ok(WriteRequestEncoder::new(self.max_samples, &self.external)
+            .native_histograms(self.native_histograms))
     }
 
     /// One collection into `enc`'s sealed batches, counted.
@@ -422,6 +444,11 @@ impl BenchEncoder {
     /// An encoder making batches of at most `max_samples` samples.
     pub fn new(max_samples: usize) -> BenchEncoder {
         BenchEncoder(WriteRequestEncoder::new(max_samples, &[]))
+    }
+
+    /// The same, sending native histograms as `TimeSeries.histograms`.
+    pub fn with_native_histograms(max_samples: usize) -> BenchEncoder {
+        BenchEncoder(WriteRequestEncoder::new(max_samples, &[]).native_histograms(true))
     }
 
     /// Collects `registries` into compressed batches and recycles their buffers, as the
