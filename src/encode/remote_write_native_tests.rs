@@ -118,7 +118,11 @@ fn names(series: &[TimeSeries]) -> Vec<String> {
 /// and that keys only grow.
 fn side(spans: &[BucketSpan], deltas: &[i64]) -> Vec<(i32, u64)> {
     let total: u32 = spans.iter().map(|s| s.length).sum();
-    assert_eq!(total as usize, deltas.len(), "span lengths cover every delta");
+    assert_eq!(
+        total as usize,
+        deltas.len(),
+        "span lengths cover every delta"
+    );
     let mut out = Vec::new();
     let (mut key, mut count, mut d) = (0i32, 0i64, deltas.iter());
     for (i, s) in spans.iter().enumerate() {
@@ -158,7 +162,9 @@ fn assert_matches(h: &PbHistogram, snap: &NativeSnapshot) {
 fn observe_spread(h: &Histogram) {
     // Positive buckets close together (inside one span) and far apart (a new span), negative
     // ones, and zeros.
-    for v in [1.0, 1.1, 1.25, 1.6, 3.0, 1000.0, 1e6, -2.0, -2.2, -7e3, 0.0, 0.0] {
+    for v in [
+        1.0, 1.1, 1.25, 1.6, 3.0, 1000.0, 1e6, -2.0, -2.2, -7e3, 0.0, 0.0,
+    ] {
         h.observe(v);
     }
 }
@@ -191,8 +197,8 @@ fn off_sends_native_histograms_as_floats_on_as_histograms() {
     assert!(series.iter().all(|t| t.histograms.is_empty()));
     assert_eq!(series[2].samples[0].value, snap.count as f64);
 
-    let mut on = WriteRequestEncoder::new(100, &[("instance".into(), "i1".into())])
-        .native_histograms(true);
+    let mut on =
+        WriteRequestEncoder::new(100, &[("instance".into(), "i1".into())]).native_histograms(true);
     let (series, counts) = collect(&mut on, &r);
     assert_eq!(counts, [1]);
     assert_eq!(names(&series), ["app_lat"]);
