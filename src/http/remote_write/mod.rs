@@ -34,7 +34,9 @@ use stats::{Counters, SelfMetrics};
 /// `X-Prometheus-Remote-Write-Version: 0.1.0`. Series carry the registry's prefix and
 /// constant labels plus the [external labels](Self::external_label); labels are sorted and
 /// unique. Classic histograms and summaries go as their `_bucket`/`_sum`/`_count`/quantile
-/// series, `le` spelled as Prometheus stores scraped text (`le="1"`); `_created` samples,
+/// series, `le` spelled as Prometheus stores scraped text (`le="1"`); native histograms as
+/// their count and sum, or as native histograms with
+/// [`native_histograms`](Self::native_histograms); `_created` samples,
 /// exemplars and metadata are not sent.
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
@@ -258,10 +260,13 @@ impl RemoteWriter {
     /// Off (the default), they go as their native count and sum in `_count`/`_sum` float
     /// series (a native-only one also as a `_bucket{le="+Inf"}` series), which every
     /// receiver stores. Turn it on only for receivers that store native histograms:
-    /// Prometheus 2.40+ started with `--enable-feature=native-histograms` (without the flag
-    /// it does not store them; see the crate's README for what each receiver does), Mimir,
-    /// Thanos Receive, Cortex with native histograms enabled. VictoriaMetrics 1.79 ignores
-    /// the field: the series would be lost.
+    /// Prometheus started with `--enable-feature=native-histograms` (tested with 2.42: it
+    /// reads back `histogram_count` and `histogram_sum` exactly), or Mimir, Thanos Receive
+    /// and Cortex with native histograms enabled (not tested here). Prometheus 2.42 without
+    /// the flag answers `500 native histograms are disabled` and stores nothing of that
+    /// request, its float series included (a 5xx: retried, then counted as failed);
+    /// VictoriaMetrics 1.79 answers 204, stores the float series and silently drops the
+    /// histograms.
     #[must_use]
     pub fn native_histograms(mut self, on: bool) -> Self {
         self.native_histograms = on;
