@@ -267,6 +267,23 @@ impl RemoteWriter {
     /// request, its float series included (a 5xx: retried, then counted as failed);
     /// VictoriaMetrics 1.79 answers 204, stores the float series and silently drops the
     /// histograms.
+    ///
+    /// ```no_run
+    /// use tachymeter::{http::RemoteWriter, Histogram, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let rpc = Histogram::builder("rpc_seconds", "RPC latency.")
+    ///     .native(1.1)?
+    ///     .register(&registry)?;
+    /// rpc.observe(0.042);
+    /// // Prometheus started with `--web.enable-remote-write-receiver
+    /// // --enable-feature=native-histograms`:
+    /// RemoteWriter::new("http://127.0.0.1:9090/api/v1/write")?
+    ///     .registry(&registry)
+    ///     .native_histograms(true)
+    ///     .write_once()?; // one series `rpc_seconds`, its buckets in `histograms`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn native_histograms(mut self, on: bool) -> Self {
         self.native_histograms = on;
