@@ -1,7 +1,10 @@
 //! Remote write: one collection + protobuf encode + snappy of the 1,050-series workload of
 //! `benches/encode.rs` (50 counter families × 20 label values + 50 gauges, 6 long labels
 //! each), head to head with the text encode of the same registry, and the allocations of a
-//! warm collection (counted by a global allocator; the bench panics if it is not 0).
+//! warm collection (counted by a global allocator; the bench panics if it is not 0). Then
+//! 100 native histograms (20 buckets each) sent as `TimeSeries.histograms`
+//! (`native_histograms(true)`) against the same registry sent as `_count`/`_sum` floats
+//! (the default), also asserted allocation-free once warm.
 //!
 //! ```text
 //! cargo bench --features _bench,remote-write --bench remote_write
@@ -16,7 +19,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tachymeter::http::BenchEncoder;
-use tachymeter::Format;
+use tachymeter::{Format, Histogram, Registry};
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
@@ -92,9 +95,75 @@ fn remote_write(c: &mut Criterion) {
     g.finish();
 }
 
+/// 100 children of a native histogram family, each with ~20 non-empty buckets spread over
+/// both signs and several spans, and the zero bucket.
+fn native_registry() -> Registry {
+    let r = Registry::new();
+    let h = Histogram::builder("rpc_latency_seconds", "RPC latency.")
+        .native(1.1)
+        .unwrap()
+        .labels(["service", "method"])
+        .register(&r)
+        .unwrap();
+    for i in 0..100 {
+        let child = h.with_label_values(&[&format!("svc-{}", i % 10), &format!("Method{i}")]);
+        for k in 0..20 {
+            let v = 1e-3 * 1.3f64.powi(k) * (1.0 + f64::from(i) / 100.0);
+            child.observe(if k % 7 == 3 { -v } else { v });
+        }
+        child.observe(0.0);
+    }
+    r
+}
+
+/// Warms `enc` and returns its allocations over 10 more collections.
+fn warm_allocations(enc: &mut BenchEncoder, regs: &[Registry]) -> u64 {
+    enc.collect(regs).unwrap();
+    enc.collect(regs).unwrap();
+    let before = allocations();
+    for _ in 0..10 {
+        enc.collect(regs).unwrap();
+    }
+    allocations() - before
+}
+
+fn remote_write_native(c: &mut Criterion) {
+    let regs = [native_registry()];
+    let mut on = BenchEncoder::with_native_histograms(2000);
+    let mut off = BenchEncoder::new(2000);
+    let (on_series, on_bytes) = on.collect(&regs).unwrap();
+    let (off_series, off_bytes) = off.collect(&regs).unwrap();
+    assert_eq!((on_series, off_series), (100, 300));
+    let (a_on, a_off) = (
+        warm_allocations(&mut on, &regs),
+        warm_allocations(&mut off, &regs),
+    );
+    println!(
+        "remote write, 100 native histograms: on {on_series} series {on_bytes} bytes snappy, \
+         off {off_series} series {off_bytes} bytes; allocations per warm collection: on {}, off {}",
+        a_on as f64 / 10.0,
+        a_off as f64 / 10.0
+    );
+    assert_eq!(
+        a_on, 0,
+        "a warm native-histogram collection must not allocate"
+    );
+    assert_eq!(a_off, 0, "a warm collection must not allocate");
+
+    let mut g = c.benchmark_group("remote_write_native");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("native_histograms_on", |b| {
+        b.iter(|| on.collect(&regs).unwrap())
+    });
+    g.bench_function("native_histograms_off_floats", |b| {
+        b.iter(|| off.collect(&regs).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = remote_write
+    targets = remote_write, remote_write_native
 }
 criterion_main!(benches);

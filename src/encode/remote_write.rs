@@ -237,6 +237,13 @@ struct Series {
     free: Vec<Vec<u8>>,
     /// A snappy failure (input over 4 GiB: cannot happen with a sane batch size).
     error: Option<EncodeError>,
+    /// Whether native histograms go as `TimeSeries.histograms` (else as `_count`/`_sum`).
+    native: bool,
+    /// The collection's timestamp (milliseconds), for `Histogram.timestamp`.
+    timestamp_ms: i64,
+    /// The current `Histogram` message, and its delta scratch.
+    hist: Vec<u8>,
+    deltas: Vec<u8>,
 }
 
 /// Encodes registries into Remote-Write 1.0 batches of at most `max_samples` samples each.
@@ -260,7 +267,9 @@ impl core::fmt::Debug for WriteRequestEncoder {
 }
 
 impl WriteRequestEncoder {
-    /// An encoder adding `external` labels (checked names, unique) to every series.
+    /// An encoder adding `external` labels (checked names, unique) to every series; native
+    /// histograms go as `_count`/`_sum` floats (see
+    /// [`native_histograms`](Self::native_histograms)).
     pub(crate) fn new(max_samples: usize, external: &[(String, String)]) -> Self {
         let mut external: Vec<(Box<str>, Box<str>)> = external
             .iter()
@@ -285,9 +294,21 @@ impl WriteRequestEncoder {
                 sealed: Vec::new(),
                 free: Vec::new(),
                 error: None,
+                native: false,
+                timestamp_ms: 0,
+                hist: Vec::new(),
+                deltas: Vec::new(),
             },
             scratch: Vec::new(),
         }
+    }
+
+    /// With `on`, histograms with native buckets go as `TimeSeries.histograms` (named after
+    /// the family, no suffix; classic buckets, if any, still as `_bucket`/`_sum`/`_count`
+    /// floats); off, as today, their native count and sum as `_count`/`_sum` floats.
+    pub(crate) fn native_histograms(mut self, on: bool) -> Self {
+        self.series.native = on;
+        self
     }
 
     /// Collects `registries` with every sample stamped `timestamp_ms` (milliseconds since the
@@ -346,6 +367,7 @@ impl Series {
     /// Prepares the `TimeSeries.samples` bytes of a collection stamped `timestamp_ms`.
     fn set_timestamp(&mut self, timestamp_ms: i64) {
         // int64 is written as its two's-complement u64 (timestamps are positive anyway).
+        self.timestamp_ms = timestamp_ms;
         let ts = timestamp_ms as u64;
         // At most 1 + 8 + 1 + 10 bytes: its length is a one-byte varint.
         let inner = 1 + 8 + 1 + encoded_len_varint(ts);
@@ -446,6 +468,33 @@ impl SampleSink for Series {
     fn family(&mut self, _prefix: &str, _desc: &Descriptor) {}
 
     fn sample(&mut self, s: &SinkSample<'_>) {
+        let (labels, from_cache) = self.series_labels(s);
+        self.write_series(labels, from_cache, s.value);
+    }
+
+    fn native(
+        &mut self,
+        s: &SinkSample<'_>,
+        view: &crate::metrics::native::store::NativeView<'_>,
+        _exemplars: &[crate::exemplar::Slot],
+    ) {
+        if !self.native {
+            return;
+        }
+        let (labels, from_cache) = self.series_labels(s);
+        self.write_histogram(labels, from_cache, view);
+    }
+
+    fn takes_native(&self) -> bool {
+        self.native
+    }
+}
+
+impl Series {
+    /// The encoded labels of `s`: a range of the cache's arena (true) or of `encoded`
+    /// (false, just encoded and, for a cacheable series, cached).
+    #[inline]
+    fn series_labels(&mut self, s: &SinkSample<'_>) -> (Range<usize>, bool) {
         // Cached: built-in family samples, except an info's labels (changed in place by
         // `Info::set`). Custom collectors' labels are borrowed for the call only.
         let key = match s.series {
@@ -458,15 +507,14 @@ impl SampleSink for Series {
         let pieces = Pieces::of(s);
         if let Some(key) = &key {
             if let Some(labels) = self.cache.get(key, &pieces) {
-                self.write_series(labels, true, s.value);
-                return;
+                return (labels, true);
             }
         }
         self.encode_labels(s);
         if let Some(key) = key {
             self.cache.insert(key, pieces, &self.encoded);
         }
-        self.write_series(0..self.encoded.len(), false, s.value);
+        (0..self.encoded.len(), false)
     }
 }
 
@@ -545,6 +593,9 @@ impl Series {
         }
     }
 }
+
+#[path = "remote_write_native.rs"]
+mod native;
 
 #[cfg(test)]
 #[path = "remote_write_tests.rs"]

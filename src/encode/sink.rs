@@ -70,6 +70,56 @@ pub(crate) trait SampleSink {
     ) {
         let _ = (sample, view, exemplars);
     }
+    /// Whether this sink takes native histograms from every format's path (remote write with
+    /// native histograms on): a histogram with native buckets then hands its native view to
+    /// [`native`](Self::native) through [`FamilyWriter::sink_native`] instead of writing
+    /// `_count`/`_sum` floats. The protobuf encoder gets them on its own path and says no.
+    fn takes_native(&self) -> bool {
+        false
+    }
+}
+
+impl super::FamilyWriter<'_, '_> {
+    /// Whether the writer's sink takes native histograms (see [`SampleSink::takes_native`]);
+    /// false for the text formats and the protobuf exposition.
+    #[inline]
+    pub(crate) fn sink_takes_native(&self) -> bool {
+        self.w.sink.as_deref().is_some_and(|s| s.takes_native())
+    }
+
+    /// Hands a native histogram's merged buckets, count and sum to a sink that
+    /// [takes them](SampleSink::takes_native), as the series named after the family (no
+    /// suffix) with the child's next [`SeriesId`]. Without such a sink, nothing.
+    pub(crate) fn sink_native(
+        &mut self,
+        labels: &str,
+        view: &crate::metrics::native::store::NativeView<'_>,
+    ) {
+        let Some(sink) = self.w.sink.as_deref_mut() else {
+            return;
+        };
+        if !sink.takes_native() {
+            return;
+        }
+        let series = self.child;
+        if let Some(c) = &mut self.child {
+            c.ordinal = c.ordinal.wrapping_add(1);
+        }
+        sink.native(
+            &SinkSample {
+                name: [self.w.prefix, &self.desc.name, ""],
+                rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), b""],
+                extra: None,
+                pairs: &[],
+                series,
+                value: view.count as f64,
+                exact: Value::U64(view.count),
+                exemplar: None,
+            },
+            view,
+            &[],
+        );
+    }
 }
 
 impl Value {

@@ -449,7 +449,8 @@ impl Metric for Histogram {
     }
 
     fn encode_child(&self, _: &HistogramOptions, w: &mut FamilyWriter<'_, '_>, labels: &str) {
-        if !self.inner.classic || w.is_protobuf() && self.inner.native.is_some() {
+        let native_sink = w.is_protobuf() || w.sink_takes_native();
+        if !self.inner.classic || native_sink && self.inner.native.is_some() {
             return self.encode_native(w, labels);
         }
         self.encode_classic(w, labels, true);
@@ -533,8 +534,9 @@ impl Histogram {
     }
 
     /// A histogram with native buckets: in protobuf, the classic buckets (if any) then the
-    /// native fields with the count and sum of the native view; in the text formats (native
-    /// only) the count as a `+Inf` bucket, `_sum` and `_count`.
+    /// native fields with the count and sum of the native view; to a sink that takes native
+    /// histograms (remote write), the classic series (if any) then the native view; in the
+    /// text formats (native only) the count as a `+Inf` bucket, `_sum` and `_count`.
     fn encode_native(&self, w: &mut FamilyWriter<'_, '_>, labels: &str) {
         let Some(n) = &self.inner.native else {
             return;
@@ -546,6 +548,15 @@ impl Histogram {
             let ex = n.exemplars.read();
             let slots: &[crate::exemplar::Slot] = ex.as_deref().map_or(&[], |e| &e[..]);
             n.store.with_view(|view| w.native(labels, view, slots));
+            return;
+        }
+        if w.sink_takes_native() {
+            // Remote write with native histograms: the classic series (if any) as floats,
+            // then the native histogram itself.
+            if self.inner.classic {
+                self.encode_classic(w, labels, true);
+            }
+            n.store.with_view(|view| w.sink_native(labels, view));
             return;
         }
         let (count, sum) = n.store.count_and_sum();
