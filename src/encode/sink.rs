@@ -35,9 +35,12 @@ pub(crate) struct SinkSample<'s> {
     pub(crate) series: Option<SeriesId>,
     /// The value.
     pub(crate) value: f64,
-    /// The value as the metric gave it (exact counts, `_created` seconds).
+    /// The value as the metric gave it (exact counts, `_created` seconds). Only protobuf
+    /// reads it.
+    #[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
     pub(crate) exact: Value,
     /// The sample's exemplar, if it has one (OpenMetrics and protobuf carry them).
+    #[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
     pub(crate) exemplar: Option<ExemplarRef<'s>>,
 }
 
