@@ -403,35 +403,26 @@ mod tests {
             .build()
             .unwrap();
         const ROUTES: [&str; 4] = ["/u/1", "/u/2", "/u/3", "/u/4"];
-        let layer = m
-            .layer()
-            .route_fn(|req| ROUTES.into_iter().find(|p| *p == req.path()));
-        let mut svc = layer.layer(Svc::Answer(200));
-        for path in ROUTES {
-            let mut fut = Box::pin(svc.call(req("GET", path)));
-            let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
-                panic!("ready")
-            };
-            let mut body = Box::pin(resp.into_body());
-            while let Poll::Ready(Some(_)) = poll(core::pin::pin!(core::future::poll_fn(|cx| body
-                .as_mut()
-                .poll_frame(cx))))
-            {}
-        }
+        serve(&m, &ROUTES, ROUTES);
         let t = text(&r);
         assert!(t.contains("http_server_request_duration_seconds_count{method=\"__overflow__\",route=\"__overflow__\",status=\"__overflow__\"} 2\n"), "{t}");
         assert!(t.contains("tachymeter_family_overflow_updates_total{family=\"http_server_request_duration_seconds\"} 2\n"), "{t}");
         assert_eq!(m.inner.duration.len(), 3);
     }
 
-    /// Serves `n` × `GET /x` through the layer, draining each body.
-    fn serve_n(m: &HttpMetrics, n: u64) {
+    /// Serves `GET` of each of `paths` through the layer (routes: those of `routes` the path
+    /// equals), draining each body.
+    fn serve<'p>(
+        m: &HttpMetrics,
+        routes: &'static [&'static str],
+        paths: impl IntoIterator<Item = &'p str>,
+    ) {
         let layer = m
             .layer()
-            .route_fn(|req| (req.path() == "/x").then_some("/x"));
+            .route_fn(move |req| routes.iter().copied().find(|p| *p == req.path()));
         let mut svc = layer.layer(Svc::Answer(200));
-        for _ in 0..n {
-            let mut fut = Box::pin(svc.call(req("GET", "/x")));
+        for path in paths {
+            let mut fut = Box::pin(svc.call(req("GET", path)));
             let Poll::Ready(Ok(resp)) = poll(fut.as_mut()) else {
                 panic!("ready")
             };
@@ -456,7 +447,7 @@ mod tests {
             }
             .build()
             .unwrap();
-            serve_n(&m, 3);
+            serve(&m, &["/x"], ["/x"; 3]);
             let h = m.inner.duration.with_label_values(&["GET", "/x", "200"]);
             let snap = h.native_snapshot().expect("native buckets");
             assert_eq!((snap.count, snap.schema), (3, config.schema()));
