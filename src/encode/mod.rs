@@ -6,6 +6,8 @@
 //! buffers, so once the buffer has grown to the size of a snapshot, encoding again performs
 //! no heap allocation at all.
 
+#[cfg(any(feature = "protobuf", feature = "remote-write"))]
+pub(crate) mod arena_cache;
 mod check;
 mod descriptor;
 pub(crate) mod escape;

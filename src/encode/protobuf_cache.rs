@@ -9,10 +9,8 @@
 use core::ops::Range;
 use std::collections::HashMap;
 
+use super::super::arena_cache::{retain_used, ArenaEntry};
 use super::super::sink::SinkSample;
-
-/// Arena bytes that may be garbage before the arena is compacted, beyond the live bytes.
-const ARENA_SLACK: usize = 64 * 1024;
 
 /// Where a sample's series labels come from, when they are only the registry's constant
 /// labels and one rendered string (a family child's labels), with at most the type's own
@@ -64,6 +62,16 @@ struct Entry {
     seen: u64,
 }
 
+impl ArenaEntry for Entry {
+    type Key = u64;
+    fn key(&self) -> u64 {
+        self.child
+    }
+    fn bytes(&mut self) -> &mut Range<usize> {
+        &mut self.labels
+    }
+}
+
 /// Each built-in family child's encoded labels (and created timestamp), across scrapes.
 ///
 /// Entries are kept in the order the last scrape used them, and registries write their
@@ -73,7 +81,7 @@ struct Entry {
 ///
 /// Memory follows the live children: each scrape keeps only the entries it used (a filtered
 /// scrape, `?name[]=`, so drops the others, which the next full scrape encodes again), and
-/// the arena is compacted once more than half of it (plus [`ARENA_SLACK`]) is evicted bytes.
+/// the arena is compacted once more than half of it (plus [`ARENA_SLACK`](crate::encode::arena_cache::ARENA_SLACK)) is evicted bytes.
 /// A warm scrape of the same children only reads and marks entries: no allocation.
 #[derive(Debug, Default)]
 pub(super) struct LabelCache {
@@ -182,27 +190,15 @@ impl LabelCache {
     /// Ends a scrape: keeps only the entries it used, in the order it used them, and
     /// compacts the arena when most of it is garbage.
     pub(super) fn end_scrape(&mut self) {
-        if self.changed || self.order.len() != self.entries.len() {
-            let mut kept = Vec::with_capacity(self.order.len());
-            kept.extend(self.order.iter().map(|&at| self.entries[at].clone()));
-            self.entries = kept;
-            self.index.clear();
-            if self.index.capacity() > 4 * self.entries.len() + 64 {
-                self.index.shrink_to(2 * self.entries.len());
-            }
-            self.index
-                .extend(self.entries.iter().enumerate().map(|(at, e)| (e.child, at)));
-            self.live = self.entries.iter().map(|e| e.labels.len()).sum();
-        }
-        if self.arena.len() > 2 * self.live + ARENA_SLACK {
-            let mut arena = Vec::with_capacity(self.live);
-            for e in &mut self.entries {
-                let start = arena.len();
-                arena.extend_from_slice(&self.arena[e.labels.clone()]);
-                e.labels = start..arena.len();
-            }
-            self.arena = arena;
-        }
+        let reorder = self.changed || self.order.len() != self.entries.len();
+        retain_used(
+            &mut self.entries,
+            &self.order,
+            &mut self.index,
+            &mut self.arena,
+            &mut self.live,
+            reorder,
+        );
         self.order.clear();
         self.changed = false;
         self.cursor = 0;

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
+use super::arena_cache::{retain_used, ArenaEntry};
 use super::sink::{for_each_pair, unescape, SampleSink, SeriesId, SinkSample};
 use super::Descriptor;
 use crate::error::EncodeError;
@@ -94,8 +95,15 @@ struct Cached {
     seen: u64,
 }
 
-/// Arena bytes that may be garbage before the arena is compacted, beyond the live bytes.
-const ARENA_SLACK: usize = 64 * 1024;
+impl ArenaEntry for Cached {
+    type Key = CacheKey;
+    fn key(&self) -> CacheKey {
+        self.key
+    }
+    fn bytes(&mut self) -> &mut Range<usize> {
+        &mut self.labels
+    }
+}
 
 /// Each built-in family series' encoded labels, across collections.
 ///
@@ -106,7 +114,7 @@ const ARENA_SLACK: usize = 64 * 1024;
 ///
 /// Memory follows the live series: a collection that completes keeps only the entries it
 /// wrote (in the order it wrote them), and the arena is compacted once more than half of it
-/// (plus [`ARENA_SLACK`]) is evicted bytes. A warm collection with the same series only
+/// (plus [`ARENA_SLACK`](crate::encode::arena_cache::ARENA_SLACK)) is evicted bytes. A warm collection with the same series only
 /// reads and marks entries: no allocation.
 #[derive(Debug, Default)]
 struct LabelCache {
@@ -183,27 +191,15 @@ impl LabelCache {
     /// it wrote them; one that failed part-way keeps everything. Compacts the arena when most
     /// of it is garbage.
     fn end_collection(&mut self, completed: bool) {
-        if completed && (self.changed || self.order.len() != self.entries.len()) {
-            let mut kept = Vec::with_capacity(self.order.len());
-            kept.extend(self.order.iter().map(|&at| self.entries[at].clone()));
-            self.entries = kept;
-            self.index.clear();
-            if self.index.capacity() > 4 * self.entries.len() + 64 {
-                self.index.shrink_to(2 * self.entries.len());
-            }
-            self.index
-                .extend(self.entries.iter().enumerate().map(|(at, e)| (e.key, at)));
-            self.live = self.entries.iter().map(|e| e.labels.len()).sum();
-        }
-        if self.arena.len() > 2 * self.live + ARENA_SLACK {
-            let mut arena = Vec::with_capacity(self.live);
-            for e in &mut self.entries {
-                let start = arena.len();
-                arena.extend_from_slice(&self.arena[e.labels.clone()]);
-                e.labels = start..arena.len();
-            }
-            self.arena = arena;
-        }
+        let reorder = completed && (self.changed || self.order.len() != self.entries.len());
+        retain_used(
+            &mut self.entries,
+            &self.order,
+            &mut self.index,
+            &mut self.arena,
+            &mut self.live,
+            reorder,
+        );
         self.order.clear();
         self.changed = false;
         self.cursor = 0;

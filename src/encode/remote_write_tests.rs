@@ -1,6 +1,7 @@
 //! Tests of the Remote-Write body: decoded back with `prost`'s wire readers and `snap`.
 
 use super::*;
+use crate::encode::arena_cache::ARENA_SLACK;
 use crate::{Collector, Counter, Descriptor, Gauge, Histogram, MetricType, MetricWriter, Summary};
 use prost::encoding::{decode_key, decode_varint};
 
