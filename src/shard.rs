@@ -458,12 +458,23 @@ mod tests {
         let mine = thread_index();
         assert_ne!(mine, NO_INDEX);
         assert_eq!(thread_index(), mine, "stable within a thread");
-        let a = std::thread::spawn(thread_index).join().unwrap();
-        // The exited thread's index is free again, and is handed out before fresh ones.
-        let (_, free) = pool_snapshot();
-        assert!(free.contains(&a), "index {a} not returned: {free:?}");
-        let b = std::thread::spawn(thread_index).join().unwrap();
-        let (next, _) = pool_snapshot();
+        // The pool is process-wide and other tests' threads take indices concurrently, so
+        // one of them may grab the freed index between the join and the snapshot: retry a
+        // bounded number of times, and require one clean round.
+        let mut clean = None;
+        for _ in 0..50 {
+            let a = std::thread::spawn(thread_index).join().unwrap();
+            // The exited thread's index is free again, and is handed out before fresh ones.
+            let (_, free) = pool_snapshot();
+            if !free.contains(&a) {
+                continue;
+            }
+            let b = std::thread::spawn(thread_index).join().unwrap();
+            let (next, _) = pool_snapshot();
+            clean = Some((a, b, next, free));
+            break;
+        }
+        let (a, b, next, free) = clean.expect("an exited thread's index was never returned");
         assert!(b < next);
         assert!(
             b <= a || free.iter().any(|&f| f < a),
