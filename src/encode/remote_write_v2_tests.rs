@@ -1,0 +1,1 @@
+//! Tests of the Remote-Write 2.0 body.
