@@ -28,7 +28,6 @@
 //! bytes) until it ends, then written.
 
 use core::ops::Range;
-use std::collections::HashMap;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
@@ -39,78 +38,10 @@ use super::{Descriptor, MetricType};
 use crate::error::EncodeError;
 use crate::metrics::native::store::NativeView;
 use crate::Registry;
+use symbols::{CacheKey, Pieces, Symbols, Tables};
 
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
-
-/// End of a [`Symbols`] hash chain.
-const NONE: u32 = u32::MAX;
-
-/// A request's symbol table: the encoded `Request.symbols` fields and an index to find a
-/// string's number. Cleared per request, keeping its memory.
-#[derive(Debug)]
-struct Symbols {
-    /// `Request.symbols` fields, `""` first.
-    encoded: Vec<u8>,
-    /// Each symbol's bytes in `encoded`.
-    spans: Vec<Range<usize>>,
-    /// Hash of a string → the newest symbol with that hash.
-    index: HashMap<u64, u32, ahash::RandomState>,
-    /// Per symbol, the next older symbol with the same hash, or [`NONE`].
-    next: Vec<u32>,
-    hasher: ahash::RandomState,
-}
-
-impl Symbols {
-    fn new() -> Self {
-        let mut s = Symbols {
-            encoded: Vec::new(),
-            spans: Vec::new(),
-            index: HashMap::default(),
-            next: Vec::new(),
-            // Fixed seeds: the hash only finds symbols, their numbers follow first use.
-            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
-        };
-        s.reset();
-        s
-    }
-
-    /// Empties the table down to symbol 0, `""`.
-    fn reset(&mut self) {
-        self.encoded.clear();
-        self.spans.clear();
-        self.index.clear();
-        self.next.clear();
-        // Request.symbols = 4, the empty string.
-        self.encoded.extend_from_slice(&[(4 << 3) | 2, 0]);
-        self.spans.push(2..2);
-        self.next.push(NONE);
-    }
-
-    /// The number of `s`, added to the table if new.
-    fn intern(&mut self, s: &[u8]) -> u32 {
-        if s.is_empty() {
-            return 0;
-        }
-        let h = self.hasher.hash_one(s);
-        let mut at = self.index.get(&h).copied().unwrap_or(NONE);
-        while at != NONE {
-            if self.encoded[self.spans[at as usize].clone()] == *s {
-                return at;
-            }
-            at = self.next[at as usize];
-        }
-        let id = self.spans.len() as u32;
-        encode_key(4, WireType::LengthDelimited, &mut self.encoded);
-        encode_varint(s.len() as u64, &mut self.encoded);
-        let start = self.encoded.len();
-        self.encoded.extend_from_slice(s);
-        self.spans.push(start..self.encoded.len());
-        let older = self.index.insert(h, id).unwrap_or(NONE);
-        self.next.push(older);
-        id
-    }
-}
 
 #[derive(Debug, Clone)]
 struct LabelRef {
@@ -131,8 +62,8 @@ enum Payload {
 /// A series of the current child, held until the child ends.
 #[derive(Debug, Clone)]
 struct Held {
-    /// Its sorted labels in `Sink::held_labels`.
-    labels: Range<usize>,
+    /// Its sorted labels as string numbers (name, value, ...) in `Sink::held_ids`.
+    ids: Range<usize>,
     payload: Payload,
 }
 
@@ -145,23 +76,28 @@ struct Sink {
     native: bool,
     /// The collection's timestamp (milliseconds).
     timestamp_ms: i64,
-    /// The current family's `Metadata.type`, help text and unit.
+    /// [`Registry::id`] of the registry being collected.
+    registry: u64,
+    /// The current family's `Metadata.type`, and its help text and unit as string numbers.
     kind: u64,
-    help: Vec<u8>,
-    unit: Vec<u8>,
+    help: u32,
+    unit: u32,
     /// Whether the current family's children end with a `_created` sample.
     has_created: bool,
     /// The current family's help and unit symbols in the current request, once interned.
     family_refs: Option<(u32, u32)>,
     /// The built-in family child whose series are held, if any.
     child: Option<u64>,
-    /// The held series: label bytes, sorted label ranges, histogram bodies.
+    /// The held series, their label numbers and histogram bodies.
     held: Vec<Held>,
-    held_bytes: Vec<u8>,
-    held_labels: Vec<LabelRef>,
+    held_ids: Vec<u32>,
     held_hist: Vec<u8>,
     /// The held child's created timestamp (ms), once its `_created` sample came; 0 = none.
     created_ms: i64,
+    /// A series' unescaped label bytes and their sorted ranges (cache misses).
+    bytes: Vec<u8>,
+    labels: Vec<LabelRef>,
+    tables: Tables,
     symbols: Symbols,
     /// One series' label symbols.
     refs: Vec<u32>,
@@ -221,18 +157,21 @@ impl RequestEncoder {
                 external,
                 native: false,
                 timestamp_ms: 0,
+                registry: 0,
                 kind: 0,
-                help: Vec::new(),
-                unit: Vec::new(),
+                help: 0,
+                unit: 0,
                 has_created: false,
                 family_refs: None,
                 child: None,
                 held: Vec::new(),
-                held_bytes: Vec::new(),
-                held_labels: Vec::new(),
+                held_ids: Vec::new(),
                 held_hist: Vec::new(),
                 created_ms: 0,
-                symbols: Symbols::new(),
+                bytes: Vec::new(),
+                labels: Vec::new(),
+                tables: Tables::new(),
+                symbols: Symbols::default(),
                 refs: Vec::new(),
                 one: Vec::new(),
                 series: Vec::new(),
@@ -248,6 +187,12 @@ impl RequestEncoder {
             },
             scratch: Vec::new(),
         }
+        .started()
+    }
+
+    fn started(mut self) -> Self {
+        self.sink.symbols.reset();
+        self
     }
 
     /// With `on`, histograms with native buckets go as `TimeSeries.histograms` (see
@@ -272,6 +217,7 @@ impl RequestEncoder {
         self.sink.timestamp_ms = timestamp_ms;
         let mut result = Ok(());
         for r in registries {
+            self.sink.registry = r.id();
             result = r.collect_samples(&mut self.sink, &mut self.scratch);
             self.sink.flush();
             if result.is_err() {
@@ -279,6 +225,7 @@ impl RequestEncoder {
             }
         }
         self.sink.seal();
+        self.sink.tables.end_collection();
         if let Some(e) = self.sink.error.take() {
             result = result.and(Err(e));
         }
@@ -322,10 +269,8 @@ impl SampleSink for Sink {
     fn family(&mut self, _prefix: &str, desc: &Descriptor) {
         self.flush();
         self.kind = metric_type(desc.metric_type());
-        self.help.clear();
-        self.help.extend_from_slice(desc.help().as_bytes());
-        self.unit.clear();
-        self.unit.extend_from_slice(desc.unit().as_bytes());
+        self.help = self.tables.strings.intern(desc.help().as_bytes());
+        self.unit = self.tables.strings.intern(desc.unit().as_bytes());
         self.has_created = desc.metric_type().suffixes().contains(&"_created");
         self.family_refs = None;
     }
@@ -387,30 +332,67 @@ impl SampleSink for Sink {
 
 impl Sink {
     fn push_label(&mut self, name: &[u8], value: impl FnOnce(&mut Vec<u8>), external: bool) {
-        let n0 = self.held_bytes.len();
-        self.held_bytes.extend_from_slice(name);
-        let v0 = self.held_bytes.len();
-        value(&mut self.held_bytes);
-        self.held_labels.push(LabelRef {
+        let n0 = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        let v0 = self.bytes.len();
+        value(&mut self.bytes);
+        self.labels.push(LabelRef {
             name: n0..v0,
-            value: v0..self.held_bytes.len(),
+            value: v0..self.bytes.len(),
             external,
         });
     }
 
-    /// Holds the series of `s` with its sorted, unique, non-empty labels (`__name__` and the
-    /// external labels among them).
+    /// Holds the series of `s`: its labels from the cache, or sorted and numbered now.
     fn hold(&mut self, s: &SinkSample<'_>, payload: Payload) {
-        let first = self.held_labels.len();
-        let n0 = self.held_bytes.len();
-        for part in s.name {
-            self.held_bytes.extend_from_slice(part.as_bytes());
+        // Cached: built-in family samples, except an info's labels (changed in place by
+        // `Info::set`). Custom collectors' labels are borrowed for the call only.
+        let key = match s.series {
+            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => Some(CacheKey {
+                registry: self.registry,
+                series,
+            }),
+            _ => None,
+        };
+        let pieces = Pieces::of(s);
+        let start = self.held_ids.len();
+        let cached = key
+            .as_ref()
+            .and_then(|k| self.tables.cache.get(k, &pieces));
+        if let Some(ids) = cached {
+            self.held_ids.extend_from_slice(ids);
+        } else {
+            self.sort_labels(s);
+            for l in &self.labels {
+                let strings = &mut self.tables.strings;
+                self.held_ids.push(strings.intern(&self.bytes[l.name.clone()]));
+                self.held_ids.push(strings.intern(&self.bytes[l.value.clone()]));
+            }
+            if let Some(k) = key {
+                self.tables
+                    .cache
+                    .insert(k, pieces, &self.held_ids[start..]);
+            }
         }
-        let v0 = self.held_bytes.len();
-        self.held_bytes.extend_from_slice(b"__name__");
-        self.held_labels.push(LabelRef {
-            name: v0..self.held_bytes.len(),
-            value: n0..v0,
+        self.held.push(Held {
+            ids: start..self.held_ids.len(),
+            payload,
+        });
+    }
+
+    /// Fills `labels` with the sorted, unique, non-empty labels of `s` (`__name__` and the
+    /// external labels among them), their bytes in `bytes`.
+    fn sort_labels(&mut self, s: &SinkSample<'_>) {
+        self.bytes.clear();
+        self.labels.clear();
+        for part in s.name {
+            self.bytes.extend_from_slice(part.as_bytes());
+        }
+        let v0 = self.bytes.len();
+        self.bytes.extend_from_slice(b"__name__");
+        self.labels.push(LabelRef {
+            name: v0..self.bytes.len(),
+            value: 0..v0,
             external: false,
         });
         for part in s.rendered {
@@ -436,44 +418,27 @@ impl Sink {
         }
         for i in 0..self.external.len() {
             let (n, v) = &self.external[i];
-            let (n0, v0) = (self.held_bytes.len(), self.held_bytes.len() + n.len());
-            self.held_bytes.extend_from_slice(n.as_bytes());
-            self.held_bytes.extend_from_slice(v.as_bytes());
-            self.held_labels.push(LabelRef {
+            let (n0, v0) = (self.bytes.len(), self.bytes.len() + n.len());
+            self.bytes.extend_from_slice(n.as_bytes());
+            self.bytes.extend_from_slice(v.as_bytes());
+            self.labels.push(LabelRef {
                 name: n0..v0,
-                value: v0..self.held_bytes.len(),
+                value: v0..self.bytes.len(),
                 external: true,
             });
         }
-        let bytes = &self.held_bytes;
-        let labels = &mut self.held_labels[first..];
-        // Sorted by name; for one name the series' own label first, so it wins over an
-        // external label.
-        labels.sort_unstable_by(|a, b| {
+        let bytes = &self.bytes;
+        // Sorted by name; for one name the series' own label first, so `dedup_by` (which
+        // keeps the first of a run) lets it win over an external label; then empty values
+        // are dropped (as 1.0 does).
+        self.labels.sort_unstable_by(|a, b| {
             bytes[a.name.clone()]
                 .cmp(&bytes[b.name.clone()])
                 .then(a.external.cmp(&b.external))
         });
-        // Keep the first of each name, then drop empty values (as 1.0 does).
-        let mut kept = first;
-        let mut prev: Option<Range<usize>> = None;
-        for at in first..self.held_labels.len() {
-            let l = self.held_labels[at].clone();
-            let repeat = prev
-                .as_ref()
-                .is_some_and(|p| bytes[p.clone()] == bytes[l.name.clone()]);
-            prev = Some(l.name.clone());
-            if repeat || l.value.is_empty() {
-                continue;
-            }
-            self.held_labels[kept] = l;
-            kept += 1;
-        }
-        self.held_labels.truncate(kept);
-        self.held.push(Held {
-            labels: first..kept,
-            payload,
-        });
+        self.labels
+            .dedup_by(|later, kept| bytes[later.name.clone()] == bytes[kept.name.clone()]);
+        self.labels.retain(|l| !l.value.is_empty());
     }
 
     /// Writes the held series (with the created timestamp, if one came) and ends the child.
@@ -484,25 +449,28 @@ impl Sink {
             self.write_series(&held, created);
         }
         self.held.clear();
-        self.held_bytes.clear();
-        self.held_labels.clear();
+        self.held_ids.clear();
         self.held_hist.clear();
         self.child = None;
     }
 
     /// Appends one `Request.timeseries` entry to the current request.
     fn write_series(&mut self, held: &Held, created_ms: i64) {
+        let strings = &self.tables.strings;
         self.refs.clear();
-        for l in &self.held_labels[held.labels.clone()] {
-            let name = self.symbols.intern(&self.held_bytes[l.name.clone()]);
-            let value = self.symbols.intern(&self.held_bytes[l.value.clone()]);
-            self.refs.push(name);
-            self.refs.push(value);
+        for &id in &self.held_ids[held.ids.clone()] {
+            self.refs.push(self.symbols.symbol(id, strings));
         }
+        self.tables.used_series += 1;
+        self.tables.used_ids += held.ids.len();
         let (help_ref, unit_ref) = match self.family_refs {
             Some(r) => r,
             None => {
-                let r = (self.symbols.intern(&self.help), self.symbols.intern(&self.unit));
+                let strings = &self.tables.strings;
+                let r = (
+                    self.symbols.symbol(self.help, strings),
+                    self.symbols.symbol(self.unit, strings),
+                );
                 self.family_refs = Some(r);
                 r
             }
@@ -604,11 +572,15 @@ impl Sink {
             }
         }
         self.series.clear();
+        self.tables.used_symbols += self.symbols.count as usize;
         self.symbols.reset();
         self.family_refs = None;
         self.raw_samples = 0;
     }
 }
+
+#[path = "remote_write_v2_symbols.rs"]
+mod symbols;
 
 #[path = "remote_write_v2_to_v1.rs"]
 pub(crate) mod to_v1;
