@@ -29,7 +29,7 @@
 
 use core::ops::Range;
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::encoded_len_varint;
 
 use super::remote_write::native::histogram_body;
 use super::remote_write_batch::Batch;
@@ -99,8 +99,8 @@ struct Sink {
     labels: Vec<LabelRef>,
     tables: Tables,
     symbols: Symbols,
-    /// One series' label symbols.
-    refs: Vec<u32>,
+    /// One series' packed `labels_refs`.
+    refs: Vec<u8>,
     /// One `TimeSeries` message body.
     one: Vec<u8>,
     /// The current request's `Request.timeseries` fields.
@@ -250,6 +250,26 @@ impl RequestEncoder {
             self.sink.free.push(body);
         }
     }
+}
+
+/// Appends `v` as a varint (`prost`'s generic `encode_varint` is most of a warm
+/// collection's time here).
+#[inline]
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    if v < 0x80 {
+        // Most refs, lengths and tags: one byte, without a `memcpy` call.
+        out.push(v as u8);
+        return;
+    }
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    while v >= 0x80 {
+        buf[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    buf[n] = v as u8;
+    out.extend_from_slice(&buf[..=n]);
 }
 
 /// `Metadata.type` of a family type (`METRIC_TYPE_*`).
@@ -457,16 +477,17 @@ impl Sink {
     /// Appends one `Request.timeseries` entry to the current request.
     fn write_series(&mut self, held: &Held, created_ms: i64) {
         let strings = &self.tables.strings;
-        self.refs.clear();
+        // The packed `labels_refs` varints.
+        let refs = &mut self.refs;
+        refs.clear();
         for &id in &self.held_ids[held.ids.clone()] {
-            self.refs.push(self.symbols.symbol(id, strings));
+            put_varint(refs, u64::from(self.symbols.symbol(id, strings)));
         }
         self.tables.used_series += 1;
         self.tables.used_ids += held.ids.len();
         let (help_ref, unit_ref) = match self.family_refs {
             Some(r) => r,
             None => {
-                let strings = &self.tables.strings;
                 let r = (
                     self.symbols.symbol(self.help, strings),
                     self.symbols.symbol(self.unit, strings),
@@ -478,61 +499,54 @@ impl Sink {
         let ts = &mut self.one;
         ts.clear();
         // TimeSeries.labels_refs = 1, packed.
-        let packed: usize = self
-            .refs
-            .iter()
-            .map(|&r| encoded_len_varint(u64::from(r)))
-            .sum();
-        encode_key(1, WireType::LengthDelimited, ts);
-        encode_varint(packed as u64, ts);
-        for &r in &self.refs {
-            encode_varint(u64::from(r), ts);
-        }
+        ts.push((1 << 3) | 2);
+        put_varint(ts, refs.len() as u64);
+        ts.extend_from_slice(refs);
         match &held.payload {
             Payload::Sample(v) => {
                 // TimeSeries.samples = 2: Sample { value = 1 (double), timestamp = 2 }.
                 // int64 is written as its two's-complement u64.
                 let t = self.timestamp_ms as u64;
-                encode_key(2, WireType::LengthDelimited, ts);
-                encode_varint((1 + 8 + 1 + encoded_len_varint(t)) as u64, ts);
-                encode_key(1, WireType::SixtyFourBit, ts);
+                ts.push((2 << 3) | 2);
+                put_varint(ts, (1 + 8 + 1 + encoded_len_varint(t)) as u64);
+                ts.push((1 << 3) | 1);
                 ts.extend_from_slice(&v.to_le_bytes());
-                encode_key(2, WireType::Varint, ts);
-                encode_varint(t, ts);
+                ts.push(2 << 3);
+                put_varint(ts, t);
             }
             Payload::Histogram(r) => {
                 // TimeSeries.histograms = 3.
                 let body = &self.held_hist[r.clone()];
-                encode_key(3, WireType::LengthDelimited, ts);
-                encode_varint(body.len() as u64, ts);
+                ts.push((3 << 3) | 2);
+                put_varint(ts, body.len() as u64);
                 ts.extend_from_slice(body);
             }
         }
         // TimeSeries.metadata = 5: type = 1, help_ref = 3, unit_ref = 4; zeros left out.
-        let fields = [(1, self.kind), (3, u64::from(help_ref)), (4, u64::from(unit_ref))];
+        let fields = [(1u8, self.kind), (3, u64::from(help_ref)), (4, u64::from(unit_ref))];
         let meta: usize = fields
             .iter()
             .filter(|(_, v)| *v != 0)
             .map(|(_, v)| 1 + encoded_len_varint(*v))
             .sum();
         if meta > 0 {
-            encode_key(5, WireType::LengthDelimited, ts);
-            encode_varint(meta as u64, ts);
+            ts.push((5 << 3) | 2);
+            put_varint(ts, meta as u64);
             for (tag, v) in fields {
                 if v != 0 {
-                    encode_key(tag, WireType::Varint, ts);
-                    encode_varint(v, ts);
+                    ts.push(tag << 3);
+                    put_varint(ts, v);
                 }
             }
         }
         if created_ms != 0 {
             // TimeSeries.created_timestamp = 6 (int64).
-            encode_key(6, WireType::Varint, ts);
-            encode_varint(created_ms as u64, ts);
+            ts.push(6 << 3);
+            put_varint(ts, created_ms as u64);
         }
         // Request.timeseries = 5.
-        encode_key(5, WireType::LengthDelimited, &mut self.series);
-        encode_varint(ts.len() as u64, &mut self.series);
+        self.series.push((5 << 3) | 2);
+        put_varint(&mut self.series, ts.len() as u64);
         self.series.extend_from_slice(ts);
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {

@@ -119,13 +119,20 @@ impl Symbols {
             return 0;
         }
         let at = id as usize;
+        if self.stamp.get(at) == Some(&self.generation) {
+            return self.local[at];
+        }
+        self.add(id, strings)
+    }
+
+    /// [`symbol`](Self::symbol) for a string not yet in this request.
+    #[cold]
+    fn add(&mut self, id: u32, strings: &Strings) -> u32 {
+        let at = id as usize;
         if at >= self.stamp.len() {
             let n = strings.spans.len().max(at + 1);
             self.stamp.resize(n, 0);
             self.local.resize(n, 0);
-        }
-        if self.stamp[at] == self.generation {
-            return self.local[at];
         }
         let s = strings.get(id);
         encode_key(4, WireType::LengthDelimited, &mut self.encoded);
