@@ -79,6 +79,12 @@ impl Strings {
         id
     }
 
+    /// How many strings are numbered (`""` included).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
     fn get(&self, id: u32) -> &[u8] {
         &self.bytes[self.spans[id as usize].clone()]
     }

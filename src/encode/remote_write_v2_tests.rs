@@ -422,3 +422,72 @@ fn native_histograms_go_as_histograms_with_created_timestamps() {
     let v1: Vec<Batch> = v1.take_batches().collect();
     assert_eq!(unsnap(&to_v1(&v2[0].body).unwrap()), unsnap(&v1[0].body));
 }
+
+/// A custom collector whose label value changes every collection.
+struct Churn(std::sync::atomic::AtomicU64);
+impl Collector for Churn {
+    fn describe(&self) -> Vec<Descriptor> {
+        vec![Descriptor::new("churn", "Churn.", MetricType::Gauge, &["id"]).unwrap()]
+    }
+    fn collect(&self, w: &mut MetricWriter<'_>) -> Result<(), crate::EncodeError> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d = &self.describe()[0];
+        if let Some(mut f) = w.family(d) {
+            for i in 0..100 {
+                f.sample("", &[("id", &format!("{n}-{i}"))], 1.0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn added_and_removed_children_are_encoded_as_a_fresh_encoder_does() {
+    let r = Registry::new();
+    let c = Counter::builder("c_total", "C.")
+        .labels(["k"])
+        .register(&r)
+        .unwrap();
+    for i in 0..10 {
+        c.with_label_values(&[&format!("k{i}")]).inc();
+    }
+    let regs = std::slice::from_ref(&r);
+    let mut warm = RequestEncoder::new(4, &[]);
+    warm.collect(regs, T).unwrap();
+    let _ = batches(&mut warm);
+    // Children come and go between collections: the cache must not hand one child's labels
+    // to another.
+    c.remove(&["k3"]).unwrap();
+    c.remove(&["k0"]).unwrap();
+    c.with_label_values(&["new"]).inc_by(5);
+    warm.collect(regs, T).unwrap();
+    let mut fresh = RequestEncoder::new(4, &[]);
+    fresh.collect(regs, T).unwrap();
+    let (w, f) = (batches(&mut warm), batches(&mut fresh));
+    let bodies = |b: &[Batch]| b.iter().map(|b| b.body.clone()).collect::<Vec<_>>();
+    assert_eq!(bodies(&w), bodies(&f));
+    let keys: Vec<String> = w
+        .iter()
+        .flat_map(|b| decode(&b.body))
+        .map(|r| r.labels[1].1.clone())
+        .collect();
+    assert_eq!(keys.len(), 9);
+    assert!(!keys.contains(&"k3".to_owned()) && keys.contains(&"new".to_owned()));
+}
+
+#[test]
+fn string_tables_stay_bounded_when_label_values_churn() {
+    let r = Registry::new();
+    r.register(Churn(Default::default())).unwrap();
+    let regs = std::slice::from_ref(&r);
+    let mut enc = RequestEncoder::new(1000, &[]);
+    let mut most = 0;
+    for _ in 0..200 {
+        enc.collect(regs, T).unwrap();
+        let got = rows(&mut enc);
+        assert_eq!(got.len(), 100);
+        most = most.max(enc.sink.tables.strings.len());
+    }
+    // 200 collections × 100 new values each: without the bound, 20,000 strings.
+    assert!(most < 2 * 105 + 4096 + 200, "{most} strings kept");
+}
