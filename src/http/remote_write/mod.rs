@@ -41,7 +41,8 @@ use stats::{Counters, SelfMetrics};
 /// series, `le` spelled as Prometheus stores scraped text (`le="1"`); native histograms as
 /// their count and sum, or as native histograms with
 /// [`native_histograms`](Self::native_histograms); `_created` samples,
-/// exemplars and metadata are not sent.
+/// exemplars and metadata are not sent. Remote-Write 2.0, with metadata and created
+/// timestamps, is an opt-in that falls back to 1.0: see [`protocol`](Self::protocol).
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
 /// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
@@ -416,8 +417,9 @@ impl RemoteWriter {
 
     /// Registers the writer's own metrics on `registry`:
     /// `tachymeter_remote_write_samples_{sent,retried,dropped,failed}_total`,
-    /// `tachymeter_remote_write_queue_samples` and
-    /// `tachymeter_remote_write_last_success_timestamp_seconds`.
+    /// `tachymeter_remote_write_queue_samples`,
+    /// `tachymeter_remote_write_last_success_timestamp_seconds` and
+    /// `tachymeter_remote_write_protocol_fallbacks_total` (see [`protocol`](Self::protocol)).
     ///
     /// # Errors
     ///
@@ -507,60 +509,10 @@ impl RemoteWriter {
     }
 }
 
-/// Internal, outside semver: one collection + protobuf encode + snappy of some registries,
-/// as a background writer does it, for `benches/remote_write.rs`.
 #[cfg(feature = "_bench")]
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct BenchEncoder(Encoder);
-
+mod bench;
 #[cfg(feature = "_bench")]
-impl BenchEncoder {
-    /// An encoder making batches of at most `max_samples` samples.
-    pub fn new(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V1(WriteRequestEncoder::new(max_samples, &[])))
-    }
-
-    /// The same, sending native histograms as `TimeSeries.histograms`.
-    pub fn with_native_histograms(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V1(
-            WriteRequestEncoder::new(max_samples, &[]).native_histograms(true),
-        ))
-    }
-
-    /// A Remote-Write 2.0 encoder (`io.prometheus.write.v2.Request`).
-    pub fn v2(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V2(RequestEncoder::new(max_samples, &[])))
-    }
-
-    /// Collects `registries` into compressed batches and recycles their buffers, as the
-    /// sender does once a batch is sent; returns (samples, compressed bytes).
-    ///
-    /// # Errors
-    ///
-    /// A custom collector's error.
-    pub fn collect(
-        &mut self,
-        registries: &[Registry],
-    ) -> Result<(usize, usize), crate::EncodeError> {
-        self.0.collect(registries, 1_700_000_000_000)?;
-        let (mut samples, mut bytes) = (0, 0);
-        let mut bodies = [const { Vec::new() }; 8];
-        let mut n = 0;
-        for b in self.0.take_batches() {
-            samples += b.samples;
-            bytes += b.body.len();
-            if n < bodies.len() {
-                bodies[n] = b.body;
-                n += 1;
-            }
-        }
-        for body in bodies.into_iter().take(n) {
-            self.0.recycle(body);
-        }
-        Ok((samples, bytes))
-    }
-}
+pub use bench::BenchEncoder;
 
 #[cfg(test)]
 mod tests {
