@@ -296,12 +296,51 @@ fn write_v2_through_proxy(target: std::net::SocketAddr) -> BTreeMap<RwLabels, f6
     sent
 }
 
+/// A 2.0 body of `peer_registry` (job `probe_only`), as the writer sends it, recorded by a
+/// loopback receiver that keeps the writer on 2.0.
+fn v2_body() -> Vec<u8> {
+    let rx = CaptureServer::start(vec![Answer::ReplyWith(204, WRITTEN_3, "")]);
+    RemoteWriter::new(&format!("{}/api/v1/write", rx.url()))
+        .unwrap()
+        .registry(&peer_registry())
+        .external_label("job", "probe_only")
+        .unwrap()
+        .protocol(RemoteWriteProtocol::V2)
+        .write_once()
+        .unwrap_err(); // a partial write: the canned headers say 3 of 10
+    let reqs = rx.requests();
+    assert!(is_v2(&reqs[0]));
+    reqs[0].body.clone()
+}
+
+/// What the brief's premise says of a 1.0 receiver, checked on the real one: it answers a
+/// 2.0 body with 2xx and none of the Written headers (so the writer cannot tell it from
+/// success without them), and stores none of it.
+fn one_point_zero_receiver_ignores_a_v2_body(url: &str, stored: impl Fn() -> usize) {
+    let headers = [
+        ("Content-Type", V2_TYPE),
+        ("Content-Encoding", "snappy"),
+        ("X-Prometheus-Remote-Write-Version", "2.0.0"),
+    ];
+    let r = http_request("POST", url, &headers, &v2_body()).unwrap();
+    assert!((200..300).contains(&r.status), "{} {}", r.status, r.text());
+    for h in ["Samples", "Histograms", "Exemplars"] {
+        let name = format!("X-Prometheus-Remote-Write-{h}-Written");
+        assert_eq!(r.header(&name), None, "{:?}", r.headers);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(stored(), 0, "nothing of the 2.0 body is stored");
+}
+
 #[test]
 fn prometheus_2_42_gets_every_series_after_the_fallback() {
     if !have(&[Peer::Prometheus]) {
         return;
     }
     let prom = start_prometheus_with(&[], "1s", &["--web.enable-remote-write-receiver"]);
+    one_point_zero_receiver_ignores_a_v2_body(&format!("{}/api/v1/write", prom.url()), || {
+        prometheus_series(&prom, r#"{job="probe_only"}"#).len()
+    });
     let sent = write_v2_through_proxy(prom.addr());
     let got = wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
         let rows = prometheus_series(&prom, r#"{job="rw2"}"#);
@@ -318,6 +357,9 @@ fn victoria_metrics_1_79_gets_every_series_after_the_fallback() {
         return;
     }
     let vm = start_victoria_metrics();
+    one_point_zero_receiver_ignores_a_v2_body(&format!("{}/api/v1/write", vm.url()), || {
+        victoria_export(&vm, r#"{job="probe_only"}"#).len()
+    });
     let sent = write_v2_through_proxy(vm.addr());
     let got = wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
         let rows = victoria_export(&vm, r#"{job="rw2"}"#);
