@@ -75,7 +75,12 @@ fn decode_v2(body: &[u8]) -> Vec<(RwLabels, f64, i64, String)> {
                 panic!("one sample per series")
             };
             let help = ts.metadata.as_ref().map_or(0, |m| m.help_ref);
-            (labels, s.value, s.timestamp, req.symbols[help as usize].clone())
+            (
+                labels,
+                s.value,
+                s.timestamp,
+                req.symbols[help as usize].clone(),
+            )
         })
         .collect()
 }
@@ -154,7 +159,10 @@ fn a_receiver_that_answers_with_written_headers_keeps_the_writer_on_v2() {
         assert_eq!(helps, ["Jobs.", "Jobs.", "Depth."]);
     }
     let s = w.stats();
-    assert_eq!((s.protocol_fallbacks, s.samples_sent, s.partial_writes), (0, 6, 0));
+    assert_eq!(
+        (s.protocol_fallbacks, s.samples_sent, s.partial_writes),
+        (0, 6, 0)
+    );
 }
 
 #[test]
@@ -177,7 +185,12 @@ fn a_one_point_zero_receiver_gets_the_same_series_again_as_v1_once() {
     assert!(!is_v2(&reqs[2]));
     let s = w.stats();
     assert_eq!(
-        (s.protocol_fallbacks, s.samples_sent, s.samples_failed, s.requests),
+        (
+            s.protocol_fallbacks,
+            s.samples_sent,
+            s.samples_failed,
+            s.requests
+        ),
         (1, 6, 0, 3)
     );
 }
@@ -195,7 +208,10 @@ fn a_415_falls_back_too() {
     assert!(is_v2(&reqs[0]) && !is_v2(&reqs[1]));
     assert_eq!(v1_series(&reqs[1].body), v2_series(&reqs[0].body));
     let s = w.stats();
-    assert_eq!((s.protocol_fallbacks, s.samples_sent, s.samples_failed), (1, 3, 0));
+    assert_eq!(
+        (s.protocol_fallbacks, s.samples_sent, s.samples_failed),
+        (1, 3, 0)
+    );
 }
 
 #[test]
@@ -205,13 +221,24 @@ fn a_partial_write_is_counted_and_surfaced_not_retried() {
     let w = writer(&rx.url(), &registry());
     let err = w.write_once().unwrap_err();
     assert!(
-        matches!(err, RemoteWriteError::PartialWrite { sent: 3, written: 1 }),
+        matches!(
+            err,
+            RemoteWriteError::PartialWrite {
+                sent: 3,
+                written: 1
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(rx.requests().len(), 1);
     let s = w.stats();
     assert_eq!(
-        (s.samples_sent, s.samples_failed, s.partial_writes, s.protocol_fallbacks),
+        (
+            s.samples_sent,
+            s.samples_failed,
+            s.partial_writes,
+            s.protocol_fallbacks
+        ),
         (1, 2, 1, 0)
     );
 }
@@ -269,7 +296,9 @@ fn peer_registry() -> Registry {
     for v in [0.5, 2.0, 7.0] {
         h.observe(v);
     }
-    let s = Summary::builder("size_bytes", "Sizes.").register(&r).unwrap();
+    let s = Summary::builder("size_bytes", "Sizes.")
+        .register(&r)
+        .unwrap();
     s.observe(4.0);
     r
 }
@@ -286,13 +315,21 @@ fn write_v2_through_proxy(target: std::net::SocketAddr) -> BTreeMap<RwLabels, f6
         .protocol(RemoteWriteProtocol::V2);
     w.write_once().unwrap();
     let s = w.stats();
-    assert_eq!(s.protocol_fallbacks, 1, "a 1.0 receiver: {:?}", s.last_error);
+    assert_eq!(
+        s.protocol_fallbacks, 1,
+        "a 1.0 receiver: {:?}",
+        s.last_error
+    );
     let reqs = proxy.requests();
     assert_eq!(reqs.len(), 2);
     assert!(is_v2(&reqs[0]) && !is_v2(&reqs[1]));
     let sent = v1_series(&reqs[1].body);
     assert_eq!(sent, v2_series(&reqs[0].body));
-    assert_eq!(sent.len(), 10, "2 + 1 + 5 (3 buckets, sum, count) + 2 (sum, count)");
+    assert_eq!(
+        sent.len(),
+        10,
+        "2 + 1 + 5 (3 buckets, sum, count) + 2 (sum, count)"
+    );
     sent
 }
 

@@ -376,22 +376,20 @@ impl Sink {
         };
         let pieces = Pieces::of(s);
         let start = self.held_ids.len();
-        let cached = key
-            .as_ref()
-            .and_then(|k| self.tables.cache.get(k, &pieces));
+        let cached = key.as_ref().and_then(|k| self.tables.cache.get(k, &pieces));
         if let Some(ids) = cached {
             self.held_ids.extend_from_slice(ids);
         } else {
             self.sort_labels(s);
             for l in &self.labels {
                 let strings = &mut self.tables.strings;
-                self.held_ids.push(strings.intern(&self.bytes[l.name.clone()]));
-                self.held_ids.push(strings.intern(&self.bytes[l.value.clone()]));
+                self.held_ids
+                    .push(strings.intern(&self.bytes[l.name.clone()]));
+                self.held_ids
+                    .push(strings.intern(&self.bytes[l.value.clone()]));
             }
             if let Some(k) = key {
-                self.tables
-                    .cache
-                    .insert(k, pieces, &self.held_ids[start..]);
+                self.tables.cache.insert(k, pieces, &self.held_ids[start..]);
             }
         }
         self.held.push(Held {
@@ -523,7 +521,11 @@ impl Sink {
             }
         }
         // TimeSeries.metadata = 5: type = 1, help_ref = 3, unit_ref = 4; zeros left out.
-        let fields = [(1u8, self.kind), (3, u64::from(help_ref)), (4, u64::from(unit_ref))];
+        let fields = [
+            (1u8, self.kind),
+            (3, u64::from(help_ref)),
+            (4, u64::from(unit_ref)),
+        ];
         let meta: usize = fields
             .iter()
             .filter(|(_, v)| *v != 0)

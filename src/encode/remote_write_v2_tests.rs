@@ -91,7 +91,11 @@ fn unsnap(body: &[u8]) -> Vec<u8> {
 /// Decodes one request; checks the symbol table's rules on the way.
 fn decode(body: &[u8]) -> Vec<Row> {
     let req = Request::decode(&unsnap(body)[..]).unwrap();
-    assert_eq!(req.symbols.first().map(String::as_str), Some(""), "symbol 0");
+    assert_eq!(
+        req.symbols.first().map(String::as_str),
+        Some(""),
+        "symbol 0"
+    );
     let mut unique = req.symbols.clone();
     unique.sort();
     unique.dedup();
@@ -154,7 +158,10 @@ fn created_ms(r: &Registry) -> BTreeMap<String, i64> {
         .filter_map(|l| {
             let (name, v) = l.split_once(' ')?;
             let family = name.split('{').next()?.strip_suffix("_created")?;
-            Some((family.to_owned(), (v.parse::<f64>().ok()? * 1000.0).round() as i64))
+            Some((
+                family.to_owned(),
+                (v.parse::<f64>().ok()? * 1000.0).round() as i64,
+            ))
         })
         .collect()
 }
@@ -186,13 +193,19 @@ fn labels_values_metadata_and_created_timestamps() {
         .register(&r)
         .unwrap();
     h.observe(2.0);
-    Summary::builder("sz", "").register(&r).unwrap().observe(4.0);
+    Summary::builder("sz", "")
+        .register(&r)
+        .unwrap()
+        .observe(4.0);
     let mut enc = RequestEncoder::new(100, &[("instance".into(), "i1".into())]);
     enc.collect(std::slice::from_ref(&r), T).unwrap();
     let got = rows(&mut enc);
     let created = created_ms(&r);
     let (ct_req, ct_lat, ct_sz) = (created["app_req"], created["app_lat"], created["app_sz"]);
-    assert!(ct_req > 1_600_000_000_000 && ct_lat > 0 && ct_sz > 0, "{created:?}");
+    assert!(
+        ct_req > 1_600_000_000_000 && ct_lat > 0 && ct_sz > 0,
+        "{created:?}"
+    );
     let row = |l: &[(&str, &str)], kind, help: &str, unit: &str, v, ct| Row {
         labels: labels(l),
         kind,
@@ -224,9 +237,30 @@ fn labels_values_metadata_and_created_timestamps() {
             3.0,
             ct_req,
         ),
-        row(&base("app_temp_celsius"), 2, "Temperature.", "celsius", -1.5, 0),
-        row(&with("app_lat_bucket", ("le", "1")), 3, "Latency.", "", 0.0, ct_lat),
-        row(&with("app_lat_bucket", ("le", "+Inf")), 3, "Latency.", "", 1.0, ct_lat),
+        row(
+            &base("app_temp_celsius"),
+            2,
+            "Temperature.",
+            "celsius",
+            -1.5,
+            0,
+        ),
+        row(
+            &with("app_lat_bucket", ("le", "1")),
+            3,
+            "Latency.",
+            "",
+            0.0,
+            ct_lat,
+        ),
+        row(
+            &with("app_lat_bucket", ("le", "+Inf")),
+            3,
+            "Latency.",
+            "",
+            1.0,
+            ct_lat,
+        ),
         row(&base("app_lat_sum"), 3, "Latency.", "", 2.0, ct_lat),
         row(&base("app_lat_count"), 3, "Latency.", "", 1.0, ct_lat),
         row(&base("app_sz_sum"), 5, "", "", 4.0, ct_sz),
@@ -238,7 +272,10 @@ fn labels_values_metadata_and_created_timestamps() {
 #[test]
 fn no_created_timestamps_when_the_registry_has_them_off() {
     let r = Registry::builder().created_samples(false).build();
-    Counter::builder("c_total", "C.").register(&r).unwrap().inc();
+    Counter::builder("c_total", "C.")
+        .register(&r)
+        .unwrap()
+        .inc();
     let mut enc = RequestEncoder::new(100, &[]);
     enc.collect(std::slice::from_ref(&r), T).unwrap();
     let got = rows(&mut enc);
@@ -412,7 +449,11 @@ fn native_histograms_go_as_histograms_with_created_timestamps() {
     assert_eq!(hist.zero_count_int, Some(snap.zero_count));
     assert_eq!(hist.timestamp, T);
     let buckets: u64 = snap.positive.iter().map(|(_, n)| n).sum();
-    assert_eq!(hist.positive_deltas.len(), snap.positive.len(), "no gaps: one delta per bucket");
+    assert_eq!(
+        hist.positive_deltas.len(),
+        snap.positive.len(),
+        "no gaps: one delta per bucket"
+    );
     assert!(buckets > 0);
     // The fallback carries the same histogram as the 1.0 encoder.
     enc.collect(regs, T).unwrap();

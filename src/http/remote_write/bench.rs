@@ -15,19 +15,22 @@ pub struct BenchEncoder(Encoder);
 impl BenchEncoder {
     /// An encoder making batches of at most `max_samples` samples.
     pub fn new(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V1(WriteRequestEncoder::new(max_samples, &[])))
+        BenchEncoder(Encoder::V1(Box::new(WriteRequestEncoder::new(
+            max_samples,
+            &[],
+        ))))
     }
 
     /// The same, sending native histograms as `TimeSeries.histograms`.
     pub fn with_native_histograms(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V1(
+        BenchEncoder(Encoder::V1(Box::new(
             WriteRequestEncoder::new(max_samples, &[]).native_histograms(true),
-        ))
+        )))
     }
 
     /// A Remote-Write 2.0 encoder (`io.prometheus.write.v2.Request`).
     pub fn v2(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(Encoder::V2(RequestEncoder::new(max_samples, &[])))
+        BenchEncoder(Encoder::V2(Box::new(RequestEncoder::new(max_samples, &[]))))
     }
 
     /// Collects `registries` into compressed batches and recycles their buffers, as the
@@ -58,4 +61,3 @@ impl BenchEncoder {
         Ok((samples, bytes))
     }
 }
-

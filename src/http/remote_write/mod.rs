@@ -22,8 +22,8 @@ use super::push::{agent, check_header, panic_message, parse_gateway, replace_hea
 use super::{PushError, PushRequest};
 use crate::encode::remote_write::{Batch, WriteRequestEncoder};
 use crate::encode::remote_write_v2::RequestEncoder;
-use protocol::Encoder;
 use crate::{RegistrationError, Registry};
+use protocol::Encoder;
 use stats::{Counters, SelfMetrics};
 
 /// Sends registries to a Prometheus Remote-Write 1.0 receiver (Prometheus with
@@ -474,9 +474,13 @@ impl RemoteWriter {
         let (n, ext, native) = (self.max_samples, &self.external[..], self.native_histograms);
         Ok(
             if self.protocol == RemoteWriteProtocol::V2 && !self.counters.on_v1() {
-                Encoder::V2(RequestEncoder::new(n, ext).native_histograms(native))
+                Encoder::V2(Box::new(
+                    RequestEncoder::new(n, ext).native_histograms(native),
+                ))
             } else {
-                Encoder::V1(WriteRequestEncoder::new(n, ext).native_histograms(native))
+                Encoder::V1(Box::new(
+                    WriteRequestEncoder::new(n, ext).native_histograms(native),
+                ))
             },
         )
     }

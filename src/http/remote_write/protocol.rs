@@ -64,7 +64,7 @@ pub(super) const WRITTEN_HEADERS: [&str; 3] = [
 /// receiver), else the samples and histograms written (exemplars are not counted: none are
 /// sent). `get` reads a header by its lower-case name; an unparsable value counts as 0.
 pub(super) fn written<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<u64> {
-    let values = WRITTEN_HEADERS.map(|h| get(h));
+    let values = WRITTEN_HEADERS.map(get);
     if values.iter().all(Option::is_none) {
         return None;
     }
@@ -72,11 +72,11 @@ pub(super) fn written<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<u64> 
     Some(count(values[0]).saturating_add(count(values[1])))
 }
 
-/// The encoder of one protocol.
+/// The encoder of one protocol (boxed: both are a few KiB, made once per writer thread).
 #[derive(Debug)]
 pub(super) enum Encoder {
-    V1(WriteRequestEncoder),
-    V2(RequestEncoder),
+    V1(Box<WriteRequestEncoder>),
+    V2(Box<RequestEncoder>),
 }
 
 impl Encoder {

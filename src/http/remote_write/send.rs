@@ -17,7 +17,6 @@ use crate::encode::remote_write::Batch;
 use crate::http::push::{check_header, panic_message, MAX_ERROR_BODY};
 use crate::http::{PushMethod, PushRequest};
 
-
 /// The wait before retry number `retry` (0-based): `min × 2^retry`, capped at `max`, then
 /// jittered down by up to half ("equal jitter"), so writers that failed together do not
 /// retry together.
