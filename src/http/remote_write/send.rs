@@ -33,6 +33,13 @@ pub(super) fn unit_random() -> f64 {
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Counts the `n` samples of a batch as failed for good, records `e` and gives it back.
+fn failed(counters: &Counters, n: u64, e: RemoteWriteError) -> RemoteWriteError {
+    Counters::add(&counters.samples_failed, n);
+    counters.error(&e);
+    e
+}
+
 /// A failed attempt: the error and the receiver's `Retry-After`, if it sent one.
 type Failure = (RemoteWriteError, Option<Duration>);
 
@@ -58,13 +65,15 @@ impl RemoteWriter {
             }
             if batch.v2 && counters.on_v1() {
                 // Queued before the writer fell back to 1.0.
-                downgrade(batch)?;
+                downgrade(batch).map_err(|e| failed(counters, n, e))?;
             }
             Counters::add(&counters.requests, 1);
             let (e, retry_after) = match self.attempt(batch, timeout, retries) {
                 Ok(None) if batch.v2 => {
                     // A 1.0 receiver: it stored nothing. Send the same series again as 1.0.
-                    counters.fall_back(batch)?;
+                    counters
+                        .fall_back(batch)
+                        .map_err(|e| failed(counters, n, e))?;
                     continue;
                 }
                 Ok(Some(w)) if batch.v2 && w < n => {
@@ -84,7 +93,9 @@ impl RemoteWriter {
                 }
                 Err((e, _)) if batch.v2 && e.status() == Some(415) => {
                     Counters::add(&counters.request_failures, 1);
-                    counters.fall_back(batch)?;
+                    counters
+                        .fall_back(batch)
+                        .map_err(|e| failed(counters, n, e))?;
                     continue;
                 }
                 Err(f) => f,
