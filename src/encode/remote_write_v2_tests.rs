@@ -483,6 +483,29 @@ impl Collector for Churn {
 }
 
 #[test]
+fn an_info_changed_in_place_is_sent_with_its_new_labels() {
+    let r = Registry::new();
+    let info = crate::Info::builder("build_info", "Build.")
+        .register(&r)
+        .unwrap();
+    info.set(&[("version", "1")]).unwrap();
+    let regs = std::slice::from_ref(&r);
+    let mut enc = RequestEncoder::new(10, &[]);
+    enc.collect(regs, T).unwrap();
+    let first = rows(&mut enc);
+    info.set(&[("version", "2")]).unwrap();
+    enc.collect(regs, T).unwrap();
+    let second = rows(&mut enc);
+    for (got, v) in [(&first, "1"), (&second, "2")] {
+        assert_eq!(
+            got[0].labels,
+            labels(&[("__name__", "build_info"), ("version", v)])
+        );
+        assert_eq!((got[0].kind, got[0].created_ms), (6, 0), "info, no created");
+    }
+}
+
+#[test]
 fn added_and_removed_children_are_encoded_as_a_fresh_encoder_does() {
     let r = Registry::new();
     let c = Counter::builder("c_total", "C.")
