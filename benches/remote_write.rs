@@ -80,10 +80,25 @@ fn remote_write(c: &mut Criterion) {
     );
     assert_eq!(allocs, 0, "a warm collection must not allocate");
 
+    // Remote-Write 2.0: the same collection as an `io.prometheus.write.v2.Request`.
+    let mut v2 = BenchEncoder::v2(2000);
+    let (v2_samples, v2_bytes) = v2.collect(&regs).unwrap();
+    assert_eq!(v2_samples, samples);
+    let v2_allocs = warm_allocations(&mut v2, &regs);
+    println!(
+        "remote write 2.0: {v2_samples} samples, {v2_bytes} bytes snappy (1.0: {bytes}); \
+         allocations per warm collection: {}",
+        v2_allocs as f64 / 10.0
+    );
+    assert_eq!(v2_allocs, 0, "a warm 2.0 collection must not allocate");
+
     let mut g = c.benchmark_group("remote_write");
     g.throughput(Throughput::Elements(samples as u64));
     g.bench_function("collect_encode_snappy", |b| {
         b.iter(|| enc.collect(&regs).unwrap())
+    });
+    g.bench_function("collect_encode_snappy_v2", |b| {
+        b.iter(|| v2.collect(&regs).unwrap())
     });
     g.bench_function("text_encode_same_registry", |b| {
         b.iter(|| {

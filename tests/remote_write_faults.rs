@@ -266,11 +266,11 @@ fn self_metrics_report_what_was_sent() {
     let r = registry();
     let w = writer(&rx.url(), &r).register_self_metrics(&r).unwrap();
     w.write_once().unwrap();
-    // 3 series + the writer's 6 families, all 0 at that first collection.
-    assert_eq!(w.stats().samples_sent, 9);
+    // 3 series + the writer's 7 families, all 0 at that first collection.
+    assert_eq!(w.stats().samples_sent, 10);
     let text = r.encode_to_string(tachymeter::Format::Text);
     assert!(
-        text.contains("\ntachymeter_remote_write_samples_sent_total 9\n"),
+        text.contains("\ntachymeter_remote_write_samples_sent_total 10\n"),
         "{text}"
     );
     assert!(

@@ -17,6 +17,10 @@ mod openmetrics;
 pub(crate) mod protobuf;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write;
+#[cfg(feature = "remote-write")]
+mod remote_write_batch;
+#[cfg(feature = "remote-write")]
+pub(crate) mod remote_write_v2;
 pub(crate) mod sink;
 pub(crate) use openmetrics::{epoch_seconds, now_seconds};
 
@@ -148,11 +152,13 @@ impl<'a> MetricWriter<'a> {
 
     /// Hands every sample to `sink` instead of writing text (remote write). The writer then
     /// reports [`Format::Text`] (so `le`/`quantile` values are spelled as Prometheus stores
-    /// scraped text: `le="1"`) and no `_created` samples.
+    /// scraped text: `le="1"`) and no `_created` samples, except to a sink that
+    /// [takes them](SampleSink::takes_created).
     #[cfg_attr(not(feature = "remote-write"), allow(dead_code))]
     pub(crate) fn with_sink(mut self, sink: &'a mut dyn SampleSink) -> Self {
+        // `created` keeps the registry's setting: the text format has no `_created` samples
+        // (`created()` is false), but a sink that takes created timestamps gets them.
         self.format = Format::Text;
-        self.created = false;
         self.sink = Some(sink);
         self
     }

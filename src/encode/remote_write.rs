@@ -35,14 +35,7 @@ use crate::Registry;
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
 
-/// One request body: a snappy-compressed `WriteRequest` and how many samples it holds.
-#[derive(Debug)]
-pub(crate) struct Batch {
-    /// The snappy block-format body.
-    pub(crate) body: Vec<u8>,
-    /// Samples (one per series) in it.
-    pub(crate) samples: usize,
-}
+pub(crate) use super::remote_write_batch::Batch;
 
 #[derive(Debug, Clone)]
 struct LabelRef {
@@ -437,6 +430,7 @@ impl Series {
                 self.sealed.push(Batch {
                     body,
                     samples: self.raw_samples,
+                    v2: false,
                 });
             }
             Err(e) => {
@@ -591,7 +585,7 @@ impl Series {
 }
 
 #[path = "remote_write_native.rs"]
-mod native;
+pub(crate) mod native;
 
 #[cfg(test)]
 #[path = "remote_write_tests.rs"]

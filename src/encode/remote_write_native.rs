@@ -111,6 +111,28 @@ fn put_side(
     }
 }
 
+/// Writes `view` stamped `timestamp_ms` into `h` (cleared first) as the body of a `Histogram`
+/// message; `deltas` is scratch. Remote-Write 2.0's `io.prometheus.write.v2.Histogram` has
+/// the same fields with the same numbers, so its encoder writes the same bytes.
+pub(crate) fn histogram_body(
+    h: &mut Vec<u8>,
+    deltas: &mut Vec<u8>,
+    view: &NativeView<'_>,
+    timestamp_ms: i64,
+) {
+    h.clear();
+    // The oneof counts are written even when 0: their presence says "integer histogram".
+    put_uint(h, 1, view.count);
+    put_double(h, 3, view.sum);
+    put_uint(h, 4, zigzag(i64::from(view.schema)));
+    put_double(h, 5, view.zero_threshold);
+    put_uint(h, 6, view.zero_count);
+    put_side(h, deltas, view.sides[1], 8, 9);
+    put_side(h, deltas, view.sides[0], 11, 12);
+    // int64 is written as its two's-complement u64.
+    put_uint(h, 15, timestamp_ms as u64);
+}
+
 impl Series {
     /// Appends one `WriteRequest.timeseries` entry: the encoded `labels`, then `view` as its
     /// one `Histogram`, stamped with the collection's time. Counts as one sample of the batch.
@@ -121,17 +143,7 @@ impl Series {
         view: &NativeView<'_>,
     ) {
         let h = &mut self.hist;
-        h.clear();
-        // The oneof counts are written even when 0: their presence says "integer histogram".
-        put_uint(h, 1, view.count);
-        put_double(h, 3, view.sum);
-        put_uint(h, 4, zigzag(i64::from(view.schema)));
-        put_double(h, 5, view.zero_threshold);
-        put_uint(h, 6, view.zero_count);
-        put_side(h, &mut self.deltas, view.sides[1], 8, 9);
-        put_side(h, &mut self.deltas, view.sides[0], 11, 12);
-        // int64 is written as its two's-complement u64.
-        put_uint(h, 15, self.timestamp_ms as u64);
+        histogram_body(h, &mut self.deltas, view, self.timestamp_ms);
 
         let labels = if from_cache {
             &self.cache.arena[labels]

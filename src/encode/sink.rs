@@ -80,6 +80,23 @@ pub(crate) trait SampleSink {
     fn takes_native(&self) -> bool {
         false
     }
+    /// Whether this sink takes built-in families' `_created` samples although it reports the
+    /// text format (Remote-Write 2.0 sends them as `created_timestamp`): they then come, as
+    /// ever, after the child's other samples, when the registry has
+    /// [`created_samples`](crate::RegistryBuilder::created_samples) on.
+    fn takes_created(&self) -> bool {
+        false
+    }
+}
+
+impl super::MetricWriter<'_> {
+    /// Whether built-in families write `_created` samples to this writer's sink (see
+    /// [`SampleSink::takes_created`]): the registry has them on and the sink takes them.
+    /// Custom collectors still see [`created`](super::MetricWriter::created).
+    #[inline]
+    pub(crate) fn sink_takes_created(&self) -> bool {
+        self.created && self.sink.as_deref().is_some_and(|s| s.takes_created())
+    }
 }
 
 impl super::FamilyWriter<'_, '_> {

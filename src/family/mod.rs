@@ -450,7 +450,8 @@ impl<M: Metric> Collector for Family<M> {
         // Counters, histograms and summaries carry `_created` (OpenMetrics only, and only
         // when the registry has it on): written here, once for every type, after the child's
         // own samples so it stays inside the child's MetricPoint.
-        let created = w.created() && inner.desc.metric_type().suffixes().contains(&"_created");
+        let created = (w.created() || w.sink_takes_created())
+            && inner.desc.metric_type().suffixes().contains(&"_created");
         if let Some(mut fw) = w.family(&inner.desc) {
             let mut sweep = inner.life.sweep();
             inner.children.for_each(|c, idle| {

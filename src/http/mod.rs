@@ -58,7 +58,9 @@ pub use push::{
 #[doc(hidden)]
 pub use remote_write::BenchEncoder;
 #[cfg(feature = "remote-write")]
-pub use remote_write::{RemoteWriteError, RemoteWriteHandle, RemoteWriteStats, RemoteWriter};
+pub use remote_write::{
+    RemoteWriteError, RemoteWriteHandle, RemoteWriteProtocol, RemoteWriteStats, RemoteWriter,
+};
 #[cfg(feature = "http-server")]
 pub use server::{start_http_server, ServerBuilder, ServerHandle};
 

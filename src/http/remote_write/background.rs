@@ -172,6 +172,12 @@ fn collect_loop(writer: &RemoteWriter, queue: &Queue, control: &Control) {
                 .unwrap_or_else(PoisonError::into_inner);
             *stop
         };
+        if enc.is_v2() && writer.counters.on_v1() {
+            // The sender fell back to 1.0: collect 1.0 from now on.
+            if let Ok(v1) = writer.encoder() {
+                enc = v1;
+            }
+        }
         while let Some(buf) = queue.take_free() {
             enc.recycle(buf);
         }

@@ -99,6 +99,18 @@ pub enum RemoteWriteError {
         /// Samples left unsent.
         unsent: u64,
     },
+    /// A Remote-Write 2.0 receiver accepted the batch (2xx) but its
+    /// `X-Prometheus-Remote-Write-{Samples,Histograms}-Written` headers say it stored fewer
+    /// samples than were sent (a partial write): the rest are counted in
+    /// [`RemoteWriteStats::samples_failed`](super::RemoteWriteStats::samples_failed) and
+    /// [`partial_writes`](super::RemoteWriteStats::partial_writes). Not retried (the stored
+    /// part would be sent twice); check the receiver's logs for what it refused.
+    PartialWrite {
+        /// Samples (float samples and native histograms) in the batch.
+        sent: u64,
+        /// Samples the receiver says it wrote.
+        written: u64,
+    },
 }
 
 impl RemoteWriteError {
@@ -185,6 +197,11 @@ impl fmt::Display for RemoteWriteError {
             RemoteWriteError::ShutdownTimeout { unsent } => write!(
                 f,
                 "shutdown timed out with {unsent} samples unsent; raise shutdown_timeout"
+            ),
+            RemoteWriteError::PartialWrite { sent, written } => write!(
+                f,
+                "the remote-write 2.0 receiver wrote {written} of the {sent} samples sent \
+                 (a partial write); check its logs for what it refused"
             ),
         }
     }

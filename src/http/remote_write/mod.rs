@@ -2,6 +2,7 @@
 
 mod background;
 mod error;
+mod protocol;
 mod queue;
 mod retry_after;
 mod send;
@@ -14,12 +15,15 @@ use base64::Engine as _;
 
 pub use background::RemoteWriteHandle;
 pub use error::RemoteWriteError;
+pub use protocol::RemoteWriteProtocol;
 pub use stats::RemoteWriteStats;
 
 use super::push::{agent, check_header, panic_message, parse_gateway, replace_header, Hook};
 use super::{PushError, PushRequest};
 use crate::encode::remote_write::{Batch, WriteRequestEncoder};
+use crate::encode::remote_write_v2::RequestEncoder;
 use crate::{RegistrationError, Registry};
+use protocol::Encoder;
 use stats::{Counters, SelfMetrics};
 
 /// Sends registries to a Prometheus Remote-Write 1.0 receiver (Prometheus with
@@ -37,7 +41,8 @@ use stats::{Counters, SelfMetrics};
 /// series, `le` spelled as Prometheus stores scraped text (`le="1"`); native histograms as
 /// their count and sum, or as native histograms with
 /// [`native_histograms`](Self::native_histograms); `_created` samples,
-/// exemplars and metadata are not sent.
+/// exemplars and metadata are not sent. Remote-Write 2.0, with metadata and created
+/// timestamps, is an opt-in that falls back to 1.0: see [`protocol`](Self::protocol).
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
 /// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
@@ -84,6 +89,7 @@ pub struct RemoteWriter {
     max_retries: u32,
     shutdown_timeout: Duration,
     native_histograms: bool,
+    protocol: RemoteWriteProtocol,
     counters: Arc<Counters>,
 }
 
@@ -100,6 +106,7 @@ impl core::fmt::Debug for RemoteWriter {
             .field("max_samples_per_send", &self.max_samples)
             .field("queue_capacity", &self.capacity)
             .field("native_histograms", &self.native_histograms)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +168,7 @@ impl RemoteWriter {
             max_retries: Self::DEFAULT_MAX_RETRIES,
             shutdown_timeout: Duration::from_secs(5),
             native_histograms: false,
+            protocol: RemoteWriteProtocol::V1,
             counters: Arc::default(),
         })
     }
@@ -290,6 +298,45 @@ impl RemoteWriter {
         self
     }
 
+    /// The protocol to speak (default [`RemoteWriteProtocol::V1`]).
+    ///
+    /// With [`RemoteWriteProtocol::V2`], requests are `io.prometheus.write.v2.Request`s
+    /// (`Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request`,
+    /// `X-Prometheus-Remote-Write-Version: 2.0.0`): a symbol table, every series' labels as
+    /// references into it, its family's metadata (type, help, unit), and the child's creation
+    /// time as `created_timestamp` for counters, histograms and summaries (when the registry
+    /// has [`created_samples`](crate::RegistryBuilder::created_samples) on, the default).
+    ///
+    /// Fallback: a 2xx answer without any `X-Prometheus-Remote-Write-*-Written` header (a
+    /// 1.0 receiver, which stores nothing of a 2.0 body and still answers 204), or a 415,
+    /// makes the writer send that batch again as 1.0 (the same series and values, once) and
+    /// speak 1.0 from then on, counted in [`RemoteWriteStats::protocol_fallbacks`] and
+    /// `tachymeter_remote_write_protocol_fallbacks_total`. It does not probe 2.0 again: a
+    /// new writer (or a restart) does. When the headers are there but count fewer samples
+    /// than were sent, the rest are counted as failed and the batch's error is
+    /// [`RemoteWriteError::PartialWrite`].
+    ///
+    /// ```no_run
+    /// use tachymeter::http::{RemoteWriteProtocol, RemoteWriter};
+    /// use tachymeter::{Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// Counter::builder("jobs_total", "Jobs done.").register(&registry)?.inc();
+    /// let writer = RemoteWriter::new("http://127.0.0.1:9090/api/v1/write")?
+    ///     .registry(&registry)
+    ///     .protocol(RemoteWriteProtocol::V2);
+    /// writer.write_once()?;
+    /// if writer.stats().protocol_fallbacks > 0 {
+    ///     println!("the receiver speaks 1.0 only; sent as 1.0");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn protocol(mut self, protocol: RemoteWriteProtocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
     /// Collects every `interval` in the background (default
     /// [`DEFAULT_INTERVAL`](Self::DEFAULT_INTERVAL), at least
     /// [`MIN_INTERVAL`](Self::MIN_INTERVAL)).
@@ -370,8 +417,9 @@ impl RemoteWriter {
 
     /// Registers the writer's own metrics on `registry`:
     /// `tachymeter_remote_write_samples_{sent,retried,dropped,failed}_total`,
-    /// `tachymeter_remote_write_queue_samples` and
-    /// `tachymeter_remote_write_last_success_timestamp_seconds`.
+    /// `tachymeter_remote_write_queue_samples`,
+    /// `tachymeter_remote_write_last_success_timestamp_seconds` and
+    /// `tachymeter_remote_write_protocol_fallbacks_total` (see [`protocol`](Self::protocol)).
     ///
     /// # Errors
     ///
@@ -418,16 +466,27 @@ impl RemoteWriter {
         RemoteWriteHandle::spawn(self)
     }
 
-    fn encoder(&self) -> Result<WriteRequestEncoder, RemoteWriteError> {
+    /// An encoder for the protocol spoken now: 2.0 if asked for and not fallen back.
+    fn encoder(&self) -> Result<Encoder, RemoteWriteError> {
         if self.registries.is_empty() {
             return Err(RemoteWriteError::NoRegistry);
         }
-        Ok(WriteRequestEncoder::new(self.max_samples, &self.external)
-            .native_histograms(self.native_histograms))
+        let (n, ext, native) = (self.max_samples, &self.external[..], self.native_histograms);
+        Ok(
+            if self.protocol == RemoteWriteProtocol::V2 && !self.counters.on_v1() {
+                Encoder::V2(Box::new(
+                    RequestEncoder::new(n, ext).native_histograms(native),
+                ))
+            } else {
+                Encoder::V1(Box::new(
+                    WriteRequestEncoder::new(n, ext).native_histograms(native),
+                ))
+            },
+        )
     }
 
     /// One collection into `enc`'s sealed batches, counted.
-    fn collect(&self, enc: &mut WriteRequestEncoder) -> Result<(), RemoteWriteError> {
+    fn collect(&self, enc: &mut Encoder) -> Result<(), RemoteWriteError> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -454,53 +513,10 @@ impl RemoteWriter {
     }
 }
 
-/// Internal, outside semver: one collection + protobuf encode + snappy of some registries,
-/// as a background writer does it, for `benches/remote_write.rs`.
 #[cfg(feature = "_bench")]
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct BenchEncoder(WriteRequestEncoder);
-
+mod bench;
 #[cfg(feature = "_bench")]
-impl BenchEncoder {
-    /// An encoder making batches of at most `max_samples` samples.
-    pub fn new(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(WriteRequestEncoder::new(max_samples, &[]))
-    }
-
-    /// The same, sending native histograms as `TimeSeries.histograms`.
-    pub fn with_native_histograms(max_samples: usize) -> BenchEncoder {
-        BenchEncoder(WriteRequestEncoder::new(max_samples, &[]).native_histograms(true))
-    }
-
-    /// Collects `registries` into compressed batches and recycles their buffers, as the
-    /// sender does once a batch is sent; returns (samples, compressed bytes).
-    ///
-    /// # Errors
-    ///
-    /// A custom collector's error.
-    pub fn collect(
-        &mut self,
-        registries: &[Registry],
-    ) -> Result<(usize, usize), crate::EncodeError> {
-        self.0.collect(registries, 1_700_000_000_000)?;
-        let (mut samples, mut bytes) = (0, 0);
-        let mut bodies = [const { Vec::new() }; 8];
-        let mut n = 0;
-        for b in self.0.take_batches() {
-            samples += b.samples;
-            bytes += b.body.len();
-            if n < bodies.len() {
-                bodies[n] = b.body;
-                n += 1;
-            }
-        }
-        for body in bodies.into_iter().take(n) {
-            self.0.recycle(body);
-        }
-        Ok((samples, bytes))
-    }
-}
+pub use bench::BenchEncoder;
 
 #[cfg(test)]
 mod tests {

@@ -217,6 +217,7 @@ mod tests {
         Batch {
             body: vec![samples as u8],
             samples,
+            v2: false,
         }
     }
 

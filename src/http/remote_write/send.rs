@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ureq::http;
 
+use super::protocol::{downgrade, protocol_headers, written, WRITTEN_HEADERS};
 use super::queue::Queue;
 use super::retry_after::parse_retry_after;
 use super::stats::Counters;
@@ -15,13 +16,6 @@ use super::{RemoteWriteError, RemoteWriter};
 use crate::encode::remote_write::Batch;
 use crate::http::push::{check_header, panic_message, MAX_ERROR_BODY};
 use crate::http::{PushMethod, PushRequest};
-
-/// The headers Remote-Write 1.0 requires, sent before the user's.
-const PROTOCOL_HEADERS: [(&str, &str); 3] = [
-    ("Content-Encoding", "snappy"),
-    ("Content-Type", "application/x-protobuf"),
-    ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-];
 
 /// The wait before retry number `retry` (0-based): `min × 2^retry`, capped at `max`, then
 /// jittered down by up to half ("equal jitter"), so writers that failed together do not
@@ -37,6 +31,13 @@ pub(super) fn unit_random() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(0);
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Counts the `n` samples of a batch as failed for good, records `e` and gives it back.
+fn failed(counters: &Counters, n: u64, e: RemoteWriteError) -> RemoteWriteError {
+    Counters::add(&counters.samples_failed, n);
+    counters.error(&e);
+    e
 }
 
 /// A failed attempt: the error and the receiver's `Retry-After`, if it sent one.
@@ -62,11 +63,40 @@ impl RemoteWriter {
                     return Err(RemoteWriteError::ShutdownTimeout { unsent: n });
                 }
             }
+            if batch.v2 && counters.on_v1() {
+                // Queued before the writer fell back to 1.0.
+                downgrade(batch).map_err(|e| failed(counters, n, e))?;
+            }
             Counters::add(&counters.requests, 1);
-            let (e, retry_after) = match self.attempt(&mut batch.body, timeout, retries) {
-                Ok(()) => {
+            let (e, retry_after) = match self.attempt(batch, timeout, retries) {
+                Ok(None) if batch.v2 => {
+                    // A 1.0 receiver: it stored nothing. Send the same series again as 1.0.
+                    counters
+                        .fall_back(batch)
+                        .map_err(|e| failed(counters, n, e))?;
+                    continue;
+                }
+                Ok(Some(w)) if batch.v2 && w < n => {
+                    counters.success(w);
+                    Counters::add(&counters.samples_failed, n - w);
+                    Counters::add(&counters.partial_writes, 1);
+                    let e = RemoteWriteError::PartialWrite {
+                        sent: n,
+                        written: w,
+                    };
+                    counters.error(&e);
+                    return Err(e);
+                }
+                Ok(_) => {
                     counters.success(n);
                     return Ok(());
+                }
+                Err((e, _)) if batch.v2 && e.status() == Some(415) => {
+                    Counters::add(&counters.request_failures, 1);
+                    counters
+                        .fall_back(batch)
+                        .map_err(|e| failed(counters, n, e))?;
+                    continue;
                 }
                 Err(f) => f,
             };
@@ -95,11 +125,19 @@ impl RemoteWriter {
         }
     }
 
-    /// One request with `body` (given back afterwards, whatever the hook did).
-    fn attempt(&self, body: &mut Vec<u8>, timeout: Duration, retries: u32) -> Result<(), Failure> {
-        let mut headers = Vec::with_capacity(PROTOCOL_HEADERS.len() + self.headers.len());
+    /// One request with `batch`'s body (given back afterwards, whatever the hook did).
+    /// A 2xx gives what its written headers say ([`written`]).
+    fn attempt(
+        &self,
+        batch: &mut Batch,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Option<u64>, Failure> {
+        let body = &mut batch.body;
+        let protocol = protocol_headers(batch.v2);
+        let mut headers = Vec::with_capacity(protocol.len() + self.headers.len());
         headers.extend(
-            PROTOCOL_HEADERS
+            protocol
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
         );
@@ -125,7 +163,12 @@ impl RemoteWriter {
         result
     }
 
-    fn execute(&self, req: &PushRequest, timeout: Duration, retries: u32) -> Result<(), Failure> {
+    fn execute(
+        &self,
+        req: &PushRequest,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Option<u64>, Failure> {
         let fail = |e| (e, None);
         let bad_url = || {
             fail(RemoteWriteError::InvalidUrl {
@@ -181,6 +224,10 @@ impl RemoteWriter {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let wrote = written(|h| {
+            debug_assert!(WRITTEN_HEADERS.contains(&h));
+            response.headers().get(h).and_then(|v| v.to_str().ok())
+        });
         let mut answer = Vec::new();
         // Informative only; the status decides.
         let _ = response
@@ -189,7 +236,7 @@ impl RemoteWriter {
             .take(MAX_ERROR_BODY)
             .read_to_end(&mut answer);
         if (200..300).contains(&status) {
-            return Ok(());
+            return Ok(wrote);
         }
         let e = RemoteWriteError::Status {
             status,

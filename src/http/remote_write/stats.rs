@@ -5,7 +5,7 @@
 //! memory is published through them, and readers tolerate a slightly stale view), the case
 //! where STYLE.md lets counters stay off the crate's sync shim.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +28,13 @@ pub(super) struct Counters {
     /// Milliseconds since the epoch of the last accepted batch; 0 = never.
     pub(super) last_success_ms: AtomicU64,
     pub(super) last_error: Mutex<Option<RemoteWriteError>>,
+    /// Set once a Remote-Write 2.0 writer fell back to 1.0 (see `protocol.rs`); never
+    /// cleared.
+    pub(super) on_v1: AtomicBool,
+    /// Times a writer fell back from 2.0 to 1.0 (at most once per writer and its clones).
+    pub(super) protocol_fallbacks: AtomicU64,
+    /// 2.0 batches whose written counts were below what was sent.
+    pub(super) partial_writes: AtomicU64,
 }
 
 impl Counters {
@@ -72,6 +79,8 @@ impl Counters {
             collections: get(&self.collections),
             collection_failures: get(&self.collection_failures),
             queued_samples: get(&self.queued),
+            protocol_fallbacks: get(&self.protocol_fallbacks),
+            partial_writes: get(&self.partial_writes),
             last_success: (ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(ms)),
             last_error: self
                 .last_error
@@ -110,6 +119,12 @@ pub struct RemoteWriteStats {
     pub collection_failures: u64,
     /// Samples waiting in the queue.
     pub queued_samples: u64,
+    /// Times the writer fell back from Remote-Write 2.0 to 1.0 (0 or 1; see
+    /// [`RemoteWriter::protocol`](super::RemoteWriter::protocol)).
+    pub protocol_fallbacks: u64,
+    /// Remote-Write 2.0 batches the receiver wrote only part of (see
+    /// [`RemoteWriteError::PartialWrite`]).
+    pub partial_writes: u64,
     /// When the receiver last accepted a batch.
     pub last_success: Option<SystemTime>,
     /// The most recent error (kept after later successes).
@@ -135,7 +150,7 @@ pub(super) struct SelfMetrics {
     descriptors: Vec<Descriptor>,
 }
 
-const FAMILIES: [(&str, &str, MetricType); 6] = [
+const FAMILIES: [(&str, &str, MetricType); 7] = [
     (
         "tachymeter_remote_write_samples_sent",
         "Samples the remote-write receiver accepted.",
@@ -165,6 +180,11 @@ const FAMILIES: [(&str, &str, MetricType); 6] = [
         "tachymeter_remote_write_last_success_timestamp_seconds",
         "When the receiver last accepted a batch (0 = never).",
         MetricType::Gauge,
+    ),
+    (
+        "tachymeter_remote_write_protocol_fallbacks",
+        "Times the writer fell back from Remote-Write 2.0 to 1.0.",
+        MetricType::Counter,
     ),
 ];
 
@@ -196,6 +216,7 @@ impl Collector for SelfMetrics {
             c.samples_failed.load(Relaxed) as f64,
             c.queued.load(Relaxed) as f64,
             c.last_success_ms.load(Relaxed) as f64 / 1000.0,
+            c.protocol_fallbacks.load(Relaxed) as f64,
         ];
         for (d, v) in self.descriptors.iter().zip(values) {
             if let Some(mut f) = w.family(d) {
