@@ -22,15 +22,14 @@
 //! writes the sample (value and timestamp) after a copy of them.
 
 use core::ops::Range;
-use std::collections::HashMap;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
-use super::arena_cache::{retain_used, ArenaEntry};
-use super::sink::{for_each_pair, unescape, SampleSink, SeriesId, SinkSample};
+use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
 use super::Descriptor;
 use crate::error::EncodeError;
 use crate::Registry;
+use cache::{CacheKey, LabelCache, Pieces};
 
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
@@ -49,162 +48,6 @@ struct LabelRef {
     name: Range<usize>,
     value: Range<usize>,
     external: bool,
-}
-
-/// Key of a cached series: the registry it is collected from and its [`SeriesId`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct CacheKey {
-    registry: u64,
-    series: SeriesId,
-}
-
-/// Addresses and lengths of a sample's name pieces, its first two rendered label pieces and
-/// its extra pair. For a key that names a live child they point into memory that stays put
-/// and unchanged while the child lives (registry prefix and constant labels, family name,
-/// the child's rendered labels, `&'static` suffixes, the family's bucket bounds), so equal
-/// pieces with an equal key mean equal labels; a sample whose ordinal shifted (one left out)
-/// differs here and is re-encoded instead of getting another sample's labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Pieces([(usize, usize); 7]);
-
-impl Pieces {
-    fn of(s: &SinkSample<'_>) -> Self {
-        let at = |b: &[u8]| (b.as_ptr().addr(), b.len());
-        let (en, ev) = s
-            .extra
-            .map_or((&[][..], &[][..]), |(n, v)| (n.as_bytes(), v.as_bytes()));
-        Pieces([
-            at(s.name[0].as_bytes()),
-            at(s.name[1].as_bytes()),
-            at(s.name[2].as_bytes()),
-            at(s.rendered[0]),
-            at(s.rendered[1]),
-            at(en),
-            at(ev),
-        ])
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Cached {
-    key: CacheKey,
-    pieces: Pieces,
-    /// The encoded `Label` messages (with their `TimeSeries.labels` keys) in the arena.
-    labels: Range<usize>,
-    /// The collection that last wrote this series.
-    seen: u64,
-}
-
-impl ArenaEntry for Cached {
-    type Key = CacheKey;
-    fn key(&self) -> CacheKey {
-        self.key
-    }
-    fn bytes(&mut self) -> &mut Range<usize> {
-        &mut self.labels
-    }
-}
-
-/// Each built-in family series' encoded labels, across collections.
-///
-/// Entries are kept in the order the last collection wrote them, and registries write their
-/// series in the same order every time (registration order, then child creation order), so
-/// a lookup first tries the entry after the previous one and only falls back to the hash
-/// index when series were added, removed or reordered.
-///
-/// Memory follows the live series: a collection that completes keeps only the entries it
-/// wrote (in the order it wrote them), and the arena is compacted once more than half of it
-/// (plus [`ARENA_SLACK`](crate::encode::arena_cache::ARENA_SLACK)) is evicted bytes. A warm collection with the same series only
-/// reads and marks entries: no allocation.
-#[derive(Debug, Default)]
-struct LabelCache {
-    entries: Vec<Cached>,
-    /// Key → position in `entries`.
-    index: HashMap<CacheKey, usize, ahash::RandomState>,
-    /// Encoded labels of all entries (and, until compacted, of evicted ones).
-    arena: Vec<u8>,
-    /// Bytes of the arena that `entries` use.
-    live: usize,
-    /// Where the next lookup looks first.
-    cursor: usize,
-    /// The current collection's number.
-    epoch: u64,
-    /// Positions in `entries` of the series written in this collection, first write only, in
-    /// the order written.
-    order: Vec<usize>,
-    /// Whether this collection wrote series out of `entries`' order, or new ones.
-    changed: bool,
-}
-
-impl LabelCache {
-    /// The arena range of the cached labels of `key`, if it holds them for these `pieces`.
-    #[inline]
-    fn get(&mut self, key: &CacheKey, pieces: &Pieces) -> Option<Range<usize>> {
-        let at = match self.entries.get(self.cursor) {
-            Some(e) if e.key == *key => self.cursor,
-            _ => {
-                self.changed = true;
-                *self.index.get(key)?
-            }
-        };
-        let e = &mut self.entries[at];
-        if e.pieces != *pieces {
-            return None;
-        }
-        self.cursor = at + 1;
-        if e.seen != self.epoch {
-            e.seen = self.epoch;
-            self.order.push(at);
-        }
-        Some(e.labels.clone())
-    }
-
-    /// Caches `labels` for `key`, replacing what it held.
-    fn insert(&mut self, key: CacheKey, pieces: Pieces, labels: &[u8]) {
-        self.changed = true;
-        let start = self.arena.len();
-        self.arena.extend_from_slice(labels);
-        let fresh = Cached {
-            key,
-            pieces,
-            labels: start..self.arena.len(),
-            seen: self.epoch,
-        };
-        self.live += labels.len();
-        match self.index.get(&key) {
-            Some(&at) => {
-                let old = core::mem::replace(&mut self.entries[at], fresh);
-                self.live -= old.labels.len();
-                if old.seen != self.epoch {
-                    self.order.push(at);
-                }
-            }
-            None => {
-                self.index.insert(key, self.entries.len());
-                self.order.push(self.entries.len());
-                self.entries.push(fresh);
-            }
-        }
-    }
-
-    /// Ends a collection. One that `completed` keeps only the series it wrote, in the order
-    /// it wrote them; one that failed part-way keeps everything. Compacts the arena when most
-    /// of it is garbage.
-    fn end_collection(&mut self, completed: bool) {
-        let reorder = completed && (self.changed || self.order.len() != self.entries.len());
-        retain_used(
-            &mut self.entries,
-            &self.order,
-            &mut self.index,
-            &mut self.arena,
-            &mut self.live,
-            reorder,
-        );
-        self.order.clear();
-        self.changed = false;
-        self.cursor = 0;
-        self.epoch += 1;
-    }
 }
 
 /// The sink side: turns samples into `TimeSeries` appended to the current batch.
@@ -240,6 +83,20 @@ struct Series {
     /// The current `Histogram` message, and its delta scratch.
     hist: Vec<u8>,
     deltas: Vec<u8>,
+    /// Whether exemplars are sent (`TimeSeries.exemplars`).
+    send_exemplars: bool,
+    /// The `TimeSeries.exemplars` fields of the current series (see `exemplar_of`).
+    exemplar: Vec<u8>,
+    /// Unescaped label bytes of the exemplar being encoded, and its (name, value) ranges.
+    ex_bytes: Vec<u8>,
+    ex_labels: Vec<(Range<usize>, Range<usize>)>,
+    /// A native histogram's exemplars to send: (timestamp ms, ring slot).
+    ex_order: Vec<(i64, usize)>,
+    /// Whether this collection sends `WriteRequest.metadata`.
+    metadata_now: bool,
+    /// The current batch's `WriteRequest.metadata` fields, and one message's scratch.
+    meta: Vec<u8>,
+    meta_msg: Vec<u8>,
 }
 
 /// Encodes registries into Remote-Write 1.0 batches of at most `max_samples` samples each.
@@ -251,6 +108,10 @@ pub(crate) struct WriteRequestEncoder {
     series: Series,
     /// The registries' contract-check scratch.
     scratch: Vec<u8>,
+    /// How often metadata is sent (see [`metadata_every`](Self::metadata_every)), and the
+    /// timestamp of the last collection that sent it.
+    metadata_every_ms: Option<i64>,
+    metadata_sent_ms: Option<i64>,
 }
 
 impl core::fmt::Debug for WriteRequestEncoder {
@@ -294,8 +155,18 @@ impl WriteRequestEncoder {
                 timestamp_ms: 0,
                 hist: Vec::new(),
                 deltas: Vec::new(),
+                send_exemplars: false,
+                exemplar: Vec::new(),
+                ex_bytes: Vec::new(),
+                ex_labels: Vec::new(),
+                ex_order: Vec::new(),
+                metadata_now: false,
+                meta: Vec::new(),
+                meta_msg: Vec::new(),
             },
             scratch: Vec::new(),
+            metadata_every_ms: None,
+            metadata_sent_ms: None,
         }
     }
 
@@ -304,6 +175,22 @@ impl WriteRequestEncoder {
     /// floats); off, as today, their native count and sum as `_count`/`_sum` floats.
     pub(crate) fn native_histograms(mut self, on: bool) -> Self {
         self.series.native = on;
+        self
+    }
+
+    /// With `on`, each series' exemplars recorded since the previous collection go in
+    /// `TimeSeries.exemplars` (see the `extras` module); off (the default), none.
+    pub(crate) fn exemplars(mut self, on: bool) -> Self {
+        self.series.send_exemplars = on;
+        self
+    }
+
+    /// With `Some(every)`, a collection sends each family's `WriteRequest.metadata` when it
+    /// is the first to, or when the last one that did is at least `every` older (by the
+    /// collections' timestamps); a failed collection does not count. `None` (the default):
+    /// never.
+    pub(crate) fn metadata_every(mut self, every: Option<core::time::Duration>) -> Self {
+        self.metadata_every_ms = every.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         self
     }
 
@@ -320,6 +207,12 @@ impl WriteRequestEncoder {
     ) -> Result<(), EncodeError> {
         let first_new = self.series.sealed.len();
         self.series.set_timestamp(timestamp_ms);
+        self.series.metadata_now = self.metadata_every_ms.is_some_and(|every| {
+            self.metadata_sent_ms.is_none_or(|last| {
+                // A clock stepped back also sends it.
+                timestamp_ms < last || timestamp_ms - last >= every
+            })
+        });
         let mut result = Ok(());
         for r in registries {
             self.series.registry = r.id();
@@ -332,6 +225,9 @@ impl WriteRequestEncoder {
         self.series.seal();
         if let Some(e) = self.series.error.take() {
             result = result.and(Err(e));
+        }
+        if result.is_ok() && self.series.metadata_now {
+            self.metadata_sent_ms = Some(timestamp_ms);
         }
         if result.is_err() {
             let dropped: Vec<Batch> = self.series.sealed.drain(first_new..).collect();
@@ -395,11 +291,15 @@ impl Series {
         };
         // WriteRequest.timeseries = 1
         out.push((1 << 3) | 2);
-        encode_varint((labels.len() + self.sample_len) as u64, out);
+        encode_varint(
+            (labels.len() + self.sample_len + self.exemplar.len()) as u64,
+            out,
+        );
         out.extend_from_slice(labels);
         let mut sample = self.sample;
         sample[SAMPLE_VALUE_AT..SAMPLE_VALUE_AT + 8].copy_from_slice(&value.to_le_bytes());
         out.extend_from_slice(&sample[..self.sample_len]);
+        out.extend_from_slice(&self.exemplar);
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {
             self.seal();
@@ -418,11 +318,15 @@ impl Series {
         });
     }
 
-    /// Compresses the current batch, if it has samples, into a sealed [`Batch`].
+    /// Compresses the current batch, if it has samples, into a sealed [`Batch`], with the
+    /// metadata of the families begun in it.
     fn seal(&mut self) {
         if self.raw_samples == 0 {
+            self.meta.clear();
             return;
         }
+        self.raw.extend_from_slice(&self.meta);
+        self.meta.clear();
         // Snappy writes into a slice, which must be initialised: keep one output buffer at
         // its largest length (zeroed once, not per batch) and copy the much smaller result.
         let need = snap::raw::max_compress_len(self.raw.len());
@@ -431,7 +335,18 @@ impl Series {
         }
         match self.snappy.compress(&self.raw, &mut self.compressed) {
             Ok(n) => {
-                let mut body = self.free.pop().unwrap_or_default();
+                // A spare body big enough if there is one, else one grown with headroom:
+                // sizes vary by a few bytes with the values, and regrowing a body that
+                // fell short would be an allocation per collection.
+                let mut body = match self.free.iter().position(|b| b.capacity() >= n) {
+                    Some(i) => self.free.swap_remove(i),
+                    None => {
+                        let mut b = self.free.pop().unwrap_or_default();
+                        b.clear();
+                        b.reserve_exact(n + n / 8);
+                        b
+                    }
+                };
                 body.clear();
                 body.extend_from_slice(&self.compressed[..n]);
                 self.sealed.push(Batch {
@@ -461,10 +376,13 @@ fn put_bytes(out: &mut Vec<u8>, tag: u32, bytes: &[u8]) {
 }
 
 impl SampleSink for Series {
-    fn family(&mut self, _prefix: &str, _desc: &Descriptor) {}
+    fn family(&mut self, prefix: &str, desc: &Descriptor) {
+        self.push_metadata(prefix, desc);
+    }
 
     fn sample(&mut self, s: &SinkSample<'_>) {
-        let (labels, from_cache) = self.series_labels(s);
+        let (labels, from_cache, at) = self.series_labels(s);
+        self.exemplar_of(s.exemplar, at);
         self.write_series(labels, from_cache, s.value);
     }
 
@@ -472,12 +390,13 @@ impl SampleSink for Series {
         &mut self,
         s: &SinkSample<'_>,
         view: &crate::metrics::native::store::NativeView<'_>,
-        _exemplars: &[crate::exemplar::Slot],
+        exemplars: &[crate::exemplar::Slot],
     ) {
         if !self.native {
             return;
         }
-        let (labels, from_cache) = self.series_labels(s);
+        let (labels, from_cache, at) = self.series_labels(s);
+        self.native_exemplars_of(exemplars, at);
         self.write_histogram(labels, from_cache, view);
     }
 
@@ -488,9 +407,10 @@ impl SampleSink for Series {
 
 impl Series {
     /// The encoded labels of `s`: a range of the cache's arena (true) or of `encoded`
-    /// (false, just encoded and, for a cacheable series, cached).
+    /// (false, just encoded and, for a cacheable series, cached); and the series' cache
+    /// entry, if it is cached.
     #[inline]
-    fn series_labels(&mut self, s: &SinkSample<'_>) -> (Range<usize>, bool) {
+    fn series_labels(&mut self, s: &SinkSample<'_>) -> (Range<usize>, bool, Option<usize>) {
         // Cached: built-in family samples, except an info's labels (changed in place by
         // `Info::set`). Custom collectors' labels are borrowed for the call only.
         let key = match s.series {
@@ -502,15 +422,13 @@ impl Series {
         };
         let pieces = Pieces::of(s);
         if let Some(key) = &key {
-            if let Some(labels) = self.cache.get(key, &pieces) {
-                return (labels, true);
+            if let Some((labels, at)) = self.cache.get(key, &pieces) {
+                return (labels, true, Some(at));
             }
         }
         self.encode_labels(s);
-        if let Some(key) = key {
-            self.cache.insert(key, pieces, &self.encoded);
-        }
-        (0..self.encoded.len(), false)
+        let at = key.map(|key| self.cache.insert(key, pieces, &self.encoded));
+        (0..self.encoded.len(), false, at)
     }
 }
 
@@ -590,6 +508,10 @@ impl Series {
     }
 }
 
+#[path = "remote_write_cache.rs"]
+mod cache;
+#[path = "remote_write_extras.rs"]
+mod extras;
 #[path = "remote_write_native.rs"]
 mod native;
 

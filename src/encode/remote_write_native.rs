@@ -142,9 +142,13 @@ impl Series {
         let out = &mut self.raw;
         // WriteRequest.timeseries = 1
         out.push((1 << 3) | 2);
-        encode_varint((labels.len() + hist_field) as u64, out);
+        encode_varint(
+            (labels.len() + self.exemplar.len() + hist_field) as u64,
+            out,
+        );
         out.extend_from_slice(labels);
-        // TimeSeries.histograms = 4
+        // TimeSeries.exemplars = 3 (already framed), then TimeSeries.histograms = 4
+        out.extend_from_slice(&self.exemplar);
         out.push((4 << 3) | 2);
         encode_varint(h.len() as u64, out);
         out.extend_from_slice(h);

@@ -36,8 +36,9 @@ use stats::{Counters, SelfMetrics};
 /// unique. Classic histograms and summaries go as their `_bucket`/`_sum`/`_count`/quantile
 /// series, `le` spelled as Prometheus stores scraped text (`le="1"`); native histograms as
 /// their count and sum, or as native histograms with
-/// [`native_histograms`](Self::native_histograms); `_created` samples,
-/// exemplars and metadata are not sent.
+/// [`native_histograms`](Self::native_histograms). Exemplars
+/// ([`exemplars`](Self::exemplars)) and metadata ([`metadata_interval`](Self::metadata_interval))
+/// are opt-in; `_created` samples are not sent.
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
 /// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
@@ -84,6 +85,8 @@ pub struct RemoteWriter {
     max_retries: u32,
     shutdown_timeout: Duration,
     native_histograms: bool,
+    exemplars: bool,
+    metadata_interval: Option<Duration>,
     counters: Arc<Counters>,
 }
 
@@ -100,6 +103,8 @@ impl core::fmt::Debug for RemoteWriter {
             .field("max_samples_per_send", &self.max_samples)
             .field("queue_capacity", &self.capacity)
             .field("native_histograms", &self.native_histograms)
+            .field("exemplars", &self.exemplars)
+            .field("metadata_interval", &self.metadata_interval)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +166,8 @@ impl RemoteWriter {
             max_retries: Self::DEFAULT_MAX_RETRIES,
             shutdown_timeout: Duration::from_secs(5),
             native_histograms: false,
+            exemplars: false,
+            metadata_interval: None,
             counters: Arc::default(),
         })
     }
@@ -287,6 +294,51 @@ impl RemoteWriter {
     #[must_use]
     pub fn native_histograms(mut self, on: bool) -> Self {
         self.native_histograms = on;
+        self
+    }
+
+    /// With `on`, exemplars go with their series (`TimeSeries.exemplars`: labels, value,
+    /// timestamp in milliseconds): a counter's, each classic histogram bucket's, and with
+    /// [`native_histograms`](Self::native_histograms) a native histogram's. Each is sent
+    /// once, in the first collection after it was recorded; one recorded without a timestamp
+    /// is stamped with that collection's time (native histograms send only timestamped
+    /// ones, oldest first). Off by default.
+    ///
+    /// Prometheus stores them when started with `--enable-feature=exemplar-storage` (tested
+    /// with 2.42: read back through `/api/v1/query_exemplars`); without it, it drops them
+    /// and still stores the samples. VictoriaMetrics 1.79 ignores them.
+    ///
+    /// ```no_run
+    /// use tachymeter::{http::RemoteWriter, Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let jobs = Counter::builder("jobs_total", "Jobs done.").register(&registry)?;
+    /// jobs.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6")]);
+    /// RemoteWriter::new("http://127.0.0.1:9090/api/v1/write")?
+    ///     .registry(&registry)
+    ///     .exemplars(true)
+    ///     .write_once()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
+    /// Sends each family's metadata (`WriteRequest.metadata`: type, help, unit) with the
+    /// first collection and then with the first collection at least `every` after the last
+    /// one that sent it (`Duration::ZERO`: every collection; Prometheus' own default is one
+    /// minute). Off by default.
+    ///
+    /// A family's entry goes in the request that carries its first series, named as the
+    /// text exposition's `# TYPE` line names it (a counter family `jobs` as `jobs_total`);
+    /// info and state-set families are typed `GAUGE`, as in the text format. Prometheus 2.42
+    /// and VictoriaMetrics 1.79 accept and ignore it; Mimir and Cortex store it for their
+    /// metadata API.
+    #[must_use]
+    pub fn metadata_interval(mut self, every: Duration) -> Self {
+        self.metadata_interval = Some(every);
         self
     }
 
@@ -423,7 +475,9 @@ impl RemoteWriter {
             return Err(RemoteWriteError::NoRegistry);
         }
         Ok(WriteRequestEncoder::new(self.max_samples, &self.external)
-            .native_histograms(self.native_histograms))
+            .native_histograms(self.native_histograms)
+            .exemplars(self.exemplars)
+            .metadata_every(self.metadata_interval))
     }
 
     /// One collection into `enc`'s sealed batches, counted.
@@ -471,6 +525,17 @@ impl BenchEncoder {
     /// The same, sending native histograms as `TimeSeries.histograms`.
     pub fn with_native_histograms(max_samples: usize) -> BenchEncoder {
         BenchEncoder(WriteRequestEncoder::new(max_samples, &[]).native_histograms(true))
+    }
+
+    /// An encoder sending exemplars and, with every collection, metadata; native histograms
+    /// as `TimeSeries.histograms` if `native`.
+    pub fn with_extras(max_samples: usize, native: bool) -> BenchEncoder {
+        BenchEncoder(
+            WriteRequestEncoder::new(max_samples, &[])
+                .native_histograms(native)
+                .exemplars(true)
+                .metadata_every(Some(Duration::ZERO)),
+        )
     }
 
     /// Collects `registries` into compressed batches and recycles their buffers, as the
