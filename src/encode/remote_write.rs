@@ -289,17 +289,23 @@ impl Series {
         } else {
             &self.encoded[labels]
         };
-        // WriteRequest.timeseries = 1
-        out.push((1 << 3) | 2);
-        encode_varint(
+        // WriteRequest.timeseries = 1, and its length: built on the stack (a call to the
+        // generic varint writer per series was 3-4 % of a collection).
+        let mut head = [0u8; 11];
+        head[0] = (1 << 3) | 2;
+        let head_len = 1 + varint(
+            &mut head[1..],
             (labels.len() + self.sample_len + self.exemplar.len()) as u64,
-            out,
         );
+        out.reserve(head_len + labels.len() + self.sample_len + self.exemplar.len());
+        out.extend_from_slice(&head[..head_len]);
         out.extend_from_slice(labels);
         let mut sample = self.sample;
         sample[SAMPLE_VALUE_AT..SAMPLE_VALUE_AT + 8].copy_from_slice(&value.to_le_bytes());
         out.extend_from_slice(&sample[..self.sample_len]);
-        out.extend_from_slice(&self.exemplar);
+        if !self.exemplar.is_empty() {
+            out.extend_from_slice(&self.exemplar);
+        }
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {
             self.seal();
@@ -362,6 +368,19 @@ impl Series {
         self.raw.clear();
         self.raw_samples = 0;
     }
+}
+
+/// Writes `v` as a varint at the start of `buf` (at least 10 bytes); returns its length.
+#[inline]
+fn varint(buf: &mut [u8], mut v: u64) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        buf[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    buf[i] = v as u8;
+    i + 1
 }
 
 /// Length of a `string` field (tag < 16) holding `len` bytes.
