@@ -18,8 +18,11 @@
 //! value are left out, as Prometheus treats an empty value as no label.
 //!
 //! A series' labels are the same in every collection, so the encoder keeps each built-in
-//! family series' encoded, sorted `Label` messages in a [`LabelCache`] and, once warm, only
-//! writes the sample (value and timestamp) after a copy of them.
+//! family series' whole `TimeSeries` entry (its encoded, sorted `Label` messages and a
+//! `Sample`) in a [`LabelCache`] arena and, once warm, only overwrites the sample's value and
+//! timestamp there: snappy then compresses runs of the arena in place, with no copy of the
+//! labels (series with exemplars, native histograms and uncached series go through a side
+//! buffer; see `Series::seal`).
 
 use core::ops::Range;
 
@@ -66,8 +69,14 @@ struct Series {
     labels: Vec<LabelRef>,
     /// The encoded `Label` messages of the current series (cache misses).
     encoded: Vec<u8>,
-    /// The current batch, uncompressed.
+    /// The current batch's bytes that are not in the cache's arena (uncached series, those
+    /// with exemplars, native histograms, metadata).
     raw: Vec<u8>,
+    /// The current batch, uncompressed, as runs of bytes in order: in the cache's arena
+    /// (true: warm series, written in place) or in `raw` (false).
+    segs: Vec<(bool, Range<usize>)>,
+    /// The compressed segments of a batch of several, before they go into a body.
+    stage: Vec<u8>,
     /// Snappy's output, as long as the largest batch's worst case.
     compressed: Vec<u8>,
     raw_samples: usize,
@@ -145,6 +154,8 @@ impl WriteRequestEncoder {
                 labels: Vec::new(),
                 encoded: Vec::new(),
                 raw: Vec::new(),
+                segs: Vec::new(),
+                stage: Vec::new(),
                 compressed: Vec::new(),
                 raw_samples: 0,
                 snappy: snap::raw::Encoder::new(),
@@ -221,8 +232,10 @@ impl WriteRequestEncoder {
                 break;
             }
         }
-        self.series.cache.end_collection(result.is_ok());
+        // Sealed first: the open batch's segments point into the arena, which ending the
+        // collection may compact.
         self.series.seal();
+        self.series.cache.end_collection(result.is_ok());
         if let Some(e) = self.series.error.take() {
             result = result.and(Err(e));
         }
@@ -280,9 +293,37 @@ impl Series {
         self.sample_len = at + 1;
     }
 
-    /// Appends one `WriteRequest.timeseries` entry: the encoded `labels`, then the sample.
+    /// Appends one `WriteRequest.timeseries` entry for the cache entry `at`, whose record
+    /// in the arena has this collection's sample length: writes `value` and the timestamp
+    /// into the record in place, and adds the record to the batch.
+    #[inline]
+    fn write_cached(&mut self, at: usize, value: f64) {
+        let r = self.cache.entries[at].record();
+        let sample = &mut self.cache.arena[r.end - self.sample_len..r.end];
+        sample.copy_from_slice(&self.sample[..self.sample_len]);
+        sample[SAMPLE_VALUE_AT..SAMPLE_VALUE_AT + 8].copy_from_slice(&value.to_le_bytes());
+        self.push_seg(true, r);
+        self.raw_samples += 1;
+        if self.raw_samples >= self.max_samples {
+            self.seal();
+        }
+    }
+
+    /// Adds `range` of the arena (`arena`) or of `raw` to the batch, extending the last run
+    /// when it continues it.
+    #[inline]
+    fn push_seg(&mut self, arena: bool, range: Range<usize>) {
+        match self.segs.last_mut() {
+            Some((a, last)) if *a == arena && last.end == range.start => last.end = range.end,
+            _ => self.segs.push((arena, range)),
+        }
+    }
+
+    /// Appends one `WriteRequest.timeseries` entry to `raw`: the encoded `labels`, then the
+    /// sample, then the exemplars, if any.
     #[inline]
     fn write_series(&mut self, labels: Range<usize>, from_cache: bool, value: f64) {
+        let start = self.raw.len();
         let out = &mut self.raw;
         let labels = if from_cache {
             &self.cache.arena[labels]
@@ -306,6 +347,7 @@ impl Series {
         if !self.exemplar.is_empty() {
             out.extend_from_slice(&self.exemplar);
         }
+        self.push_seg(false, start..self.raw.len());
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {
             self.seal();
@@ -326,21 +368,27 @@ impl Series {
 
     /// Compresses the current batch, if it has samples, into a sealed [`Batch`], with the
     /// metadata of the families begun in it.
+    ///
+    /// A batch of several runs (see `segs`) is compressed run by run into one snappy
+    /// block: the block's header is the total length, and each run's elements (its own
+    /// compression minus its length header) follow, which is valid because snappy's copies
+    /// only reach back within the run that holds them.
     fn seal(&mut self) {
         if self.raw_samples == 0 {
             self.meta.clear();
+            self.raw.clear();
+            self.segs.clear();
             return;
         }
-        self.raw.extend_from_slice(&self.meta);
-        self.meta.clear();
-        // Snappy writes into a slice, which must be initialised: keep one output buffer at
-        // its largest length (zeroed once, not per batch) and copy the much smaller result.
-        let need = snap::raw::max_compress_len(self.raw.len());
-        if self.compressed.len() < need {
-            self.compressed.resize(need, 0);
+        if !self.meta.is_empty() {
+            let start = self.raw.len();
+            self.raw.extend_from_slice(&self.meta);
+            self.meta.clear();
+            self.push_seg(false, start..self.raw.len());
         }
-        match self.snappy.compress(&self.raw, &mut self.compressed) {
-            Ok(n) => {
+        match self.compress_segs() {
+            Ok(()) => {
+                let n = self.stage.len();
                 // A spare body big enough if there is one, else one grown with headroom:
                 // sizes vary by a few bytes with the values, and regrowing a body that
                 // fell short would be an allocation per collection.
@@ -354,7 +402,7 @@ impl Series {
                     }
                 };
                 body.clear();
-                body.extend_from_slice(&self.compressed[..n]);
+                body.extend_from_slice(&self.stage);
                 self.sealed.push(Batch {
                     body,
                     samples: self.raw_samples,
@@ -366,7 +414,52 @@ impl Series {
             }
         }
         self.raw.clear();
+        self.segs.clear();
         self.raw_samples = 0;
+    }
+
+    /// Compresses the batch's runs into `stage` as one snappy block.
+    fn compress_segs(&mut self) -> Result<(), snap::Error> {
+        self.stage.clear();
+        let total: usize = self.segs.iter().map(|(_, r)| r.len()).sum();
+        let mut head = [0u8; 10];
+        let n = varint(&mut head, total as u64);
+        self.stage.extend_from_slice(&head[..n]);
+        for (arena, r) in &self.segs {
+            let input = if *arena {
+                &self.cache.arena[r.clone()]
+            } else {
+                &self.raw[r.clone()]
+            };
+            // Snappy writes into a slice, which must be initialised: keep one output
+            // buffer at its largest length (zeroed once, not per batch).
+            let need = snap::raw::max_compress_len(input.len());
+            if need == 0 {
+                return Err(snap::Error::TooBig {
+                    given: input.len() as u64,
+                    max: u64::from(u32::MAX),
+                });
+            }
+            if self.compressed.len() < need {
+                // With headroom: run lengths vary by a few bytes between collections.
+                self.compressed.resize(need + need / 8, 0);
+            }
+            let written = self.snappy.compress(input, &mut self.compressed)?;
+            // Skip this run's own length header (a varint).
+            let header = self.compressed[..written]
+                .iter()
+                .position(|b| b & 0x80 == 0)
+                .map_or(written, |i| i + 1);
+            let piece = &self.compressed[header..written];
+            if self.stage.capacity() - self.stage.len() < piece.len() {
+                // Grown with half again of headroom: the compressed size of a batch moves
+                // with its values, and growing to fit exactly would regrow again later.
+                let want = self.stage.len() + piece.len();
+                self.stage.reserve_exact(want / 2 + piece.len());
+            }
+            self.stage.extend_from_slice(piece);
+        }
+        Ok(())
     }
 }
 
@@ -402,7 +495,15 @@ impl SampleSink for Series {
     fn sample(&mut self, s: &SinkSample<'_>) {
         let (labels, from_cache, at) = self.series_labels(s);
         self.exemplar_of(s.exemplar, at);
-        self.write_series(labels, from_cache, s.value);
+        match at {
+            // The warm path: the cached record, its sample overwritten in place.
+            Some(at)
+                if self.exemplar.is_empty() && self.cache.entries[at].tail() == self.sample_len =>
+            {
+                self.write_cached(at, s.value);
+            }
+            _ => self.write_series(labels, from_cache, s.value),
+        }
     }
 
     fn native(
@@ -441,13 +542,30 @@ impl Series {
         };
         let pieces = Pieces::of(s);
         if let Some(key) = &key {
-            if let Some((labels, at)) = self.cache.get(key, &pieces) {
-                return (labels, true, Some(at));
+            if let Some(at) = self.cache.get(key, &pieces) {
+                return (self.cache.entries[at].labels(), true, Some(at));
             }
         }
         self.encode_labels(s);
-        let at = key.map(|key| self.cache.insert(key, pieces, &self.encoded));
-        (0..self.encoded.len(), false, at)
+        match key {
+            Some(key) => {
+                // The whole entry as a float sample of this collection would write it (a
+                // native histogram's record only lends its labels).
+                let mut head = [0u8; 11];
+                head[0] = (1 << 3) | 2;
+                let n = 1 + varint(
+                    &mut head[1..],
+                    (self.encoded.len() + self.sample_len) as u64,
+                );
+                let at = self.cache.insert(
+                    key,
+                    pieces,
+                    [&head[..n], &self.encoded, &self.sample[..self.sample_len]],
+                );
+                (self.cache.entries[at].labels(), true, Some(at))
+            }
+            None => (0..self.encoded.len(), false, None),
+        }
     }
 }
 

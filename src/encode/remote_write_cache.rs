@@ -46,8 +46,12 @@ impl Pieces {
 pub(super) struct Cached {
     key: CacheKey,
     pieces: Pieces,
-    /// The encoded `Label` messages (with their `TimeSeries.labels` keys) in the arena.
-    labels: Range<usize>,
+    /// The series' whole `WriteRequest.timeseries` entry in the arena: its key and length
+    /// (`head` bytes), the encoded `Label` messages, then its `TimeSeries.samples` field
+    /// (`tail` bytes), whose value and timestamp each collection overwrites in place.
+    record: Range<usize>,
+    head: u8,
+    tail: u8,
     /// The collection that last wrote this series.
     seen: u64,
     /// What of the series' exemplars was last sent (0: nothing): a fingerprint of the
@@ -56,13 +60,33 @@ pub(super) struct Cached {
     pub(super) mark: u64,
 }
 
+impl Cached {
+    /// The arena range of the whole entry (see `record`).
+    #[inline]
+    pub(super) fn record(&self) -> Range<usize> {
+        self.record.clone()
+    }
+
+    /// The arena range of its encoded labels.
+    #[inline]
+    pub(super) fn labels(&self) -> Range<usize> {
+        self.record.start + usize::from(self.head)..self.record.end - usize::from(self.tail)
+    }
+
+    /// Length of its `TimeSeries.samples` field.
+    #[inline]
+    pub(super) fn tail(&self) -> usize {
+        usize::from(self.tail)
+    }
+}
+
 impl ArenaEntry for Cached {
     type Key = CacheKey;
     fn key(&self) -> CacheKey {
         self.key
     }
     fn bytes(&mut self) -> &mut Range<usize> {
-        &mut self.labels
+        &mut self.record
     }
 }
 
@@ -98,10 +122,9 @@ pub(super) struct LabelCache {
 }
 
 impl LabelCache {
-    /// The arena range of the cached labels of `key` and the entry's position, if it holds
-    /// them for these `pieces`.
+    /// The position of `key`'s entry, if it holds its labels for these `pieces`.
     #[inline]
-    pub(super) fn get(&mut self, key: &CacheKey, pieces: &Pieces) -> Option<(Range<usize>, usize)> {
+    pub(super) fn get(&mut self, key: &CacheKey, pieces: &Pieces) -> Option<usize> {
         let at = match self.entries.get(self.cursor) {
             Some(e) if e.key == *key => self.cursor,
             _ => {
@@ -118,27 +141,37 @@ impl LabelCache {
             e.seen = self.epoch;
             self.order.push(at);
         }
-        Some((e.labels.clone(), at))
+        Some(at)
     }
 
-    /// Caches `labels` for `key`, replacing what it held (its exemplar mark too); returns
-    /// the entry's position.
-    pub(super) fn insert(&mut self, key: CacheKey, pieces: Pieces, labels: &[u8]) -> usize {
+    /// Caches the entry `head`, `labels`, `tail` (see [`Cached::record`]; `head` and `tail`
+    /// at most 255 bytes) for `key`, replacing what it held (its exemplar mark too);
+    /// returns the entry's position.
+    pub(super) fn insert(
+        &mut self,
+        key: CacheKey,
+        pieces: Pieces,
+        [head, labels, tail]: [&[u8]; 3],
+    ) -> usize {
         self.changed = true;
         let start = self.arena.len();
+        self.arena.extend_from_slice(head);
         self.arena.extend_from_slice(labels);
+        self.arena.extend_from_slice(tail);
         let fresh = Cached {
             key,
             pieces,
-            labels: start..self.arena.len(),
+            record: start..self.arena.len(),
+            head: head.len() as u8,
+            tail: tail.len() as u8,
             seen: self.epoch,
             mark: 0,
         };
-        self.live += labels.len();
+        self.live += fresh.record.len();
         match self.index.get(&key) {
             Some(&at) => {
                 let old = core::mem::replace(&mut self.entries[at], fresh);
-                self.live -= old.labels.len();
+                self.live -= old.record.len();
                 if old.seen != self.epoch {
                     self.order.push(at);
                 }

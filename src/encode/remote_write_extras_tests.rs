@@ -347,3 +347,39 @@ fn metadata_goes_with_the_batch_of_the_familys_first_series() {
     assert_eq!(names, vec![vec!["a_total"], vec!["b"]]);
     assert_eq!(collect(&mut enc, &r, T0 + 1)[0].metadata.len(), 1);
 }
+
+#[test]
+fn a_batch_of_cached_and_uncached_runs_is_one_valid_snappy_block() {
+    // Warm series are compressed from the cache's arena, a series with a new exemplar from
+    // the side buffer: the batch is three runs, compressed one by one into one block.
+    let r = Registry::builder().created_samples(false).build();
+    let c = Counter::builder("jobs_total", "Jobs.")
+        .labels(["queue"])
+        .register(&r)
+        .unwrap();
+    let queues: Vec<Counter> = (0..30)
+        .map(|i| c.with_label_values(&[&format!("queue-{i:02}-with-a-long-name")]))
+        .collect();
+    for q in &queues {
+        q.inc();
+    }
+    let mut enc = WriteRequestEncoder::new(100, &[]).exemplars(true);
+    collect(&mut enc, &r, T0);
+    queues[15].inc_by_with_exemplar_at(2, &[("trace_id", "x")], at(1_699_999_999_000));
+    enc.collect(std::slice::from_ref(&r), T0 + 1).unwrap();
+    let warm: Vec<Batch> = enc.take_batches().collect();
+    assert_eq!(warm.len(), 1);
+    let mut fresh = WriteRequestEncoder::new(100, &[]).exemplars(true);
+    fresh.collect(std::slice::from_ref(&r), T0 + 1).unwrap();
+    let fresh: Vec<Batch> = fresh.take_batches().collect();
+    let raw = |b: &Batch| snap::raw::Decoder::new().decompress_vec(&b.body).unwrap();
+    // The same request byte for byte, though compressed differently (the fresh one is one
+    // run: every series was just encoded into the side buffer or appended to the arena).
+    assert_eq!(raw(&warm[0]), raw(&fresh[0]));
+    let req = WriteRequest::decode(&raw(&warm[0])[..]).unwrap();
+    assert_eq!(req.timeseries.len(), 30);
+    assert_eq!(req.timeseries[15].exemplars.len(), 1);
+    assert_eq!(req.timeseries[15].samples[0].value, 3.0);
+    assert_eq!(req.timeseries[14].samples[0].value, 1.0);
+    assert_eq!(req.timeseries[29].samples[0].timestamp, T0 + 1);
+}
