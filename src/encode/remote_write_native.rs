@@ -151,15 +151,21 @@ impl Series {
             &self.encoded[labels]
         };
         let hist_field = 1 + encoded_len_varint(h.len() as u64) + h.len();
+        let start = self.raw.len();
         let out = &mut self.raw;
         // WriteRequest.timeseries = 1
         out.push((1 << 3) | 2);
-        encode_varint((labels.len() + hist_field) as u64, out);
+        encode_varint(
+            (labels.len() + self.exemplar.len() + hist_field) as u64,
+            out,
+        );
         out.extend_from_slice(labels);
-        // TimeSeries.histograms = 4
+        // TimeSeries.exemplars = 3 (already framed), then TimeSeries.histograms = 4
+        out.extend_from_slice(&self.exemplar);
         out.push((4 << 3) | 2);
         encode_varint(h.len() as u64, out);
         out.extend_from_slice(h);
+        self.push_seg(false, start..self.raw.len());
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {
             self.seal();

@@ -246,13 +246,15 @@ fn fresh_bodies(like: &WriteRequestEncoder, regs: &[Registry]) -> Vec<Vec<u8>> {
 }
 
 /// Collects with `enc` at time 1; checks the bodies are byte for byte those of a fresh
-/// encoder, and returns the decoded rows.
+/// encoder once decompressed (the compressed bytes may differ: a warm batch is compressed
+/// run by run, see `Series::seal`), and returns the decoded rows.
 fn warm_rows(enc: &mut WriteRequestEncoder, regs: &[Registry]) -> Vec<Series> {
     enc.collect(regs, 1).unwrap();
     let batches: Vec<Batch> = enc.take_batches().collect();
-    let bodies: Vec<&[u8]> = batches.iter().map(|b| &b.body[..]).collect();
-    let fresh = fresh_bodies(enc, regs);
-    assert_eq!(bodies, fresh.iter().map(|b| &b[..]).collect::<Vec<_>>());
+    let raw = |b: &[u8]| snap::raw::Decoder::new().decompress_vec(b).unwrap();
+    let bodies: Vec<Vec<u8>> = batches.iter().map(|b| raw(&b.body)).collect();
+    let fresh: Vec<Vec<u8>> = fresh_bodies(enc, regs).iter().map(|b| raw(b)).collect();
+    assert_eq!(bodies, fresh);
     let mut rows = Vec::new();
     for b in batches {
         rows.extend(decode(&b.body));

@@ -109,11 +109,13 @@ impl super::FamilyWriter<'_, '_> {
 
     /// Hands a native histogram's merged buckets, count and sum to a sink that
     /// [takes them](SampleSink::takes_native), as the series named after the family (no
-    /// suffix) with the child's next [`SeriesId`]. Without such a sink, nothing.
+    /// suffix) with the child's next [`SeriesId`], with its exemplar ring. Without such a
+    /// sink, nothing.
     pub(crate) fn sink_native(
         &mut self,
         labels: &str,
         view: &crate::metrics::native::store::NativeView<'_>,
+        exemplars: &[crate::exemplar::Slot],
     ) {
         let Some(sink) = self.w.sink.as_deref_mut() else {
             return;
@@ -137,7 +139,7 @@ impl super::FamilyWriter<'_, '_> {
                 exemplar: None,
             },
             view,
-            &[],
+            exemplars,
         );
     }
 }

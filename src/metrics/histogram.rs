@@ -556,7 +556,9 @@ impl Histogram {
             if self.inner.classic {
                 self.encode_classic(w, labels, true);
             }
-            n.store.with_view(|view| w.sink_native(labels, view));
+            let ex = n.exemplars.read();
+            let slots: &[crate::exemplar::Slot] = ex.as_deref().map_or(&[], |e| &e[..]);
+            n.store.with_view(|view| w.sink_native(labels, view, slots));
             return;
         }
         let (count, sum) = n.store.count_and_sum();

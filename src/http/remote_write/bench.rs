@@ -28,6 +28,17 @@ impl BenchEncoder {
         )))
     }
 
+    /// An encoder sending exemplars and, with every collection, metadata; native histograms
+    /// as `TimeSeries.histograms` if `native`.
+    pub fn with_extras(max_samples: usize, native: bool) -> BenchEncoder {
+        BenchEncoder(Encoder::V1(Box::new(
+            WriteRequestEncoder::new(max_samples, &[])
+                .native_histograms(native)
+                .exemplars(true)
+                .metadata_every(Some(core::time::Duration::ZERO)),
+        )))
+    }
+
     /// A Remote-Write 2.0 encoder (`io.prometheus.write.v2.Request`).
     pub fn v2(max_samples: usize) -> BenchEncoder {
         BenchEncoder(Encoder::V2(Box::new(RequestEncoder::new(max_samples, &[]))))

@@ -40,8 +40,9 @@ use stats::{Counters, SelfMetrics};
 /// unique. Classic histograms and summaries go as their `_bucket`/`_sum`/`_count`/quantile
 /// series, `le` spelled as Prometheus stores scraped text (`le="1"`); native histograms as
 /// their count and sum, or as native histograms with
-/// [`native_histograms`](Self::native_histograms); `_created` samples,
-/// exemplars and metadata are not sent. Remote-Write 2.0, with metadata and created
+/// [`native_histograms`](Self::native_histograms). Exemplars
+/// ([`exemplars`](Self::exemplars)) and metadata ([`metadata_interval`](Self::metadata_interval))
+/// are opt-in; `_created` samples are not sent. Remote-Write 2.0, with metadata and created
 /// timestamps, is an opt-in that falls back to 1.0: see [`protocol`](Self::protocol).
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
@@ -90,6 +91,8 @@ pub struct RemoteWriter {
     shutdown_timeout: Duration,
     native_histograms: bool,
     protocol: RemoteWriteProtocol,
+    exemplars: bool,
+    metadata_interval: Option<Duration>,
     counters: Arc<Counters>,
 }
 
@@ -107,6 +110,8 @@ impl core::fmt::Debug for RemoteWriter {
             .field("queue_capacity", &self.capacity)
             .field("native_histograms", &self.native_histograms)
             .field("protocol", &self.protocol)
+            .field("exemplars", &self.exemplars)
+            .field("metadata_interval", &self.metadata_interval)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +174,8 @@ impl RemoteWriter {
             shutdown_timeout: Duration::from_secs(5),
             native_histograms: false,
             protocol: RemoteWriteProtocol::V1,
+            exemplars: false,
+            metadata_interval: None,
             counters: Arc::default(),
         })
     }
@@ -337,6 +344,51 @@ impl RemoteWriter {
         self
     }
 
+    /// With `on`, exemplars go with their series (`TimeSeries.exemplars`: labels, value,
+    /// timestamp in milliseconds): a counter's, each classic histogram bucket's, and with
+    /// [`native_histograms`](Self::native_histograms) a native histogram's. Each is sent
+    /// once, in the first collection after it was recorded; one recorded without a timestamp
+    /// is stamped with that collection's time (native histograms send only timestamped
+    /// ones, oldest first). Off by default.
+    ///
+    /// Prometheus stores them when started with `--enable-feature=exemplar-storage` (tested
+    /// with 2.42: read back through `/api/v1/query_exemplars`); without it, it drops them
+    /// and still stores the samples. VictoriaMetrics 1.79 ignores them.
+    ///
+    /// ```no_run
+    /// use tachymeter::{http::RemoteWriter, Counter, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let jobs = Counter::builder("jobs_total", "Jobs done.").register(&registry)?;
+    /// jobs.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6")]);
+    /// RemoteWriter::new("http://127.0.0.1:9090/api/v1/write")?
+    ///     .registry(&registry)
+    ///     .exemplars(true)
+    ///     .write_once()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
+    /// Sends each family's metadata (`WriteRequest.metadata`: type, help, unit) with the
+    /// first collection and then with the first collection at least `every` after the last
+    /// one that sent it (`Duration::ZERO`: every collection; Prometheus' own default is one
+    /// minute). Off by default.
+    ///
+    /// A family's entry goes in the request that carries its first series, named as the
+    /// text exposition's `# TYPE` line names it (a counter family `jobs` as `jobs_total`);
+    /// info and state-set families are typed `GAUGE`, as in the text format. Prometheus 2.42
+    /// and VictoriaMetrics 1.79 accept and ignore it; Mimir and Cortex store it for their
+    /// metadata API.
+    #[must_use]
+    pub fn metadata_interval(mut self, every: Duration) -> Self {
+        self.metadata_interval = Some(every);
+        self
+    }
+
     /// Collects every `interval` in the background (default
     /// [`DEFAULT_INTERVAL`](Self::DEFAULT_INTERVAL), at least
     /// [`MIN_INTERVAL`](Self::MIN_INTERVAL)).
@@ -479,7 +531,10 @@ impl RemoteWriter {
                 ))
             } else {
                 Encoder::V1(Box::new(
-                    WriteRequestEncoder::new(n, ext).native_histograms(native),
+                    WriteRequestEncoder::new(n, ext)
+                        .native_histograms(native)
+                        .exemplars(self.exemplars)
+                        .metadata_every(self.metadata_interval),
                 ))
             },
         )
