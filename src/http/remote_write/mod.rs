@@ -351,6 +351,9 @@ impl RemoteWriter {
     /// is stamped with that collection's time (native histograms send only timestamped
     /// ones, oldest first). Off by default.
     ///
+    /// Remote-Write 1.0 only, for now: a writer speaking 2.0 ([`protocol`](Self::protocol))
+    /// sends no exemplars (until it falls back to 1.0).
+    ///
     /// Prometheus stores them when started with `--enable-feature=exemplar-storage` (tested
     /// with 2.42: read back through `/api/v1/query_exemplars`); without it, it drops them
     /// and still stores the samples. VictoriaMetrics 1.79 ignores them.
@@ -383,6 +386,8 @@ impl RemoteWriter {
     /// info and state-set families are typed `GAUGE`, as in the text format. Prometheus 2.42
     /// and VictoriaMetrics 1.79 accept and ignore it; Mimir and Cortex store it for their
     /// metadata API.
+    ///
+    /// Remote-Write 1.0 only: 2.0 requests carry each series' metadata anyway.
     #[must_use]
     pub fn metadata_interval(mut self, every: Duration) -> Self {
         self.metadata_interval = Some(every);
