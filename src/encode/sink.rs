@@ -63,6 +63,17 @@ pub(crate) trait SampleSink {
     fn sample(&mut self, sample: &SinkSample<'_>);
     /// The current family has no more samples.
     fn family_end(&mut self) {}
+    /// A family child's last own sample, followed, when `created` is some, by the child's
+    /// `_created` sample (those seconds, the same labels, the next [`SeriesId`] ordinal): what
+    /// a counter child writes, in one call, so that a sink can write the whole series at
+    /// once. By default, the two [`sample`](Self::sample) calls the writer would otherwise
+    /// make.
+    fn sample_created(&mut self, sample: &SinkSample<'_>, created: Option<f64>) {
+        self.sample(sample);
+        if let Some(secs) = created {
+            self.sample(&sample.created(secs));
+        }
+    }
     /// A native histogram's buckets, count and sum, for the series of `sample` (whose value
     /// is the count). Only the protobuf encoder takes them; others ignore them.
     fn native(
@@ -79,6 +90,26 @@ pub(crate) trait SampleSink {
     /// `_count`/`_sum` floats. The protobuf encoder gets them on its own path and says no.
     fn takes_native(&self) -> bool {
         false
+    }
+}
+
+impl<'s> SinkSample<'s> {
+    /// The `_created` sample (`secs` seconds) of the series of this family child's sample:
+    /// its name and labels with the `_created` suffix, the next ordinal, no exemplar.
+    pub(crate) fn created(&self, secs: f64) -> SinkSample<'s> {
+        SinkSample {
+            name: [self.name[0], self.name[1], "_created"],
+            rendered: [self.rendered[0], self.rendered[1], b""],
+            extra: None,
+            pairs: &[],
+            series: self.series.map(|id| SeriesId {
+                ordinal: id.ordinal.wrapping_add(1),
+                ..id
+            }),
+            value: secs,
+            exact: Value::Seconds(secs),
+            exemplar: None,
+        }
     }
 }
 
