@@ -67,7 +67,8 @@ mod wire;
 use cache::{LabelCache, Pieces};
 use wire::{
     build_exemplar, encode_key, encode_varint, ld_len, patch_len, put_bytes, put_double, put_label,
-    put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint, reserve_len,
+    put_ld_head, put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint,
+    reserve_len,
 };
 
 use super::sink::{unescape, SampleSink, SinkSample};
@@ -466,11 +467,12 @@ impl<'o> Encoder<'o> {
         let labels = b.cache.labels(at);
         let len = labels.len() + ld_len(b.body.len());
         let out = &mut *self.out;
+        out.reserve(len + 4);
         // Metric.metric = 4
-        encode_key(4, WireType::LengthDelimited, out);
-        encode_varint(len as u64, out);
+        put_ld_head(out, 4, len);
         out.extend_from_slice(labels);
-        put_bytes(out, self.kind.metric_field(), &b.body);
+        put_ld_head(out, self.kind.metric_field(), b.body.len());
+        out.extend_from_slice(&b.body);
         self.last_metric = len;
         self.metrics += 1;
         true
