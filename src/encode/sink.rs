@@ -299,6 +299,60 @@ mod tests {
         assert_eq!(find2("ü!#[]\"".as_bytes(), b'"', b'\\'), Some(6));
     }
 
+    /// Records what reaches it: full name, labels, series id, value.
+    #[derive(Default)]
+    struct Recorder(Vec<(String, Vec<u8>, Option<SeriesId>, Value)>);
+
+    impl SampleSink for Recorder {
+        fn family(&mut self, _: &str, _: &Descriptor) {}
+        fn sample(&mut self, s: &SinkSample<'_>) {
+            let labels = s.rendered.concat();
+            self.0.push((s.name.concat(), labels, s.series, s.exact));
+        }
+    }
+
+    #[test]
+    fn sample_created_by_default_is_the_sample_then_its_created_sample() {
+        let s = SinkSample {
+            name: ["app_", "jobs", "_total"],
+            rendered: [b"host=\"h\"", b"k=\"v\"", b""],
+            extra: None,
+            pairs: &[],
+            series: Some(SeriesId {
+                child: 42,
+                ordinal: 3,
+            }),
+            value: 7.0,
+            exact: Value::U64(7),
+            exemplar: None,
+        };
+        let mut r = Recorder::default();
+        r.sample_created(&s, Some(1.5));
+        let labels = b"host=\"h\"k=\"v\"".to_vec();
+        let id = |ordinal| Some(SeriesId { child: 42, ordinal });
+        assert_eq!(
+            r.0,
+            [
+                (
+                    "app_jobs_total".into(),
+                    labels.clone(),
+                    id(3),
+                    Value::U64(7)
+                ),
+                (
+                    "app_jobs_created".into(),
+                    labels,
+                    id(4),
+                    Value::Seconds(1.5)
+                ),
+            ]
+        );
+        let mut r = Recorder::default();
+        r.sample_created(&s, None);
+        assert_eq!(r.0.len(), 1);
+        assert_eq!(r.0[0].0, "app_jobs_total");
+    }
+
     #[test]
     fn empty_rendering_has_no_pairs() {
         let mut n = 0;
