@@ -54,6 +54,12 @@
 //! in a buffer of its own. A family child's encoded labels and created timestamp are
 //! cached across scrapes ([`LabelCache`]), so a warm scrape copies them. Once the buffers
 //! have grown, encoding allocates nothing.
+//!
+//! A family child with one sample (a counter, whose `_total` and `_created` come in one
+//! [`SampleSink::sample_created`] call; a gauge) takes a shorter path, `Encoder::whole`:
+//! with its labels and created timestamp in the cache, every length is known before
+//! anything is written, so its `Metric` goes out in one pass, with no length to patch and
+//! no series identity to compare. It writes the same bytes as the sample-by-sample path.
 
 use core::ops::Range;
 
