@@ -240,6 +240,7 @@ impl<'a> MetricWriter<'a> {
                 w: self,
                 desc,
                 child: None,
+                created: None,
             });
         }
         let o = &mut *self.out;
@@ -285,6 +286,7 @@ impl<'a> MetricWriter<'a> {
             w: self,
             desc,
             child: None,
+            created: None,
         })
     }
 
@@ -323,6 +325,9 @@ pub struct FamilyWriter<'w, 'a> {
     /// The built-in family child being written and its next sample's ordinal (for a sink's
     /// [`SeriesId`]); `None` for a custom collector's samples.
     child: Option<SeriesId>,
+    /// The current child's creation time (seconds), while its `_created` sample is still to
+    /// be written (see [`begin_child`](Self::begin_child)).
+    created: Option<f64>,
 }
 
 impl core::fmt::Debug for FamilyWriter<'_, '_> {
@@ -390,12 +395,62 @@ impl<'w> FamilyWriter<'w, '_> {
     }
 
     /// The samples that follow, up to the next call, are those of the family child `id`.
+    /// `created`, its creation time when `_created` belongs in this exposition, is written
+    /// by [`end_child`](Self::end_child) after the child's own samples, unless a sink took
+    /// it with the last of them ([`sample_last`](Self::sample_last)).
     #[inline]
-    pub(crate) fn begin_child(&mut self, id: u64) {
+    pub(crate) fn begin_child(&mut self, id: u64, created: Option<f64>) {
         self.child = Some(SeriesId {
             child: id,
             ordinal: 0,
         });
+        self.created = created;
+    }
+
+    /// The current child's samples are written: writes its `_created` sample (with the
+    /// child's rendered `labels`) if [`begin_child`](Self::begin_child) had one and no sink
+    /// took it yet.
+    #[inline]
+    pub(crate) fn end_child(&mut self, labels: &str) {
+        if let Some(secs) = self.created.take() {
+            self.sample_rendered("_created", labels, None, Value::Seconds(secs));
+        }
+    }
+
+    /// The child's last own sample (a counter's `_total`), with its rendered `labels` and no
+    /// other label: [`sample_full`](Self::sample_full), except that a sink gets it together
+    /// with the child's pending `_created` sample, in one
+    /// [`sample_created`](SampleSink::sample_created) call.
+    #[inline]
+    pub(crate) fn sample_last(
+        &mut self,
+        suffix: &str,
+        labels: &str,
+        value: Value,
+        exemplar: Option<ExemplarRef<'_>>,
+    ) {
+        let Some(sink) = self.w.sink.as_deref_mut() else {
+            self.sample_full(suffix, labels, None, b"", value, exemplar);
+            return;
+        };
+        let series = self.child;
+        let created = self.created.take();
+        if let Some(c) = &mut self.child {
+            c.ordinal = c.ordinal.wrapping_add(1 + u32::from(created.is_some()));
+        }
+        sink.sample_created(
+            &SinkSample {
+                name: [self.w.prefix, &self.desc.name, suffix],
+                rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), b""],
+                extra: None,
+                pairs: &[],
+                series,
+                value: value.as_f64(),
+                exact: value,
+                exemplar,
+            },
+            created,
+        );
     }
 
     /// Writes a sample for a custom collector: `suffix` is appended to the family name

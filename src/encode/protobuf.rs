@@ -54,6 +54,12 @@
 //! in a buffer of its own. A family child's encoded labels and created timestamp are
 //! cached across scrapes ([`LabelCache`]), so a warm scrape copies them. Once the buffers
 //! have grown, encoding allocates nothing.
+//!
+//! A family child with one sample (a counter, whose `_total` and `_created` come in one
+//! [`SampleSink::sample_created`] call; a gauge) takes a shorter path, `Encoder::whole`:
+//! with its labels and created timestamp in the cache, every length is known before
+//! anything is written, so its `Metric` goes out in one pass, with no length to patch and
+//! no series identity to compare. It writes the same bytes as the sample-by-sample path.
 
 use core::ops::Range;
 
@@ -67,7 +73,8 @@ mod wire;
 use cache::{LabelCache, Pieces};
 use wire::{
     build_exemplar, encode_key, encode_varint, ld_len, patch_len, put_bytes, put_double, put_label,
-    put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint, reserve_len,
+    put_ld_head, put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint,
+    reserve_len,
 };
 
 use super::sink::{unescape, SampleSink, SinkSample};
@@ -197,6 +204,24 @@ pub(crate) struct Buffers {
     family_widths: Vec<u8>,
     /// Family children's encoded labels and created timestamps.
     cache: LabelCache,
+}
+
+impl Buffers {
+    /// Appends the created timestamp `secs` to the open metric's body, from the series'
+    /// cache entry `entry` when it has it there.
+    fn put_created(&mut self, entry: Option<usize>, tag: u32, secs: f64) {
+        let Some(at) = entry else {
+            put_timestamp(&mut self.body, tag, secs);
+            return;
+        };
+        if let Some(field) = self.cache.created(at, secs) {
+            self.body.extend_from_slice(field);
+            return;
+        }
+        let start = self.body.len();
+        put_timestamp(&mut self.body, tag, secs);
+        self.cache.set_created(at, secs, &self.body[start..]);
+    }
 }
 
 /// The open series' identity, to tell whether the next sample belongs to it.
@@ -410,21 +435,53 @@ impl<'o> Encoder<'o> {
         false
     }
 
-    /// Appends the created timestamp `secs` to the open metric's body, from the series'
-    /// cache entry when it has it.
-    fn created(&mut self, tag: u32, secs: f64) {
-        let b = &mut *self.b;
-        let Some(at) = self.entry else {
-            put_timestamp(&mut b.body, tag, secs);
-            return;
+    /// Writes the whole `Metric` of the series of `s`, a family child's only sample with
+    /// its created time `created` (a counter's `_total` and `_created`; a gauge's value), at
+    /// once: the child's labels and created timestamp come from the cache, so the lengths
+    /// are known before anything is written and nothing needs patching. Returns false, having
+    /// written nothing, for a sample this cannot take (not a family child's, or with labels
+    /// other than its child's and the constant ones); [`sample`](SampleSink::sample) then
+    /// takes it.
+    fn whole(&mut self, s: &SinkSample<'_>, created: Option<f64>) -> bool {
+        let (Some(id), Some(pieces), Some(_)) = (s.series, Pieces::of(s, ""), self.family_at)
+        else {
+            return false;
         };
-        if let Some(field) = b.cache.created(at, secs) {
-            b.body.extend_from_slice(field);
-            return;
+        self.close_metric();
+        let b = &mut *self.b;
+        let at = match b.cache.get(id.child, pieces) {
+            Some(at) => at,
+            None => {
+                b.body.clear();
+                write_labels(&mut b.body, &mut b.unescaped, s, "");
+                b.cache.insert(id.child, pieces, &b.body)
+            }
+        };
+        // The typed message: Counter { value = 1; exemplar = 2; created_timestamp = 3; },
+        // Gauge / Untyped { value = 1; }.
+        b.body.clear();
+        put_double(&mut b.body, 1, s.value);
+        if self.kind == Kind::Counter {
+            if let Some(e) = &s.exemplar {
+                build_exemplar(&mut b.exemplar, &mut b.unescaped, e);
+                put_bytes(&mut b.body, 2, &b.exemplar);
+            }
         }
-        let start = b.body.len();
-        put_timestamp(&mut b.body, tag, secs);
-        b.cache.set_created(at, secs, &b.body[start..]);
+        if let (Some(secs), Some(tag)) = (created, self.kind.created_field()) {
+            b.put_created(Some(at), tag, secs);
+        }
+        let labels = b.cache.labels(at);
+        let len = labels.len() + ld_len(b.body.len());
+        let out = &mut *self.out;
+        out.reserve(len + 4);
+        // Metric.metric = 4
+        put_ld_head(out, 4, len);
+        out.extend_from_slice(labels);
+        put_ld_head(out, self.kind.metric_field(), b.body.len());
+        out.extend_from_slice(&b.body);
+        self.last_metric = len;
+        self.metrics += 1;
+        true
     }
 
     /// The parsed value of the bound text at the open metric's next bucket or quantile.
@@ -504,6 +561,9 @@ impl SampleSink for Encoder<'_> {
     }
 
     fn sample(&mut self, s: &SinkSample<'_>) {
+        if matches!(self.kind, Kind::Gauge | Kind::Untyped) && self.whole(s, None) {
+            return;
+        }
         let role = self.role(s);
         if role == Role::Skip {
             return;
@@ -563,13 +623,28 @@ impl SampleSink for Encoder<'_> {
             Role::Count => put_uint(&mut self.b.body, 1, count(s.exact)),
             Role::Created => {
                 if let Some(tag) = self.kind.created_field() {
-                    self.created(tag, s.exact.as_f64());
+                    self.b.put_created(self.entry, tag, s.exact.as_f64());
                 }
             }
             Role::Skip => {}
         }
         if standalone {
             self.close_metric();
+        }
+    }
+
+    fn sample_created(&mut self, s: &SinkSample<'_>, created: Option<f64>) {
+        let value = match self.kind {
+            Kind::Counter => self.role(s) == Role::Value,
+            Kind::Gauge | Kind::Untyped => created.is_none(),
+            Kind::Histogram | Kind::Summary => false,
+        };
+        if value && self.whole(s, created) {
+            return;
+        }
+        self.sample(s);
+        if let Some(secs) = created {
+            self.sample(&s.created(secs));
         }
     }
 

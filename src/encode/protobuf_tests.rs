@@ -700,3 +700,6 @@ fn http_render_negotiates_protobuf() {
 
 #[path = "protobuf_native_tests.rs"]
 mod native;
+
+#[path = "protobuf_whole_tests.rs"]
+mod whole;

@@ -63,6 +63,17 @@ pub(crate) trait SampleSink {
     fn sample(&mut self, sample: &SinkSample<'_>);
     /// The current family has no more samples.
     fn family_end(&mut self) {}
+    /// A family child's last own sample, followed, when `created` is some, by the child's
+    /// `_created` sample (those seconds, the same labels, the next [`SeriesId`] ordinal): what
+    /// a counter child writes, in one call, so that a sink can write the whole series at
+    /// once. By default, the two [`sample`](Self::sample) calls the writer would otherwise
+    /// make.
+    fn sample_created(&mut self, sample: &SinkSample<'_>, created: Option<f64>) {
+        self.sample(sample);
+        if let Some(secs) = created {
+            self.sample(&sample.created(secs));
+        }
+    }
     /// A native histogram's buckets, count and sum, for the series of `sample` (whose value
     /// is the count). Only the protobuf encoder takes them; others ignore them.
     fn native(
@@ -96,6 +107,26 @@ impl super::MetricWriter<'_> {
     #[inline]
     pub(crate) fn sink_takes_created(&self) -> bool {
         self.created && self.sink.as_deref().is_some_and(|s| s.takes_created())
+    }
+}
+
+impl<'s> SinkSample<'s> {
+    /// The `_created` sample (`secs` seconds) of the series of this family child's sample:
+    /// its name and labels with the `_created` suffix, the next ordinal, no exemplar.
+    pub(crate) fn created(&self, secs: f64) -> SinkSample<'s> {
+        SinkSample {
+            name: [self.name[0], self.name[1], "_created"],
+            rendered: [self.rendered[0], self.rendered[1], b""],
+            extra: None,
+            pairs: &[],
+            series: self.series.map(|id| SeriesId {
+                ordinal: id.ordinal.wrapping_add(1),
+                ..id
+            }),
+            value: secs,
+            exact: Value::Seconds(secs),
+            exemplar: None,
+        }
     }
 }
 
@@ -285,6 +316,60 @@ mod tests {
         }
         // Bytes just above and below the searched ones, and high bytes.
         assert_eq!(find2("ü!#[]\"".as_bytes(), b'"', b'\\'), Some(6));
+    }
+
+    /// Records what reaches it: full name, labels, series id, value.
+    #[derive(Default)]
+    struct Recorder(Vec<(String, Vec<u8>, Option<SeriesId>, Value)>);
+
+    impl SampleSink for Recorder {
+        fn family(&mut self, _: &str, _: &Descriptor) {}
+        fn sample(&mut self, s: &SinkSample<'_>) {
+            let labels = s.rendered.concat();
+            self.0.push((s.name.concat(), labels, s.series, s.exact));
+        }
+    }
+
+    #[test]
+    fn sample_created_by_default_is_the_sample_then_its_created_sample() {
+        let s = SinkSample {
+            name: ["app_", "jobs", "_total"],
+            rendered: [b"host=\"h\"", b"k=\"v\"", b""],
+            extra: None,
+            pairs: &[],
+            series: Some(SeriesId {
+                child: 42,
+                ordinal: 3,
+            }),
+            value: 7.0,
+            exact: Value::U64(7),
+            exemplar: None,
+        };
+        let mut r = Recorder::default();
+        r.sample_created(&s, Some(1.5));
+        let labels = b"host=\"h\"k=\"v\"".to_vec();
+        let id = |ordinal| Some(SeriesId { child: 42, ordinal });
+        assert_eq!(
+            r.0,
+            [
+                (
+                    "app_jobs_total".into(),
+                    labels.clone(),
+                    id(3),
+                    Value::U64(7)
+                ),
+                (
+                    "app_jobs_created".into(),
+                    labels,
+                    id(4),
+                    Value::Seconds(1.5)
+                ),
+            ]
+        );
+        let mut r = Recorder::default();
+        r.sample_created(&s, None);
+        assert_eq!(r.0.len(), 1);
+        assert_eq!(r.0[0].0, "app_jobs_total");
     }
 
     #[test]

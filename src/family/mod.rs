@@ -2,7 +2,7 @@
 
 use core::hash::{Hash, Hasher};
 
-use crate::encode::{render_labels, Descriptor, MetricWriter, Value};
+use crate::encode::{render_labels, Descriptor, MetricWriter};
 use crate::error::{EncodeError, LabelError, RegistrationError};
 use crate::metrics::Metric;
 use crate::registry::Collector;
@@ -460,11 +460,9 @@ impl<M: Metric> Collector for Family<M> {
                         return;
                     }
                 }
-                fw.begin_child(c.id);
+                fw.begin_child(c.id, created.then_some(c.created));
                 c.metric.encode_child(&inner.options, &mut fw, &c.labels);
-                if created {
-                    fw.sample_rendered("_created", &c.labels, None, Value::Seconds(c.created));
-                }
+                fw.end_child(&c.labels);
             });
             if let Some(s) = sweep {
                 if inner.children.remove_children(&s.into_expired()) > 0 {

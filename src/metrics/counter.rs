@@ -345,8 +345,8 @@ impl Metric for Counter {
             None => Value::F64(total(i, f)),
         };
         match self.cells.exemplar.read() {
-            None => w.sample_rendered("_total", labels, None, value),
-            Some(ex) => w.sample_full("_total", labels, None, b"", value, ex[0].get()),
+            None => w.sample_last("_total", labels, value, None),
+            Some(ex) => w.sample_last("_total", labels, value, ex[0].get()),
         }
     }
 
