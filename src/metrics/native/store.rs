@@ -187,7 +187,6 @@ struct Core {
 /// A native histogram's storage. See the [module docs](self).
 pub(crate) struct NativeStore {
     config: NativeConfig,
-    table: &'static super::Tables,
     /// Whether the bucket limit may reset the histogram.
     resets: bool,
     /// The id of the current generation. Written under `core` only.
@@ -227,7 +226,6 @@ impl NativeStore {
         };
         NativeStore {
             config,
-            table: super::bounds_table(),
             resets: resets && !config.min_reset.is_zero(),
             gen: AtomicU64::new(0),
             cells: Sharded::new(()),
@@ -254,6 +252,9 @@ impl NativeStore {
         );
     }
 
+    /// The hot path: a known generation, a key inside the window, a bucket already counted
+    /// in. Everything else is out of line: the zero bucket in [`observe_zero`](Self::observe_zero)
+    /// (still without the mutex), the rest in [`observe_locked`](Self::observe_locked).
     #[inline]
     fn observe_exclusive(&self, slot: &NativeSlot, v: f64) {
         // Relaxed: only this thread stores this slot's pointer (a thread index changes hands
@@ -266,29 +267,37 @@ impl NativeStore {
             // generation's parameters are read under `core`.
             if st.params.id == self.gen.load(Ordering::Relaxed) {
                 let a = v.abs();
-                if a <= st.params.threshold {
-                    ShardState::bump(&st.zero);
-                    st.add_sum(v);
-                    return;
-                }
-                let side = &st.sides[usize::from(v < 0.0)];
-                if let Some(c) = side.get(key(a, st.params.schema, self.table)) {
-                    // Relaxed: single writer.
-                    let n = c.load(Ordering::Relaxed);
-                    if n != 0 {
-                        c.store(n + 1, Ordering::Relaxed);
-                        st.add_sum(v);
-                        return;
+                if a > st.params.threshold {
+                    let side = &st.sides[usize::from(v < 0.0)];
+                    if let Some(c) = side.get(key(a, st.params.schema)) {
+                        // Relaxed: single writer.
+                        let n = c.load(Ordering::Relaxed);
+                        if n != 0 {
+                            c.store(n + 1, Ordering::Relaxed);
+                            st.add_sum(v);
+                            return;
+                        }
                     }
+                } else {
+                    return Self::observe_zero(st, v);
                 }
             }
         }
         self.observe_locked(slot, v);
     }
 
+    /// A count in the zero bucket of the thread's own, current state.
+    #[cold]
+    #[inline(never)]
+    fn observe_zero(st: &ShardState, v: f64) {
+        ShardState::bump(&st.zero);
+        st.add_sum(v);
+    }
+
     /// The slow path, under `core`: for the overflow slot always, else for a new shard, a new
     /// generation, a key outside the window or a bucket's first count.
     #[cold]
+    #[inline(never)]
     fn observe_locked(&self, slot: &NativeSlot, v: f64) {
         let mut core = lock(&self.core);
         self.reset_if_due(&mut core);
@@ -303,7 +312,7 @@ impl NativeStore {
                 st.add_sum(v);
                 return;
             }
-            let k = key(a, st.params.schema, self.table);
+            let k = key(a, st.params.schema);
             let st = if st.sides[side].get(k).is_some() {
                 st
             } else if let Some(st) = self.grow(slot, st, side, k) {
@@ -387,9 +396,7 @@ impl NativeStore {
             );
             let target = Side::new(lo, (hi - lo + 1) as usize);
             side.for_each(|k, n| {
-                if from.threshold < to.threshold
-                    && upper_bound(k, from.schema, self.table) <= to.threshold
-                {
+                if from.threshold < to.threshold && upper_bound(k, from.schema) <= to.threshold {
                     zero += n;
                 } else if let Some(c) = target.get(coarsen(k, from.schema, to.schema)) {
                     c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
@@ -526,7 +533,7 @@ impl NativeStore {
         let Some(lowest) = lowest else {
             return false;
         };
-        let threshold = upper_bound(lowest, p.schema, self.table);
+        let threshold = upper_bound(lowest, p.schema);
         if threshold > self.config.max_zero_threshold {
             return false;
         }
