@@ -335,12 +335,17 @@ const fn in_cell(s: usize, i: usize, end: u64) -> bool {
 /// key of the bucket whose upper bound is `2^1024 = +Inf`.
 #[inline]
 pub(crate) fn key(a: f64, schema: i8) -> i32 {
-    let bits = a.to_bits();
+    key_of_bits(a.to_bits(), schema)
+}
+
+/// [`key`] of the value with bits `bits` (the observe path has them at hand).
+#[inline]
+pub(crate) fn key_of_bits(bits: u64, schema: i8) -> i32 {
     let e = (bits >> 52) as u32;
     // Biased exponent 0 (subnormal) or 0x7ff (`+Inf`); a set sign bit (not passed) lands
     // there too.
     if e.wrapping_sub(1) >= 0x7fe {
-        return rare_key(a, schema);
+        return rare_key(f64::from_bits(bits), schema);
     }
     normal_key(e as i32 - 1023, bits & MANTISSA, schema)
 }

@@ -21,7 +21,7 @@ use crate::encode::ExemplarRef;
 use crate::error::BucketError;
 use crate::exemplar::Exemplars;
 use crate::sync::{AtomicUsize, Ordering};
-pub(crate) use key::{coarsen, key, upper_bound};
+pub(crate) use key::{coarsen, key, key_of_bits, upper_bound};
 
 /// The finest schema (growth factor 2^(1/256) ≈ 1.0027).
 pub(crate) const MAX_SCHEMA: i8 = 8;

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use super::{coarsen, key, upper_bound, NativeConfig, MIN_SCHEMA};
+use super::{coarsen, key, key_of_bits, upper_bound, NativeConfig, MIN_SCHEMA};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{lock, AtomicPtr, AtomicU64, Mutex, Ordering};
 
@@ -51,12 +51,21 @@ const MAX_WINDOW: usize = 1 << 14;
 /// A generation: what the counts of a state mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Params {
-    /// Changes with every new generation.
+    /// Changes with every new generation: a counter above the low byte, which is the schema
+    /// (see [`Params::id_for`]).
     id: u64,
     /// Changes with every reset; states of an older epoch are not counted.
     epoch: u64,
     schema: i8,
     threshold: f64,
+}
+
+impl Params {
+    /// The id of the `n`-th generation, at `schema`: the hot path reads the schema from the
+    /// shared id word and computes the key without waiting for the shard's state.
+    fn id_for(n: u64, schema: i8) -> u64 {
+        n << 8 | u64::from(schema as u8)
+    }
 }
 
 /// One side's window: counts of keys `lo .. lo + len()`.
@@ -221,7 +230,7 @@ unsafe fn state<'a>(p: *mut CachePadded<ShardState>) -> Option<&'a ShardState> {
 impl NativeStore {
     pub(crate) fn new(config: NativeConfig, resets: bool) -> NativeStore {
         let params = Params {
-            id: 0,
+            id: Params::id_for(0, config.schema),
             epoch: 0,
             schema: config.schema,
             threshold: config.zero_threshold,
@@ -229,7 +238,7 @@ impl NativeStore {
         NativeStore {
             config,
             resets: resets && !config.min_reset.is_zero(),
-            gen: AtomicU64::new(0),
+            gen: AtomicU64::new(params.id),
             cells: Sharded::new(()),
             core: Mutex::new(Core {
                 params,
@@ -271,11 +280,17 @@ impl NativeStore {
             // Relaxed: a stale id only delays this shard's move to the new generation (the
             // next observation makes it); scrapes merge shards of any generation. The new
             // generation's parameters are read under `core`.
-            if st.params.id == self.gen.load(Ordering::Relaxed) {
-                let a = v.abs();
-                if a > st.params.threshold {
-                    let side = &st.sides[usize::from(v < 0.0)];
-                    if let Some(c) = side.get(key(a, st.params.schema)) {
+            let gen = self.gen.load(Ordering::Relaxed);
+            if st.params.id == gen {
+                // `st.params.schema`, from the id word, which does not wait for `st`.
+                let schema = gen as u8 as i8;
+                // In bits: `|v|` and the threshold are not negative (and not NaN), and for
+                // those the bit patterns order as the values do.
+                let bits = v.to_bits();
+                let a = bits & !(1 << 63);
+                if a > st.params.threshold.to_bits() {
+                    let side = &st.sides[(bits >> 63) as usize];
+                    if let Some(c) = side.get(key_of_bits(a, schema)) {
                         // Relaxed: single writer.
                         let n = c.load(Ordering::Relaxed);
                         if n != 0 {
@@ -476,7 +491,7 @@ impl NativeStore {
 
     /// Starts generation `params` (its id is the next one).
     fn start(&self, core: &mut Core, mut params: Params) {
-        params.id = core.params.id + 1;
+        params.id = Params::id_for((core.params.id >> 8) + 1, params.schema);
         core.params = params;
         // Relaxed: writers that see the new id read its parameters under `core`.
         self.gen.store(params.id, Ordering::Relaxed);
