@@ -11,7 +11,9 @@
 //! counts share a cache line.
 //!
 //! The hot path (a known generation, a key inside the window, a bucket already counted in)
-//! reads one shared word (the current generation id) and writes only the thread's state.
+//! reads one shared word (the current generation id, which also carries the schema, so the
+//! key does not wait for the state's own copy) and writes only the thread's state: a bucket
+//! count and the sum (the count is derived from the buckets at scrape time).
 //! Everything else takes the histogram's `core` mutex: the first observation of a shard, a key
 //! outside the window (the window grows: a new state is built, copied and published), the
 //! first count in a bucket (the union of populated keys is tracked for the bucket limit, which
