@@ -63,8 +63,15 @@ macro_rules! observe_loop {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(21);
-    let ops: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(4_000_000);
+    let rounds: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(21)
+        .max(1);
+    let ops: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(4_000_000);
 
     let classic = new::Histogram::new(std::sync::Arc::new(
         new::Buckets::new(DEFAULT_BUCKETS).expect("valid buckets"),
@@ -105,8 +112,14 @@ fn main() {
         v.sort_by(f64::total_cmp);
         (v[0], v[v.len() / 2])
     };
-    let fast: Vec<[f64; 2]> = times.iter().map(|t| [stat(&t[0]).0, stat(&t[1]).0]).collect();
-    let median: Vec<[f64; 2]> = times.iter().map(|t| [stat(&t[0]).1, stat(&t[1]).1]).collect();
+    let fast: Vec<[f64; 2]> = times
+        .iter()
+        .map(|t| [stat(&t[0]).0, stat(&t[1]).0])
+        .collect();
+    let median: Vec<[f64; 2]> = times
+        .iter()
+        .map(|t| [stat(&t[0]).1, stat(&t[1]).1])
+        .collect();
     println!("ns/op per thread, {rounds} rounds of {ops} ops: fastest (median)");
     println!("{:<34} {:>17} {:>17}", "", "1 thread", "2 threads");
     for (i, (name, _)) in variants.iter().enumerate() {
