@@ -10,17 +10,18 @@
 //! positive and negative values on separate sides; values with `|v|` at or below the zero
 //! threshold (zeros always) go to the zero bucket.
 
+mod key;
 // The store publishes and frees shard states through raw pointers.
 #[allow(unsafe_code)]
 pub(crate) mod store;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::encode::ExemplarRef;
 use crate::error::BucketError;
 use crate::exemplar::Exemplars;
 use crate::sync::{AtomicUsize, Ordering};
+pub(crate) use key::{coarsen, key, key_of_bits, upper_bound};
 
 /// The finest schema (growth factor 2^(1/256) ≈ 1.0027).
 pub(crate) const MAX_SCHEMA: i8 = 8;
@@ -146,109 +147,6 @@ pub(crate) fn growth(schema: i8) -> f64 {
     (-f64::from(schema)).exp2().exp2()
 }
 
-/// The bucket lookup tables, built once.
-pub(crate) struct Tables {
-    /// `2^(m/256 − 1)` for `m` in 0..256: the schema-8 bounds within one power of two, as
-    /// fractions in [0.5, 1). Coarser positive schemas use every `2^(8−s)`-th entry.
-    bounds: [f64; 256],
-    /// For schema `s` (row `s − 1`): by the top `s + 1` mantissa bits of a fraction, how many
-    /// of the schema's bounds lie below the smallest fraction with those bits. A cell is
-    /// narrower than a bucket, so at most one more bound lies below the fraction itself.
-    index: [[u16; 512]; 8],
-}
-
-impl core::fmt::Debug for Tables {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Tables").finish_non_exhaustive()
-    }
-}
-
-/// The lookup tables (built on first use).
-pub(crate) fn bounds_table() -> &'static Tables {
-    static TABLES: OnceLock<Box<Tables>> = OnceLock::new();
-    TABLES.get_or_init(|| {
-        let bounds: [f64; 256] = core::array::from_fn(|m| (m as f64 / 256.0 - 1.0).exp2());
-        let mut index = [[0u16; 512]; 8];
-        for schema in 1..=8u32 {
-            let n = 1usize << schema;
-            for (cell, slot) in index[schema as usize - 1][..2 * n].iter_mut().enumerate() {
-                let lowest = 0.5 * (1.0 + cell as f64 / (2 * n) as f64);
-                let below = (0..n)
-                    .filter(|&j| bounds[j << (8 - schema)] < lowest)
-                    .count();
-                *slot = below as u16;
-            }
-        }
-        Box::new(Tables { bounds, index })
-    })
-}
-
-/// `(frac, exp)` with `v = frac · 2^exp`, `frac` in [0.5, 1), for finite `v > 0`.
-#[inline]
-fn frexp(v: f64) -> (f64, i32) {
-    let bits = v.to_bits();
-    let e = ((bits >> 52) & 0x7ff) as i32;
-    if e == 0 {
-        // Subnormal: scale into the normal range first (exact).
-        let (f, x) = frexp(v * 2f64.powi(64));
-        return (f, x - 64);
-    }
-    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
-    (frac, e - 1022)
-}
-
-/// The key of the bucket holding `a` (`a` > 0, not NaN) at `schema`. `+Inf` gets the key of
-/// the bucket whose upper bound is `2^1024 = +Inf`.
-#[inline]
-pub(crate) fn key(a: f64, schema: i8, table: &Tables) -> i32 {
-    if a == f64::INFINITY {
-        return if schema > 0 {
-            1024 << schema
-        } else {
-            1024 >> -schema
-        };
-    }
-    let (frac, exp) = frexp(a);
-    if schema > 0 {
-        let shift = 8 - schema as u32;
-        let n = 1usize << schema;
-        // The top `schema + 1` mantissa bits of `frac` pick the cell.
-        let cell = (frac.to_bits() >> (51 - schema as u32)) as usize & (2 * n - 1);
-        let j = usize::from(table.index[schema as usize - 1][cell]);
-        let j = j + usize::from(j < n && table.bounds[j << shift] < frac);
-        ((exp - 1) << schema) + j as i32
-    } else {
-        // An exact power of two is the upper bound of the bucket below.
-        let k = exp - i32::from(frac == 0.5);
-        let d = -schema as u32;
-        (k + (1 << d) - 1) >> d
-    }
-}
-
-/// `x · 2^e` without intermediate overflow for |e| up to ~2100.
-fn ldexp(x: f64, e: i32) -> f64 {
-    let h = e / 2;
-    x * 2f64.powi(h) * 2f64.powi(e - h)
-}
-
-/// The upper bound of bucket `k` at `schema`: `2^(k·2^-schema)`.
-pub(crate) fn upper_bound(k: i32, schema: i8, table: &Tables) -> f64 {
-    if schema > 0 {
-        let e = k >> schema;
-        let j = (k - (e << schema)) as usize;
-        ldexp(table.bounds[j << (8 - schema as u32)] * 2.0, e)
-    } else {
-        ldexp(1.0, k << -schema)
-    }
-}
-
-/// The key at schema `to` (≤ `from`) of the bucket that contains bucket `k` of schema `from`.
-#[inline]
-pub(crate) fn coarsen(k: i32, from: i8, to: i8) -> i32 {
-    let d = (from - to) as u32;
-    (k + (1 << d) - 1) >> d
-}
-
 /// How many exemplars a native histogram keeps (the latest ones), as client_golang's default.
 const EXEMPLARS: usize = 10;
 
@@ -343,12 +241,11 @@ pub struct NativeSnapshot {
 impl NativeSnapshot {
     /// The bounds `(lower, upper]` of `|v|` for bucket `key` at this snapshot's schema.
     pub fn bucket_bounds(&self, key: i32) -> (f64, f64) {
-        let t = bounds_table();
         // Real keys are within ±2^19; beyond, the bounds are 0 or +Inf anyway.
         let key = key.clamp(-(1 << 20), 1 << 20);
         (
-            upper_bound(key - 1, self.schema, t),
-            upper_bound(key, self.schema, t),
+            upper_bound(key - 1, self.schema),
+            upper_bound(key, self.schema),
         )
     }
 }
@@ -432,89 +329,6 @@ mod tests {
         }
         for bad in [1.0, 0.5, f64::NAN, f64::INFINITY, -2.0] {
             assert_eq!(NativeConfig::new(bad), Err(BucketError::InvalidParameters));
-        }
-    }
-
-    #[test]
-    fn keys_follow_the_spec_bounds_at_every_schema() {
-        let t = bounds_table();
-        for schema in MIN_SCHEMA..=MAX_SCHEMA {
-            for v in [
-                1e-310, 1e-300, 3e-9, 0.001, 0.7, 1.0, 1.5, 2.0, 3.0, 1000.0, 7.3e12, 1e300,
-            ] {
-                let k = key(v, schema, t);
-                let (lo, hi) = (upper_bound(k - 1, schema, t), upper_bound(k, schema, t));
-                assert!(
-                    lo < v && v <= hi * (1.0 + 1e-15),
-                    "{v} schema {schema}: ({lo}, {hi}]"
-                );
-                // The exact formula, away from the bounds' rounding.
-                let exact = (v.log2() * f64::from(schema).exp2()).ceil() as i32;
-                let on_bound = (v.log2() * f64::from(schema).exp2()).fract().abs() < 1e-9;
-                if !on_bound {
-                    assert_eq!(k, exact, "{v} schema {schema}");
-                }
-            }
-            // Powers of two are upper bounds (inclusive).
-            assert_eq!(key(1.0, schema, t), 0);
-            assert_eq!(upper_bound(0, schema, t), 1.0);
-            assert_eq!(
-                upper_bound(key(f64::INFINITY, schema, t), schema, t),
-                f64::INFINITY
-            );
-            assert!(upper_bound(key(f64::MAX, schema, t), schema, t) >= f64::MAX);
-        }
-    }
-
-    #[test]
-    fn the_cell_lookup_agrees_with_counting_bounds() {
-        let t = bounds_table();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // Every mantissa, exponents around 1; plus the bounds themselves.
-            let v = f64::from_bits((x & ((1 << 52) - 1)) | (1023 << 52));
-            for a in [v, t.bounds[(x >> 56) as usize] * 2.0] {
-                let (frac, exp) = frexp(a);
-                for schema in 1..=MAX_SCHEMA {
-                    let n = 1usize << schema;
-                    let below = (0..n)
-                        .filter(|&j| t.bounds[j << (8 - schema as u32)] < frac)
-                        .count();
-                    assert_eq!(
-                        key(a, schema, t),
-                        ((exp - 1) << schema) + below as i32,
-                        "{a} {schema}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn coarsening_nests_buckets() {
-        let t = bounds_table();
-        for from in (MIN_SCHEMA + 1)..=MAX_SCHEMA {
-            for to in MIN_SCHEMA..from {
-                for v in [1e-7, 0.3, 1.0, 1.01, 5.0, 123.456, 1e9] {
-                    assert_eq!(
-                        coarsen(key(v, from, t), from, to),
-                        key(v, to, t),
-                        "{v} {from}->{to}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn frexp_matches_the_definition() {
-        for v in [1.0, 0.5, 3.0, 1e-310, f64::MIN_POSITIVE, f64::MAX, 0.1] {
-            let (f, e) = frexp(v);
-            assert!((0.5..1.0).contains(&f), "{v}");
-            assert_eq!(ldexp(f, e), v);
         }
     }
 }

@@ -11,7 +11,9 @@
 //! counts share a cache line.
 //!
 //! The hot path (a known generation, a key inside the window, a bucket already counted in)
-//! reads one shared word (the current generation id) and writes only the thread's state.
+//! reads one shared word (the current generation id, which also carries the schema, so the
+//! key does not wait for the state's own copy) and writes only the thread's state: a bucket
+//! count and the sum (the count is derived from the buckets at scrape time).
 //! Everything else takes the histogram's `core` mutex: the first observation of a shard, a key
 //! outside the window (the window grows: a new state is built, copied and published), the
 //! first count in a bucket (the union of populated keys is tracked for the bucket limit, which
@@ -32,7 +34,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use super::{coarsen, key, upper_bound, NativeConfig, MIN_SCHEMA};
+use super::{coarsen, key, key_of_bits, upper_bound, NativeConfig, MIN_SCHEMA};
 use crate::shard::{Sharded, Slot};
 use crate::sync::{lock, AtomicPtr, AtomicU64, Mutex, Ordering};
 
@@ -51,12 +53,21 @@ const MAX_WINDOW: usize = 1 << 14;
 /// A generation: what the counts of a state mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Params {
-    /// Changes with every new generation.
+    /// Changes with every new generation: a counter above the low byte, which is the schema
+    /// (see [`Params::id_for`]).
     id: u64,
     /// Changes with every reset; states of an older epoch are not counted.
     epoch: u64,
     schema: i8,
     threshold: f64,
+}
+
+impl Params {
+    /// The id of the `n`-th generation, at `schema`: the hot path reads the schema from the
+    /// shared id word and computes the key without waiting for the shard's state.
+    fn id_for(n: u64, schema: i8) -> u64 {
+        n << 8 | u64::from(schema as u8)
+    }
 }
 
 /// One side's window: counts of keys `lo .. lo + len()`.
@@ -127,12 +138,14 @@ impl ShardState {
         }))
     }
 
+    #[inline]
     fn add_sum(&self, v: f64) {
         // Relaxed: single writer (the owning thread, or the mutex holder for the overflow).
         let s = f64::from_bits(self.sum.load(Ordering::Relaxed)) + v;
         self.sum.store(s.to_bits(), Ordering::Relaxed);
     }
 
+    #[inline]
     fn bump(c: &AtomicU64) {
         // Relaxed: single writer, as in `add_sum`.
         c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -187,7 +200,6 @@ struct Core {
 /// A native histogram's storage. See the [module docs](self).
 pub(crate) struct NativeStore {
     config: NativeConfig,
-    table: &'static super::Tables,
     /// Whether the bucket limit may reset the histogram.
     resets: bool,
     /// The id of the current generation. Written under `core` only.
@@ -220,16 +232,15 @@ unsafe fn state<'a>(p: *mut CachePadded<ShardState>) -> Option<&'a ShardState> {
 impl NativeStore {
     pub(crate) fn new(config: NativeConfig, resets: bool) -> NativeStore {
         let params = Params {
-            id: 0,
+            id: Params::id_for(0, config.schema),
             epoch: 0,
             schema: config.schema,
             threshold: config.zero_threshold,
         };
         NativeStore {
             config,
-            table: super::bounds_table(),
             resets: resets && !config.min_reset.is_zero(),
-            gen: AtomicU64::new(0),
+            gen: AtomicU64::new(params.id),
             cells: Sharded::new(()),
             core: Mutex::new(Core {
                 params,
@@ -248,13 +259,20 @@ impl NativeStore {
     /// Records `v` (not NaN).
     #[inline]
     pub(crate) fn observe(&self, v: f64) {
-        self.cells.update(
-            |s| self.observe_exclusive(s, v),
-            |s| self.observe_locked(s, v),
-        );
+        // `locate` rather than `update`: one call site for the hot path, so it inlines (with
+        // `update`'s two, the closure stayed a call).
+        let (slot, _, exclusive) = self.cells.locate();
+        if exclusive {
+            self.observe_exclusive(slot, v);
+        } else {
+            self.observe_locked(slot, v);
+        }
     }
 
-    #[inline]
+    /// The hot path: a known generation, a key inside the window, a bucket already counted
+    /// in. Everything else is out of line: the zero bucket in [`observe_zero`](Self::observe_zero)
+    /// (still without the mutex), the rest in [`observe_locked`](Self::observe_locked).
+    #[inline(always)]
     fn observe_exclusive(&self, slot: &NativeSlot, v: f64) {
         // Relaxed: only this thread stores this slot's pointer (a thread index changes hands
         // through the index pool's mutex, which orders the previous owner's stores first).
@@ -264,31 +282,45 @@ impl NativeStore {
             // Relaxed: a stale id only delays this shard's move to the new generation (the
             // next observation makes it); scrapes merge shards of any generation. The new
             // generation's parameters are read under `core`.
-            if st.params.id == self.gen.load(Ordering::Relaxed) {
-                let a = v.abs();
-                if a <= st.params.threshold {
-                    ShardState::bump(&st.zero);
-                    st.add_sum(v);
-                    return;
-                }
-                let side = &st.sides[usize::from(v < 0.0)];
-                if let Some(c) = side.get(key(a, st.params.schema, self.table)) {
-                    // Relaxed: single writer.
-                    let n = c.load(Ordering::Relaxed);
-                    if n != 0 {
-                        c.store(n + 1, Ordering::Relaxed);
-                        st.add_sum(v);
-                        return;
+            let gen = self.gen.load(Ordering::Relaxed);
+            if st.params.id == gen {
+                // `st.params.schema`, from the id word, which does not wait for `st`.
+                let schema = gen as u8 as i8;
+                // In bits: `|v|` and the threshold are not negative (and not NaN), and for
+                // those the bit patterns order as the values do.
+                let bits = v.to_bits();
+                let a = bits & !(1 << 63);
+                if a > st.params.threshold.to_bits() {
+                    let side = &st.sides[(bits >> 63) as usize];
+                    if let Some(c) = side.get(key_of_bits(a, schema)) {
+                        // Relaxed: single writer.
+                        let n = c.load(Ordering::Relaxed);
+                        if n != 0 {
+                            c.store(n + 1, Ordering::Relaxed);
+                            st.add_sum(v);
+                            return;
+                        }
                     }
+                } else {
+                    return Self::observe_zero(st, v);
                 }
             }
         }
         self.observe_locked(slot, v);
     }
 
+    /// A count in the zero bucket of the thread's own, current state.
+    #[cold]
+    #[inline(never)]
+    fn observe_zero(st: &ShardState, v: f64) {
+        ShardState::bump(&st.zero);
+        st.add_sum(v);
+    }
+
     /// The slow path, under `core`: for the overflow slot always, else for a new shard, a new
     /// generation, a key outside the window or a bucket's first count.
     #[cold]
+    #[inline(never)]
     fn observe_locked(&self, slot: &NativeSlot, v: f64) {
         let mut core = lock(&self.core);
         self.reset_if_due(&mut core);
@@ -303,7 +335,7 @@ impl NativeStore {
                 st.add_sum(v);
                 return;
             }
-            let k = key(a, st.params.schema, self.table);
+            let k = key(a, st.params.schema);
             let st = if st.sides[side].get(k).is_some() {
                 st
             } else if let Some(st) = self.grow(slot, st, side, k) {
@@ -387,9 +419,7 @@ impl NativeStore {
             );
             let target = Side::new(lo, (hi - lo + 1) as usize);
             side.for_each(|k, n| {
-                if from.threshold < to.threshold
-                    && upper_bound(k, from.schema, self.table) <= to.threshold
-                {
+                if from.threshold < to.threshold && upper_bound(k, from.schema) <= to.threshold {
                     zero += n;
                 } else if let Some(c) = target.get(coarsen(k, from.schema, to.schema)) {
                     c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
@@ -463,7 +493,7 @@ impl NativeStore {
 
     /// Starts generation `params` (its id is the next one).
     fn start(&self, core: &mut Core, mut params: Params) {
-        params.id = core.params.id + 1;
+        params.id = Params::id_for((core.params.id >> 8) + 1, params.schema);
         core.params = params;
         // Relaxed: writers that see the new id read its parameters under `core`.
         self.gen.store(params.id, Ordering::Relaxed);
@@ -526,7 +556,7 @@ impl NativeStore {
         let Some(lowest) = lowest else {
             return false;
         };
-        let threshold = upper_bound(lowest, p.schema, self.table);
+        let threshold = upper_bound(lowest, p.schema);
         if threshold > self.config.max_zero_threshold {
             return false;
         }

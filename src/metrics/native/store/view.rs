@@ -78,7 +78,6 @@ impl NativeStore {
             }
         }
         let (mut zero, mut sum) = (0u64, 0.0);
-        let table = self.table;
         self.live(core, |st| {
             // Relaxed: snapshot reads of counts that only grow.
             zero += st.zero.load(Ordering::Relaxed);
@@ -86,8 +85,7 @@ impl NativeStore {
             let from = st.params;
             for ((s, buf), &(lo, _)) in st.sides.iter().zip(scratch.iter_mut()).zip(&ranges) {
                 s.for_each(|k, n| {
-                    if from.threshold < threshold && upper_bound(k, from.schema, table) <= threshold
-                    {
+                    if from.threshold < threshold && upper_bound(k, from.schema) <= threshold {
                         zero += n;
                     } else if let Some(c) =
                         buf.get_mut((coarsen(k, from.schema, schema) - lo) as usize)
