@@ -35,8 +35,9 @@ fn growth_and_halving_race_a_scrape() {
         };
         let b = {
             let h = h.clone();
-            // A third bucket: over the limit of 2, so the schema drops to -1 and later
-            // observations migrate their shard.
+            // A third bucket: over the limit of 2, so the schema drops (to -4: 1, 3 and 64
+            // stay in three buckets all the way down) and later observations migrate their
+            // shard.
             thread::spawn(move || {
                 h.observe(-3.0);
                 h.observe(0.0);
@@ -52,6 +53,7 @@ fn growth_and_halving_race_a_scrape() {
         assert_eq!(s.count, 5);
         assert_eq!(s.sum, 1.0 + 1.0 + 64.0 - 3.0);
         assert_eq!(s.zero_count, 1);
+        // Three buckets: at schema -4 nothing can be merged any more.
         assert!(s.positive.len() + s.negative.len() <= 3, "{s:?}");
         assert_eq!((h.count(), h.sum()), (5, s.sum));
     });

@@ -110,7 +110,9 @@ impl NativeConfig {
     /// [minimum reset duration](Self::with_min_reset_duration) ago, else widens the zero
     /// bucket to swallow the lowest bucket if that stays within the
     /// [maximum zero threshold](Self::with_max_zero_threshold), else halves the resolution
-    /// (schema − 1, merging pairs of buckets), down to schema −4.
+    /// (schema − 1, merging pairs of buckets; again while they still exceed the limit,
+    /// where client_golang waits for the next new bucket), down to schema −4. So, short of
+    /// schema −4, it never keeps more than `max` populated buckets.
     pub fn with_max_buckets(mut self, max: u32) -> Self {
         self.max_buckets = max;
         self

@@ -567,15 +567,29 @@ impl NativeStore {
         true
     }
 
-    /// Halves the resolution (schema − 1), unless it is already the coarsest.
+    /// Halves the resolution (schema − 1), unless it is already the coarsest; with a bucket
+    /// limit, again until the populated buckets fit it (or the schema is the coarsest).
+    ///
+    /// client_golang halves once per new bucket, so sparse buckets whose pairs do not merge
+    /// (keys two apart) leave it over its limit until the next new bucket; halving until
+    /// they fit keeps the limit after every observation.
     fn halve(&self, core: &mut Core) -> bool {
         let p = core.params;
         if p.schema <= MIN_SCHEMA {
             return false;
         }
-        let schema = p.schema - 1;
-        for s in &mut core.populated {
-            *s = s.iter().map(|&k| coarsen(k, p.schema, schema)).collect();
+        let max = self.config.max_buckets as usize;
+        let mut schema = p.schema;
+        loop {
+            let coarser = schema - 1;
+            for s in &mut core.populated {
+                *s = s.iter().map(|&k| coarsen(k, schema, coarser)).collect();
+            }
+            schema = coarser;
+            let fits = core.populated[0].len() + core.populated[1].len() <= max;
+            if max == 0 || fits || schema <= MIN_SCHEMA {
+                break;
+            }
         }
         self.start(core, Params { schema, ..p });
         true

@@ -256,3 +256,19 @@ fn infinities_and_extremes_are_counted() {
     assert_eq!(s.negative.len(), 1);
     assert_eq!(s.bucket_bounds(s.negative[0].0).1, f64::INFINITY);
 }
+
+#[test]
+fn halving_repeats_until_sparse_buckets_fit_the_limit() {
+    // Schema 0: keys 0, 2 and 4 (1, 4 and 16). One halving (schema -1) gives keys 0, 1, 2:
+    // no pair merged, still 3 > 2 (where client_golang would stop until the next new
+    // bucket). A second halving (schema -2) merges 1 and 2: 2 buckets.
+    let h = native(NativeConfig::new(2.0).unwrap().with_max_buckets(2));
+    for v in [1.0, 4.0, 16.0] {
+        h.observe(v);
+    }
+    let s = h.native_snapshot().unwrap();
+    check_consistent(&s);
+    assert_eq!(s.schema, -2, "{s:?}");
+    assert_eq!(s.positive, vec![(0, 1), (1, 2)]);
+    assert_eq!(s.count, 3);
+}
