@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use support::*;
 use tachymeter::http::{BenchEncoder, RemoteWriter};
-use tachymeter::{Counter, Histogram, Registry};
+use tachymeter::{Counter, Gauge, Histogram, Registry};
 
 #[global_allocator]
 static GLOBAL: support::CountingAlloc = support::CountingAlloc;
@@ -244,4 +244,54 @@ fn warm_collections_with_exemplars_and_metadata_allocate_nothing() {
         allocated += n;
     }
     assert_eq!(allocated, 0, "allocations in 10 warm collections");
+}
+
+#[test]
+fn warm_collections_with_changing_values_allocate_nothing_in_either_protocol() {
+    // The values, and so the compressed sizes, change every collection (all equal, which
+    // snappy squeezes, or pseudo-random, which it cannot): the buffers that follow a body's
+    // size must not regrow once warm.
+    let r = Registry::builder().created_samples(false).build();
+    let g = Gauge::builder("queue_depth", "Depth.")
+        .labels(["queue"])
+        .register(&r)
+        .unwrap();
+    let children: Vec<Gauge> = (0..200)
+        .map(|i| g.with_label_values(&[&format!("queue-{i}")]))
+        .collect();
+    let regs = [r];
+    let mut v1 = BenchEncoder::new(150);
+    let mut v2 = BenchEncoder::v2(150);
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut allocated = 0;
+    let mut sizes = std::collections::BTreeSet::new();
+    for round in 0..40 {
+        for c in &children {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match round % 3 {
+                0 => 1.0,
+                1 => (x % 1000) as f64,
+                _ => f64::from_bits(0x3ff0_0000_0000_0000 | (x >> 12)),
+            };
+            c.set(v);
+        }
+        let before = allocations();
+        let (a, bytes_v1) = v1.collect(&regs).unwrap();
+        let (b, bytes_v2) = v2.collect(&regs).unwrap();
+        if round >= 5 {
+            allocated += allocations() - before;
+        }
+        assert_eq!((a, b), (200, 200));
+        sizes.insert((bytes_v1, bytes_v2));
+    }
+    assert!(
+        sizes.len() >= 3,
+        "the sizes must vary for this test to mean anything"
+    );
+    assert_eq!(
+        allocated, 0,
+        "allocations in 35 warm collections of each protocol"
+    );
 }

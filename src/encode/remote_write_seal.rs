@@ -6,6 +6,7 @@
 use core::ops::Range;
 
 use super::{varint, Batch, Series};
+use crate::encode::remote_write_batch::{grow_zeroed, take_body};
 use crate::error::EncodeError;
 
 impl Series {
@@ -42,19 +43,7 @@ impl Series {
         match self.compress_segs() {
             Ok(()) => {
                 let n = self.stage.len();
-                // A spare body big enough if there is one, else one grown with headroom:
-                // sizes vary by a few bytes with the values, and regrowing a body that
-                // fell short would be an allocation per collection.
-                let mut body = match self.free.iter().position(|b| b.capacity() >= n) {
-                    Some(i) => self.free.swap_remove(i),
-                    None => {
-                        let mut b = self.free.pop().unwrap_or_default();
-                        b.clear();
-                        b.reserve_exact(n + n / 8);
-                        b
-                    }
-                };
-                body.clear();
+                let mut body = take_body(&mut self.free, n);
                 body.extend_from_slice(&self.stage);
                 self.sealed.push(Batch {
                     body,
@@ -94,10 +83,7 @@ impl Series {
                     max: u64::from(u32::MAX),
                 });
             }
-            if self.compressed.len() < need {
-                // With headroom: run lengths vary by a few bytes between collections.
-                self.compressed.resize(need + need / 8, 0);
-            }
+            grow_zeroed(&mut self.compressed, need);
             let written = self.snappy.compress(input, &mut self.compressed)?;
             // Skip this run's own length header (a varint).
             let header = self.compressed[..written]

@@ -32,7 +32,7 @@ use core::ops::Range;
 use prost::encoding::encoded_len_varint;
 
 use super::remote_write::native::histogram_body;
-use super::remote_write_batch::Batch;
+use super::remote_write_batch::{grow_zeroed, take_body, Batch};
 use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
 use super::{Descriptor, MetricType};
 use crate::error::EncodeError;
@@ -568,13 +568,10 @@ impl Sink {
         // Snappy writes into a slice, which must be initialised: keep one output buffer at
         // its largest length (zeroed once, not per request) and copy the smaller result.
         let need = snap::raw::max_compress_len(self.raw.len());
-        if self.compressed.len() < need {
-            self.compressed.resize(need, 0);
-        }
+        grow_zeroed(&mut self.compressed, need);
         match self.snappy.compress(&self.raw, &mut self.compressed) {
             Ok(n) => {
-                let mut body = self.free.pop().unwrap_or_default();
-                body.clear();
+                let mut body = take_body(&mut self.free, n);
                 body.extend_from_slice(&self.compressed[..n]);
                 self.sealed.push(Batch {
                     body,
