@@ -2,8 +2,9 @@
 //! `metadata_interval`) against real receivers: Prometheus 2.42 with
 //! `--enable-feature=exemplar-storage` must give the exemplars back through
 //! `/api/v1/query_exemplars`; Prometheus without it and VictoriaMetrics 1.79 must still store
-//! every sample of a request that carries exemplars and metadata. And a warm collection with
-//! both switched on allocates nothing.
+//! every sample of a request that carries exemplars and metadata. And warm collections
+//! allocate nothing: with both switched on, and (either protocol) with values that change
+//! the compressed size every time.
 
 mod support;
 
