@@ -351,8 +351,9 @@ impl RemoteWriter {
     /// is stamped with that collection's time (native histograms send only timestamped
     /// ones, oldest first). Off by default.
     ///
-    /// Remote-Write 1.0 only, for now: a writer speaking 2.0 ([`protocol`](Self::protocol))
-    /// sends no exemplars (until it falls back to 1.0).
+    /// Both protocols send them, with the same choice of exemplars: in 2.0
+    /// ([`protocol`](Self::protocol)) as `TimeSeries.exemplars` whose labels are symbol
+    /// references, and a 2.0 request re-sent as 1.0 after a fallback keeps its exemplars.
     ///
     /// Prometheus stores them when started with `--enable-feature=exemplar-storage` (tested
     /// with 2.42: read back through `/api/v1/query_exemplars`); without it, it drops them
@@ -532,7 +533,9 @@ impl RemoteWriter {
         Ok(
             if self.protocol == RemoteWriteProtocol::V2 && !self.counters.on_v1() {
                 Encoder::V2(Box::new(
-                    RequestEncoder::new(n, ext).native_histograms(native),
+                    RequestEncoder::new(n, ext)
+                        .native_histograms(native)
+                        .exemplars(self.exemplars),
                 ))
             } else {
                 Encoder::V1(Box::new(
