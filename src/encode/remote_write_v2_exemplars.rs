@@ -151,3 +151,7 @@ impl Sink {
         self.held_ex_bytes = bytes;
     }
 }
+
+#[cfg(test)]
+#[path = "remote_write_v2_exemplars_tests.rs"]
+mod tests;
