@@ -8,8 +8,10 @@
 //! message Request    { repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
 //! message TimeSeries { repeated uint32 labels_refs = 1;      // packed: name, value, ...
 //!                      repeated Sample samples = 2; repeated Histogram histograms = 3;
+//!                      repeated Exemplar exemplars = 4;
 //!                      Metadata metadata = 5; int64 created_timestamp = 6; }  // ms, 0 = unset
 //! message Sample     { double value = 1; int64 timestamp = 2; }
+//! message Exemplar   { repeated uint32 labels_refs = 1; double value = 2; int64 timestamp = 3; }
 //! message Metadata   { MetricType type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }
 //! ```
 //!
@@ -26,6 +28,13 @@
 //! as `created_timestamp`: the `_created` sample itself is not sent. As the `_created` sample
 //! comes after the child's other samples, a child's series are held (as label and value
 //! bytes) until it ends, then written.
+//!
+//! With [`exemplars`](RequestEncoder::exemplars) on, a series carries the exemplars recorded
+//! since the previous collection, chosen, stamped and ordered as the 1.0 encoder does (each
+//! sent once; see the `exemplars` module), their labels sorted by name and given as symbol
+//! references like the series'. The series' labels are looked up and numbered by the
+//! `labels` module, the string tables and series cache live in the `symbols` module, and the
+//! fallback to 1.0 (exemplars included) in [`to_v1`].
 
 use core::ops::Range;
 

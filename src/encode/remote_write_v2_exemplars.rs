@@ -11,7 +11,13 @@
 //! theirs every collection. An exemplar's labels are sorted by name and, as the series' are,
 //! numbered in the request's symbol table: a string the encoder's table already numbers gets
 //! that symbol; any other (a trace id) is numbered in a table kept for the current request
-//! only, so the encoder's long-lived tables do not fill with one-off values.
+//! only, so the encoder's long-lived tables do not fill with one-off values. (A string
+//! first numbered there and later used by a series label of the same request is in the table
+//! twice, under two numbers: valid, as a reference names one string either way.)
+//!
+//! Marks live in the series cache: a collection that fails clears them all (its requests
+//! are discarded, exemplars with them), and when the tables are dropped for label churn
+//! (see `symbols`) the marks go too, so each series' latest exemplar is sent once more.
 
 use core::ops::Range;
 

@@ -43,7 +43,8 @@ use stats::{Counters, SelfMetrics};
 /// [`native_histograms`](Self::native_histograms). Exemplars
 /// ([`exemplars`](Self::exemplars)) and metadata ([`metadata_interval`](Self::metadata_interval))
 /// are opt-in; `_created` samples are not sent. Remote-Write 2.0, with metadata and created
-/// timestamps, is an opt-in that falls back to 1.0: see [`protocol`](Self::protocol).
+/// timestamps (and exemplars, when on), is an opt-in that falls back to 1.0: see
+/// [`protocol`](Self::protocol).
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
 /// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
