@@ -220,16 +220,19 @@ fn native_histogram_exemplars_go_newest_since_last_oldest_first() {
     let rows = collect(&mut enc, regs, T0);
     let s = row(&rows, &[("__name__", "lat_seconds")]);
     assert_eq!(s.histograms, 1);
-    let got: Vec<(Vec<(String, String)>, f64, i64)> = s
-        .exemplars
-        .iter()
-        .map(|e| (e.labels.clone(), e.value, e.ts))
-        .collect();
     assert_eq!(
-        got,
+        s.exemplars,
         vec![
-            (l(&[("trace_id", "a")]), 0.1, 1_699_999_000_100),
-            (l(&[("trace_id", "b")]), 0.2, 1_699_999_000_200),
+            Ex {
+                labels: l(&[("trace_id", "a")]),
+                value: 0.1,
+                ts: 1_699_999_000_100,
+            },
+            Ex {
+                labels: l(&[("trace_id", "b")]),
+                value: 0.2,
+                ts: 1_699_999_000_200,
+            },
         ]
     );
     assert_eq!(count(&collect(&mut enc, regs, T0 + 1)), 0);
