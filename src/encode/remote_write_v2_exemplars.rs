@@ -96,10 +96,12 @@ impl Sink {
 
     /// This request's symbol for an exemplar label's name or value `s`.
     fn exemplar_symbol(&mut self, s: &[u8]) -> u32 {
-        if let Some(id) = self.tables.strings.find(s) {
+        // One hash for both tables (they share their seeds).
+        let h = self.tables.strings.hash(s);
+        if let Some(id) = self.tables.strings.find_hashed(h, s) {
             return self.symbols.symbol(id, &self.tables.strings);
         }
-        let id = self.ex_strings.intern(s) as usize;
+        let id = self.ex_strings.intern_hashed(h, s) as usize;
         if id == self.ex_local.len() {
             // New in this request (`ex_local` starts with `""`'s 0).
             let n = self.symbols.raw(s);

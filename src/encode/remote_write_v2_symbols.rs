@@ -59,10 +59,20 @@ impl Strings {
 
     /// The number of `s`, added if new.
     pub(super) fn intern(&mut self, s: &[u8]) -> u32 {
+        self.intern_hashed(self.hash(s), s)
+    }
+
+    /// The hash [`intern_hashed`](Self::intern_hashed) and [`find_hashed`](Self::find_hashed)
+    /// take: the same for every `Strings` (fixed seeds), so one hash serves two tables.
+    pub(super) fn hash(&self, s: &[u8]) -> u64 {
+        self.hasher.hash_one(s)
+    }
+
+    /// [`intern`](Self::intern) of `s`, whose [`hash`](Self::hash) is `h`.
+    pub(super) fn intern_hashed(&mut self, h: u64, s: &[u8]) -> u32 {
         if s.is_empty() {
             return 0;
         }
-        let h = self.hasher.hash_one(s);
         if let Some(at) = self.lookup(h, s) {
             return at;
         }
@@ -75,12 +85,12 @@ impl Strings {
         id
     }
 
-    /// The number of `s`, if it has one.
-    pub(super) fn find(&self, s: &[u8]) -> Option<u32> {
+    /// The number of `s`, whose [`hash`](Self::hash) is `h`, if it has one.
+    pub(super) fn find_hashed(&self, h: u64, s: &[u8]) -> Option<u32> {
         if s.is_empty() {
             return Some(0);
         }
-        self.lookup(self.hasher.hash_one(s), s)
+        self.lookup(h, s)
     }
 
     /// The number of `s`, whose hash is `h`, if it has one.
