@@ -4,7 +4,9 @@
 //! warm collection (counted by a global allocator; the bench panics if it is not 0). Then
 //! 100 native histograms (20 buckets each) sent as `TimeSeries.histograms`
 //! (`native_histograms(true)`) against the same registry sent as `_count`/`_sum` floats
-//! (the default), also asserted allocation-free once warm.
+//! (the default), also asserted allocation-free once warm. Then exemplars: 1,000 counter
+//! children each with an exemplar, sent by the 1.0 and the 2.0 encoder (steady: nothing new
+//! to send; and with a new exemplar on every child before each collection), interleaved.
 //!
 //! ```text
 //! cargo bench --features _bench,remote-write --bench remote_write
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tachymeter::http::BenchEncoder;
-use tachymeter::{Format, Histogram, Registry};
+use tachymeter::{Counter, Format, Histogram, Registry};
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
@@ -205,9 +207,107 @@ fn remote_write_native(c: &mut Criterion) {
     g.finish();
 }
 
+/// 50 counter families × 20 children (two labels each), every child with an exemplar.
+fn exemplar_registry() -> (Registry, Vec<Counter>) {
+    let r = Registry::builder().created_samples(false).build();
+    let mut children = Vec::new();
+    for f in 0..50 {
+        let fam = Counter::builder(&format!("jobs_{f}_total"), "Jobs.")
+            .labels(["queue", "worker"])
+            .register(&r)
+            .unwrap();
+        for i in 0..20 {
+            let c = fam.with_label_values(&[&format!("queue-{i}"), &format!("worker-{}", i % 4)]);
+            c.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]);
+            children.push(c);
+        }
+    }
+    (r, children)
+}
+
+/// Exemplars in 1.0 and 2.0, interleaved round after round (30 rounds of 50 collections),
+/// each keeping its fastest round: 2.0 off, 2.0 on and 1.0 on with nothing new to send, then
+/// 2.0 on and 1.0 on with a new exemplar recorded on every child before each collection (the
+/// recording is inside both timings).
+fn remote_write_exemplars(_c: &mut Criterion) {
+    const ROUNDS: usize = 30;
+    const EACH: u32 = 50;
+    let (r, children) = exemplar_registry();
+    let regs = [r];
+    let mut v2_off = BenchEncoder::v2(2000);
+    let mut v2_on = BenchEncoder::v2_with_exemplars(2000, false);
+    let mut v1_on = BenchEncoder::with_extras(2000, false);
+    for e in [&mut v2_off, &mut v2_on, &mut v1_on] {
+        assert_eq!(e.collect(&regs).unwrap().0, 1000);
+    }
+    let mut trace = 0u64;
+    // A distinct trace id per child, as real ones are (ids into a reused buffer).
+    let mut id = String::new();
+    let mut record = |children: &[Counter]| {
+        trace += 1;
+        for (i, c) in children.iter().enumerate() {
+            id.clear();
+            std::fmt::Write::write_fmt(&mut id, format_args!("{trace:016x}{i:016x}")).unwrap();
+            c.inc_with_exemplar(&[("trace_id", &id)]);
+        }
+    };
+    let mut best = [f64::INFINITY; 5];
+    let mut bytes = [0usize; 5];
+    for _ in 0..ROUNDS {
+        for (k, enc) in [&mut v2_off, &mut v2_on, &mut v1_on]
+            .into_iter()
+            .enumerate()
+        {
+            let t = std::time::Instant::now();
+            for _ in 0..EACH {
+                bytes[k] = std::hint::black_box(enc.collect(&regs).unwrap()).1;
+            }
+            best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e6 / f64::from(EACH));
+        }
+        for (k, enc) in [(3, &mut v2_on), (4, &mut v1_on)] {
+            let t = std::time::Instant::now();
+            for _ in 0..EACH {
+                record(&children);
+                bytes[k] = std::hint::black_box(enc.collect(&regs).unwrap()).1;
+            }
+            best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e6 / f64::from(EACH));
+        }
+    }
+    let a_steady = {
+        let before = allocations();
+        for _ in 0..10 {
+            v2_on.collect(&regs).unwrap();
+        }
+        allocations() - before
+    };
+    println!(
+        "exemplars, 1,000 counters, fastest of {ROUNDS} rounds of {EACH} (µs, snappy bytes): \
+         none new: 2.0 off {:.1} ({}), 2.0 on {:.1} ({}), 1.0 on {:.1} ({}); \
+         all new (recording included): 2.0 on {:.1} ({}), 1.0 on {:.1} ({}); \
+         2.0 on / off {:.2}x, 2.0 / 1.0 none new {:.2}x, all new {:.2}x",
+        best[0],
+        bytes[0],
+        best[1],
+        bytes[1],
+        best[2],
+        bytes[2],
+        best[3],
+        bytes[3],
+        best[4],
+        bytes[4],
+        best[1] / best[0],
+        best[1] / best[2],
+        best[3] / best[4],
+    );
+    assert_eq!(
+        a_steady, 0,
+        "a warm 2.0 collection with exemplars must not allocate"
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = remote_write, remote_write_native
+    targets = remote_write, remote_write_native, remote_write_exemplars
 }
 criterion_main!(benches);

@@ -2,16 +2,17 @@
 //! `metadata_interval`) against real receivers: Prometheus 2.42 with
 //! `--enable-feature=exemplar-storage` must give the exemplars back through
 //! `/api/v1/query_exemplars`; Prometheus without it and VictoriaMetrics 1.79 must still store
-//! every sample of a request that carries exemplars and metadata. And warm collections
-//! allocate nothing: with both switched on, and (either protocol) with values that change
-//! the compressed size every time.
+//! every sample of a request that carries exemplars and metadata; a Remote-Write 2.0 writer
+//! falling back to 1.0 against Prometheus 2.42 must deliver its exemplars too. And warm
+//! collections allocate nothing: with both switched on (exemplars in either protocol), and
+//! (either protocol) with values that change the compressed size every time.
 
 mod support;
 
 use std::time::{Duration, SystemTime};
 
 use support::*;
-use tachymeter::http::{BenchEncoder, RemoteWriter};
+use tachymeter::http::{BenchEncoder, RemoteWriteProtocol, RemoteWriter};
 use tachymeter::{Counter, Gauge, Histogram, Registry};
 
 #[global_allocator]
@@ -116,6 +117,19 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn prometheus_with_exemplar_storage_gives_the_exemplars_back() {
+    exemplars_reach_prometheus(RemoteWriteProtocol::V1);
+}
+
+#[test]
+fn a_two_point_zero_writer_falls_back_and_delivers_its_exemplars() {
+    // Prometheus 2.42 speaks 1.0 only: the 2.0 request is stored as nothing, the writer sends
+    // it again as 1.0, exemplars included.
+    exemplars_reach_prometheus(RemoteWriteProtocol::V2);
+}
+
+/// A writer speaking `protocol` sends [`registry`]'s exemplars to Prometheus 2.42 with
+/// exemplar storage; they come back from `/api/v1/query_exemplars`.
+fn exemplars_reach_prometheus(protocol: RemoteWriteProtocol) {
     if !have(&[Peer::Prometheus]) {
         return;
     }
@@ -129,7 +143,10 @@ fn prometheus_with_exemplar_storage_gives_the_exemplars_back() {
     );
     let at = now_ms() - 1_000;
     let r = registry(at);
-    writer(&prom.url(), &r).write_once().unwrap();
+    let w = writer(&prom.url(), &r).protocol(protocol);
+    w.write_once().unwrap();
+    let fallbacks = u64::from(protocol == RemoteWriteProtocol::V2);
+    assert_eq!(w.stats().protocol_fallbacks, fallbacks, "{protocol:?}");
     let got = wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
         let e = exemplars(&prom, r#"{instance="rw-extras"}"#, at);
         (e.len() >= 2).then_some(e)
@@ -219,6 +236,10 @@ fn warm_collections_with_exemplars_and_metadata_allocate_nothing() {
         .collect();
     let mut floats = BenchEncoder::with_extras(50, false);
     let mut native = BenchEncoder::with_extras(50, true);
+    let mut v2_floats = BenchEncoder::v2_with_exemplars(50, false);
+    let mut v2_native = BenchEncoder::v2_with_exemplars(50, true);
+    // Without exemplars, to show the other bodies carry some in every round.
+    let mut v2_plain = BenchEncoder::v2(50);
     let regs = [r];
     // Allocations of the collections only (recording an exemplar into a ring slot used
     // for the first time allocates its label buffer: that is the metric's, not the writer's).
@@ -232,19 +253,32 @@ fn warm_collections_with_exemplars_and_metadata_allocate_nothing() {
         let before = allocations();
         let a = floats.collect(&regs).unwrap();
         let b = native.collect(&regs).unwrap();
-        (a, b, allocations() - before)
+        let c = v2_floats.collect(&regs).unwrap();
+        let d = v2_native.collect(&regs).unwrap();
+        let n = allocations() - before;
+        let plain = v2_plain.collect(&regs).unwrap();
+        ([a, b, c, d, plain], n)
     };
     for k in 0..3 {
         round(k);
     }
     let mut allocated = 0;
     for k in 3..13 {
-        let ((fs, _), (ns, _), n) = round(k);
-        assert_eq!(fs, 20 + 20 * 3);
-        assert_eq!(ns, 20 + 20);
+        let ([(fs, _), (ns, _), (v2fs, v2f_bytes), (v2ns, _), (plain, plain_bytes)], n) = round(k);
+        assert_eq!((fs, v2fs, plain), (20 + 20 * 3, 20 + 20 * 3, 20 + 20 * 3));
+        assert_eq!((ns, v2ns), (20 + 20, 20 + 20));
+        // The same encoder without exemplars writes the same body less the exemplars (the
+        // trace ids repeat, so snappy shrinks them: only "larger" is certain).
+        assert!(
+            v2f_bytes > plain_bytes,
+            "exemplars in the 2.0 body: {v2f_bytes} vs {plain_bytes} bytes"
+        );
         allocated += n;
     }
-    assert_eq!(allocated, 0, "allocations in 10 warm collections");
+    assert_eq!(
+        allocated, 0,
+        "allocations in 10 warm collections of each encoder"
+    );
 }
 
 #[test]

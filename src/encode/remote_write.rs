@@ -535,7 +535,7 @@ impl Series {
 #[path = "remote_write_cache.rs"]
 mod cache;
 #[path = "remote_write_extras.rs"]
-mod extras;
+pub(super) mod extras;
 #[path = "remote_write_native.rs"]
 pub(crate) mod native;
 #[path = "remote_write_seal.rs"]

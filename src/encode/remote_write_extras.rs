@@ -61,8 +61,8 @@ fn put_string_parts(out: &mut Vec<u8>, tag: u32, parts: &[&[u8]]) {
 }
 
 /// An exemplar's timestamp in milliseconds, if it has a usable one (seconds since the epoch,
-/// finite and positive).
-fn exemplar_ms(e: &ExemplarRef<'_>) -> Option<i64> {
+/// finite and positive). Shared with the Remote-Write 2.0 encoder.
+pub(in crate::encode) fn exemplar_ms(e: &ExemplarRef<'_>) -> Option<i64> {
     e.timestamp
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(|s| (s * 1000.0).round().min(i64::MAX as f64) as i64)
@@ -76,8 +76,9 @@ const FINGERPRINT: ahash::RandomState = ahash::RandomState::with_seeds(
     0x0123_4567_89ab_cdef,
 );
 
-/// A non-zero fingerprint of an exemplar: its labels, value and timestamp.
-fn fingerprint(e: &ExemplarRef<'_>) -> u64 {
+/// A non-zero fingerprint of an exemplar: its labels, value and timestamp. Shared with the
+/// Remote-Write 2.0 encoder.
+pub(in crate::encode) fn fingerprint(e: &ExemplarRef<'_>) -> u64 {
     let ts = e.timestamp.map_or(u64::MAX, f64::to_bits);
     FINGERPRINT.hash_one((e.labels, e.value.to_bits(), ts)) | 1
 }
@@ -168,21 +169,8 @@ impl Series {
     fn push_exemplar(&mut self, e: &ExemplarRef<'_>, ts_ms: i64) {
         self.ex_bytes.clear();
         self.ex_labels.clear();
-        let (bytes, labels) = (&mut self.ex_bytes, &mut self.ex_labels);
-        for_each_pair(e.labels, |n, v, escaped| {
-            let n0 = bytes.len();
-            bytes.extend_from_slice(n);
-            let v0 = bytes.len();
-            if escaped {
-                unescape(bytes, v);
-            } else {
-                bytes.extend_from_slice(v);
-            }
-            labels.push((n0..v0, v0..bytes.len()));
-        });
+        sorted_labels(e.labels, &mut self.ex_bytes, &mut self.ex_labels);
         let bytes = &self.ex_bytes;
-        self.ex_labels
-            .sort_unstable_by(|a, b| bytes[a.0.clone()].cmp(&bytes[b.0.clone()]));
 
         let label_len =
             |(n, v): &(Range<usize>, Range<usize>)| field_len(n.len()) + field_len(v.len());
@@ -206,6 +194,30 @@ impl Series {
         encode_key(3, WireType::Varint, out);
         encode_varint(ts, out);
     }
+}
+
+/// Appends the rendered exemplar `labels`' names and values, unescaped, to `bytes` and their
+/// (name, value) ranges there to `out`, sorted by name. Shared with the Remote-Write 2.0
+/// encoder.
+pub(in crate::encode) fn sorted_labels(
+    labels: &[u8],
+    bytes: &mut Vec<u8>,
+    out: &mut Vec<(Range<usize>, Range<usize>)>,
+) {
+    let first = out.len();
+    for_each_pair(labels, |n, v, escaped| {
+        let n0 = bytes.len();
+        bytes.extend_from_slice(n);
+        let v0 = bytes.len();
+        if escaped {
+            unescape(bytes, v);
+        } else {
+            bytes.extend_from_slice(v);
+        }
+        out.push((n0..v0, v0..bytes.len()));
+    });
+    let bytes = &bytes[..];
+    out[first..].sort_unstable_by(|a, b| bytes[a.0.clone()].cmp(&bytes[b.0.clone()]));
 }
 
 /// Length of a length-delimited field (tag < 16) of `len` bytes.

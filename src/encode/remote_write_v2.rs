@@ -8,8 +8,10 @@
 //! message Request    { repeated string symbols = 4; repeated TimeSeries timeseries = 5; }
 //! message TimeSeries { repeated uint32 labels_refs = 1;      // packed: name, value, ...
 //!                      repeated Sample samples = 2; repeated Histogram histograms = 3;
+//!                      repeated Exemplar exemplars = 4;
 //!                      Metadata metadata = 5; int64 created_timestamp = 6; }  // ms, 0 = unset
 //! message Sample     { double value = 1; int64 timestamp = 2; }
+//! message Exemplar   { repeated uint32 labels_refs = 1; double value = 2; int64 timestamp = 3; }
 //! message Metadata   { MetricType type = 1; uint32 help_ref = 3; uint32 unit_ref = 4; }
 //! ```
 //!
@@ -26,6 +28,13 @@
 //! as `created_timestamp`: the `_created` sample itself is not sent. As the `_created` sample
 //! comes after the child's other samples, a child's series are held (as label and value
 //! bytes) until it ends, then written.
+//!
+//! With [`exemplars`](RequestEncoder::exemplars) on, a series carries the exemplars recorded
+//! since the previous collection, chosen, stamped and ordered as the 1.0 encoder does (each
+//! sent once; see the `exemplars` module), their labels sorted by name and given as symbol
+//! references like the series'. The series' labels are looked up and numbered by the
+//! `labels` module, the string tables and series cache live in the `symbols` module, and the
+//! fallback to 1.0 (exemplars included) in [`to_v1`].
 
 use core::ops::Range;
 
@@ -33,12 +42,12 @@ use prost::encoding::encoded_len_varint;
 
 use super::remote_write::native::histogram_body;
 use super::remote_write_batch::{grow_zeroed, take_body, Batch};
-use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
+use super::sink::{SampleSink, SinkSample};
 use super::{Descriptor, MetricType};
 use crate::error::EncodeError;
 use crate::metrics::native::store::NativeView;
 use crate::Registry;
-use symbols::{CacheKey, Pieces, Symbols, Tables};
+use symbols::{Strings, Symbols, Tables};
 
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
@@ -65,6 +74,18 @@ struct Held {
     /// Its sorted labels as string numbers (name, value, ...) in `Sink::held_ids`.
     ids: Range<usize>,
     payload: Payload,
+    /// Its exemplars to send, in `Sink::held_ex`.
+    exemplars: Range<usize>,
+}
+
+/// An exemplar of a held series.
+#[derive(Debug, Clone)]
+struct HeldExemplar {
+    /// Its (name, value) ranges in `Sink::held_ex_bytes`, sorted by name, in
+    /// `Sink::held_ex_labels`.
+    labels: Range<usize>,
+    value: f64,
+    ts_ms: i64,
 }
 
 /// The sink side: turns samples into `TimeSeries` appended to the current request.
@@ -118,6 +139,20 @@ struct Sink {
     /// Native histogram scratch.
     hist: Vec<u8>,
     deltas: Vec<u8>,
+    /// Whether exemplars are sent (`TimeSeries.exemplars`).
+    send_exemplars: bool,
+    /// The held series' exemplars, their labels' ranges and bytes.
+    held_ex: Vec<HeldExemplar>,
+    held_ex_labels: Vec<(Range<usize>, Range<usize>)>,
+    held_ex_bytes: Vec<u8>,
+    /// A native histogram's exemplars to send: (timestamp ms, ring slot).
+    ex_order: Vec<(i64, usize)>,
+    /// The current request's exemplar strings not in `tables.strings`, and their symbols
+    /// (see the `exemplars` module).
+    ex_strings: Strings,
+    ex_local: Vec<u32>,
+    /// One exemplar's packed `labels_refs`.
+    ex_refs: Vec<u8>,
 }
 
 /// Encodes registries into Remote-Write 2.0 requests of at most `max_samples` samples
@@ -184,6 +219,14 @@ impl RequestEncoder {
                 error: None,
                 hist: Vec::new(),
                 deltas: Vec::new(),
+                send_exemplars: false,
+                held_ex: Vec::new(),
+                held_ex_labels: Vec::new(),
+                held_ex_bytes: Vec::new(),
+                ex_order: Vec::new(),
+                ex_strings: Strings::new(),
+                ex_local: Vec::new(),
+                ex_refs: Vec::new(),
             },
             scratch: Vec::new(),
         }
@@ -192,6 +235,14 @@ impl RequestEncoder {
 
     fn started(mut self) -> Self {
         self.sink.symbols.reset();
+        self.sink.reset_exemplar_symbols();
+        self
+    }
+
+    /// With `on`, each series' exemplars recorded since the previous collection go in
+    /// `TimeSeries.exemplars` (see the `exemplars` module); off (the default), none.
+    pub(crate) fn exemplars(mut self, on: bool) -> Self {
+        self.sink.send_exemplars = on;
         self
     }
 
@@ -230,6 +281,7 @@ impl RequestEncoder {
             result = result.and(Err(e));
         }
         if result.is_err() {
+            self.sink.tables.cache.clear_marks();
             let dropped: Vec<Batch> = self.sink.sealed.drain(first_new..).collect();
             for b in dropped {
                 self.recycle(b.body);
@@ -307,7 +359,8 @@ impl SampleSink for Sink {
             self.flush();
             return;
         }
-        self.hold(s, Payload::Sample(s.value));
+        let cached = self.hold(s, Payload::Sample(s.value));
+        self.hold_exemplar(s.exemplar, cached);
         if child.is_none() {
             self.flush();
         }
@@ -321,7 +374,7 @@ impl SampleSink for Sink {
         &mut self,
         s: &SinkSample<'_>,
         view: &NativeView<'_>,
-        _exemplars: &[crate::exemplar::Slot],
+        exemplars: &[crate::exemplar::Slot],
     ) {
         if !self.native {
             return;
@@ -335,7 +388,8 @@ impl SampleSink for Sink {
         let start = self.held_hist.len();
         self.held_hist.extend_from_slice(&self.hist);
         let range = start..self.held_hist.len();
-        self.hold(s, Payload::Histogram(range));
+        let cached = self.hold(s, Payload::Histogram(range));
+        self.hold_native_exemplars(exemplars, cached);
         if child.is_none() {
             self.flush();
         }
@@ -351,114 +405,6 @@ impl SampleSink for Sink {
 }
 
 impl Sink {
-    fn push_label(&mut self, name: &[u8], value: impl FnOnce(&mut Vec<u8>), external: bool) {
-        let n0 = self.bytes.len();
-        self.bytes.extend_from_slice(name);
-        let v0 = self.bytes.len();
-        value(&mut self.bytes);
-        self.labels.push(LabelRef {
-            name: n0..v0,
-            value: v0..self.bytes.len(),
-            external,
-        });
-    }
-
-    /// Holds the series of `s`: its labels from the cache, or sorted and numbered now.
-    fn hold(&mut self, s: &SinkSample<'_>, payload: Payload) {
-        // Cached: built-in family samples, except an info's labels (changed in place by
-        // `Info::set`). Custom collectors' labels are borrowed for the call only.
-        let key = match s.series {
-            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => Some(CacheKey {
-                registry: self.registry,
-                series,
-            }),
-            _ => None,
-        };
-        let pieces = Pieces::of(s);
-        let start = self.held_ids.len();
-        let cached = key.as_ref().and_then(|k| self.tables.cache.get(k, &pieces));
-        if let Some(ids) = cached {
-            self.held_ids.extend_from_slice(ids);
-        } else {
-            self.sort_labels(s);
-            for l in &self.labels {
-                let strings = &mut self.tables.strings;
-                self.held_ids
-                    .push(strings.intern(&self.bytes[l.name.clone()]));
-                self.held_ids
-                    .push(strings.intern(&self.bytes[l.value.clone()]));
-            }
-            if let Some(k) = key {
-                self.tables.cache.insert(k, pieces, &self.held_ids[start..]);
-            }
-        }
-        self.held.push(Held {
-            ids: start..self.held_ids.len(),
-            payload,
-        });
-    }
-
-    /// Fills `labels` with the sorted, unique, non-empty labels of `s` (`__name__` and the
-    /// external labels among them), their bytes in `bytes`.
-    fn sort_labels(&mut self, s: &SinkSample<'_>) {
-        self.bytes.clear();
-        self.labels.clear();
-        for part in s.name {
-            self.bytes.extend_from_slice(part.as_bytes());
-        }
-        let v0 = self.bytes.len();
-        self.bytes.extend_from_slice(b"__name__");
-        self.labels.push(LabelRef {
-            name: v0..self.bytes.len(),
-            value: 0..v0,
-            external: false,
-        });
-        for part in s.rendered {
-            for_each_pair(part, |n, v, escaped| {
-                self.push_label(
-                    n,
-                    |b| {
-                        if escaped {
-                            unescape(b, v);
-                        } else {
-                            b.extend_from_slice(v);
-                        }
-                    },
-                    false,
-                );
-            });
-        }
-        if let Some((n, v)) = s.extra {
-            self.push_label(n.as_bytes(), |b| b.extend_from_slice(v.as_bytes()), false);
-        }
-        for (n, v) in s.pairs {
-            self.push_label(n.as_bytes(), |b| b.extend_from_slice(v.as_bytes()), false);
-        }
-        for i in 0..self.external.len() {
-            let (n, v) = &self.external[i];
-            let (n0, v0) = (self.bytes.len(), self.bytes.len() + n.len());
-            self.bytes.extend_from_slice(n.as_bytes());
-            self.bytes.extend_from_slice(v.as_bytes());
-            self.labels.push(LabelRef {
-                name: n0..v0,
-                value: v0..self.bytes.len(),
-                external: true,
-            });
-        }
-        let bytes = &self.bytes;
-        // Sorted by name; for one name the series' own label first, so `dedup_by` (which
-        // keeps the first of a run) lets it win over an external label; then empty values
-        // are dropped (as 1.0 does).
-        self.labels.sort_unstable_by(|a, b| {
-            bytes[a.name.clone()]
-                .cmp(&bytes[b.name.clone()])
-                .then(a.external.cmp(&b.external))
-        });
-        self.labels
-            .dedup_by(|later, kept| bytes[later.name.clone()] == bytes[kept.name.clone()]);
-        self.labels.retain(|l| !l.value.is_empty());
-    }
-
     /// Writes the held series (with the created timestamp, if one came) and ends the child.
     fn flush(&mut self) {
         let created = core::mem::take(&mut self.created_ms);
@@ -469,6 +415,9 @@ impl Sink {
         self.held.clear();
         self.held_ids.clear();
         self.held_hist.clear();
+        self.held_ex.clear();
+        self.held_ex_labels.clear();
+        self.held_ex_bytes.clear();
         self.child = None;
     }
 
@@ -494,7 +443,8 @@ impl Sink {
                 r
             }
         };
-        let ts = &mut self.one;
+        let mut one = core::mem::take(&mut self.one);
+        let ts = &mut one;
         ts.clear();
         // TimeSeries.labels_refs = 1, packed.
         ts.push((1 << 3) | 2);
@@ -520,6 +470,7 @@ impl Sink {
                 ts.extend_from_slice(body);
             }
         }
+        self.write_exemplars(held.exemplars.clone(), ts);
         // TimeSeries.metadata = 5: type = 1, help_ref = 3, unit_ref = 4; zeros left out.
         let fields = [
             (1u8, self.kind),
@@ -550,6 +501,7 @@ impl Sink {
         self.series.push((5 << 3) | 2);
         put_varint(&mut self.series, ts.len() as u64);
         self.series.extend_from_slice(ts);
+        self.one = one;
         self.raw_samples += 1;
         if self.raw_samples >= self.max_samples {
             self.seal();
@@ -587,11 +539,16 @@ impl Sink {
         self.series.clear();
         self.tables.used_symbols += self.symbols.count as usize;
         self.symbols.reset();
+        self.reset_exemplar_symbols();
         self.family_refs = None;
         self.raw_samples = 0;
     }
 }
 
+#[path = "remote_write_v2_exemplars.rs"]
+mod exemplars;
+#[path = "remote_write_v2_labels.rs"]
+mod labels;
 #[path = "remote_write_v2_symbols.rs"]
 mod symbols;
 

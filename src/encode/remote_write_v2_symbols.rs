@@ -35,7 +35,7 @@ pub(super) struct Strings {
 }
 
 impl Strings {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut s = Strings {
             bytes: Vec::new(),
             spans: Vec::new(),
@@ -48,7 +48,7 @@ impl Strings {
         s
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.bytes.clear();
         self.spans.clear();
         self.index.clear();
@@ -59,16 +59,22 @@ impl Strings {
 
     /// The number of `s`, added if new.
     pub(super) fn intern(&mut self, s: &[u8]) -> u32 {
+        self.intern_hashed(self.hash(s), s)
+    }
+
+    /// The hash [`intern_hashed`](Self::intern_hashed) and [`find_hashed`](Self::find_hashed)
+    /// take: the same for every `Strings` (fixed seeds), so one hash serves two tables.
+    pub(super) fn hash(&self, s: &[u8]) -> u64 {
+        self.hasher.hash_one(s)
+    }
+
+    /// [`intern`](Self::intern) of `s`, whose [`hash`](Self::hash) is `h`.
+    pub(super) fn intern_hashed(&mut self, h: u64, s: &[u8]) -> u32 {
         if s.is_empty() {
             return 0;
         }
-        let h = self.hasher.hash_one(s);
-        let mut at = self.index.get(&h).copied().unwrap_or(NONE);
-        while at != NONE {
-            if self.bytes[self.spans[at as usize].clone()] == *s {
-                return at;
-            }
-            at = self.next[at as usize];
+        if let Some(at) = self.lookup(h, s) {
+            return at;
         }
         let id = self.spans.len() as u32;
         let start = self.bytes.len();
@@ -77,6 +83,26 @@ impl Strings {
         let older = self.index.insert(h, id).unwrap_or(NONE);
         self.next.push(older);
         id
+    }
+
+    /// The number of `s`, whose [`hash`](Self::hash) is `h`, if it has one.
+    pub(super) fn find_hashed(&self, h: u64, s: &[u8]) -> Option<u32> {
+        if s.is_empty() {
+            return Some(0);
+        }
+        self.lookup(h, s)
+    }
+
+    /// The number of `s`, whose hash is `h`, if it has one.
+    fn lookup(&self, h: u64, s: &[u8]) -> Option<u32> {
+        let mut at = self.index.get(&h).copied().unwrap_or(NONE);
+        while at != NONE {
+            if self.bytes[self.spans[at as usize].clone()] == *s {
+                return Some(at);
+            }
+            at = self.next[at as usize];
+        }
+        None
     }
 
     /// How many strings are numbered (`""` included).
@@ -129,6 +155,16 @@ impl Symbols {
             return self.local[at];
         }
         self.add(id, strings)
+    }
+
+    /// Adds `s` to this request's table as a new symbol (the caller knows it is not there
+    /// yet) and returns its number.
+    pub(super) fn raw(&mut self, s: &[u8]) -> u32 {
+        encode_key(4, WireType::LengthDelimited, &mut self.encoded);
+        encode_varint(s.len() as u64, &mut self.encoded);
+        self.encoded.extend_from_slice(s);
+        self.count += 1;
+        self.count - 1
     }
 
     /// [`symbol`](Self::symbol) for a string not yet in this request.
@@ -189,6 +225,10 @@ struct Entry {
     pieces: Pieces,
     /// The series' sorted labels as string numbers (name, value, ...) in `SeriesCache::ids`.
     ids: Range<usize>,
+    /// What of the series' exemplars was last sent (0: nothing), as the 1.0 encoder's cache
+    /// marks it: a fingerprint of a float sample's exemplar, the newest exemplar timestamp
+    /// (ms) of a native histogram's ring.
+    mark: u64,
 }
 
 /// Each built-in family series' sorted labels as [`Strings`] numbers.
@@ -201,6 +241,8 @@ pub(super) struct SeriesCache {
     index: HashMap<CacheKey, usize, ahash::RandomState>,
     ids: Vec<u32>,
     cursor: usize,
+    /// The entry the last [`get`](Self::get) found or [`insert`](Self::insert) wrote.
+    last: usize,
 }
 
 impl SeriesCache {
@@ -216,7 +258,22 @@ impl SeriesCache {
             return None;
         }
         self.cursor = at + 1;
+        self.last = at;
         Some(&self.ids[e.ids.clone()])
+    }
+
+    /// The exemplar mark of the entry the last [`get`](Self::get) found or
+    /// [`insert`](Self::insert) wrote; `None` when the cache is empty.
+    pub(super) fn last_mark(&mut self) -> Option<&mut u64> {
+        self.entries.get_mut(self.last).map(|e| &mut e.mark)
+    }
+
+    /// Forgets every exemplar mark: a failed collection's requests (and the exemplars in
+    /// them) are discarded, so the next collection sends the latest exemplars again.
+    pub(super) fn clear_marks(&mut self) {
+        for e in &mut self.entries {
+            e.mark = 0;
+        }
     }
 
     /// Caches `ids` for `key`, replacing what it held (the old numbers become garbage).
@@ -227,14 +284,19 @@ impl SeriesCache {
             key,
             pieces,
             ids: start..self.ids.len(),
+            mark: 0,
         };
-        match self.index.get(&key) {
-            Some(&at) => self.entries[at] = entry,
+        self.last = match self.index.get(&key) {
+            Some(&at) => {
+                self.entries[at] = entry;
+                at
+            }
             None => {
                 self.index.insert(key, self.entries.len());
                 self.entries.push(entry);
+                self.entries.len() - 1
             }
-        }
+        };
     }
 }
 

@@ -44,6 +44,16 @@ impl BenchEncoder {
         BenchEncoder(Encoder::V2(Box::new(RequestEncoder::new(max_samples, &[]))))
     }
 
+    /// A Remote-Write 2.0 encoder sending exemplars; native histograms as
+    /// `TimeSeries.histograms` if `native`.
+    pub fn v2_with_exemplars(max_samples: usize, native: bool) -> BenchEncoder {
+        BenchEncoder(Encoder::V2(Box::new(
+            RequestEncoder::new(max_samples, &[])
+                .native_histograms(native)
+                .exemplars(true),
+        )))
+    }
+
     /// Collects `registries` into compressed batches and recycles their buffers, as the
     /// sender does once a batch is sent; returns (samples, compressed bytes).
     ///

@@ -43,7 +43,8 @@ use stats::{Counters, SelfMetrics};
 /// [`native_histograms`](Self::native_histograms). Exemplars
 /// ([`exemplars`](Self::exemplars)) and metadata ([`metadata_interval`](Self::metadata_interval))
 /// are opt-in; `_created` samples are not sent. Remote-Write 2.0, with metadata and created
-/// timestamps, is an opt-in that falls back to 1.0: see [`protocol`](Self::protocol).
+/// timestamps (and exemplars, when on), is an opt-in that falls back to 1.0: see
+/// [`protocol`](Self::protocol).
 ///
 /// Failures: 5xx, 429, timeouts and unreachable receivers are retried with exponential
 /// backoff and jitter ([`backoff`](Self::backoff)), waiting what a `Retry-After` header
@@ -351,8 +352,9 @@ impl RemoteWriter {
     /// is stamped with that collection's time (native histograms send only timestamped
     /// ones, oldest first). Off by default.
     ///
-    /// Remote-Write 1.0 only, for now: a writer speaking 2.0 ([`protocol`](Self::protocol))
-    /// sends no exemplars (until it falls back to 1.0).
+    /// Both protocols send them, with the same choice of exemplars: in 2.0
+    /// ([`protocol`](Self::protocol)) as `TimeSeries.exemplars` whose labels are symbol
+    /// references, and a 2.0 request re-sent as 1.0 after a fallback keeps its exemplars.
     ///
     /// Prometheus stores them when started with `--enable-feature=exemplar-storage` (tested
     /// with 2.42: read back through `/api/v1/query_exemplars`); without it, it drops them
@@ -532,7 +534,9 @@ impl RemoteWriter {
         Ok(
             if self.protocol == RemoteWriteProtocol::V2 && !self.counters.on_v1() {
                 Encoder::V2(Box::new(
-                    RequestEncoder::new(n, ext).native_histograms(native),
+                    RequestEncoder::new(n, ext)
+                        .native_histograms(native)
+                        .exemplars(self.exemplars),
                 ))
             } else {
                 Encoder::V1(Box::new(

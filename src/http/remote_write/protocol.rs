@@ -61,8 +61,8 @@ pub(super) const WRITTEN_HEADERS: [&str; 3] = [
 ];
 
 /// What a 2xx answer's written headers say: `None` when it has none of them (a 1.0
-/// receiver), else the samples and histograms written (exemplars are not counted: none are
-/// sent). `get` reads a header by its lower-case name; an unparsable value counts as 0.
+/// receiver), else the samples and histograms written (exemplars are not counted: a batch
+/// counts its samples and histograms only). `get` reads a header by its lower-case name; an unparsable value counts as 0.
 pub(super) fn written<'h>(get: impl Fn(&str) -> Option<&'h str>) -> Option<u64> {
     let values = WRITTEN_HEADERS.map(get);
     if values.iter().all(Option::is_none) {
