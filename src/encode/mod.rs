@@ -417,42 +417,6 @@ impl<'w> FamilyWriter<'w, '_> {
         }
     }
 
-    /// The child's last own sample (a counter's `_total`), with its rendered `labels` and no
-    /// other label: [`sample_full`](Self::sample_full), except that a sink gets it together
-    /// with the child's pending `_created` sample, in one
-    /// [`sample_created`](SampleSink::sample_created) call.
-    #[inline]
-    pub(crate) fn sample_last(
-        &mut self,
-        suffix: &str,
-        labels: &str,
-        value: Value,
-        exemplar: Option<ExemplarRef<'_>>,
-    ) {
-        let Some(sink) = self.w.sink.as_deref_mut() else {
-            self.sample_full(suffix, labels, None, b"", value, exemplar);
-            return;
-        };
-        let series = self.child;
-        let created = self.created.take();
-        if let Some(c) = &mut self.child {
-            c.ordinal = c.ordinal.wrapping_add(1 + u32::from(created.is_some()));
-        }
-        sink.sample_created(
-            &SinkSample {
-                name: [self.w.prefix, &self.desc.name, suffix],
-                rendered: [self.w.const_labels.as_bytes(), labels.as_bytes(), b""],
-                extra: None,
-                pairs: &[],
-                series,
-                value: value.as_f64(),
-                exact: value,
-                exemplar,
-            },
-            created,
-        );
-    }
-
     /// Writes a sample for a custom collector: `suffix` is appended to the family name
     /// (`""`, or one of the type's suffixes such as `"_total"`, `"_sum"`), `labels` are
     /// escaped here.

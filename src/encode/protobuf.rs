@@ -67,116 +67,28 @@ use prost::encoding::{encoded_len_varint, WireType};
 
 #[path = "protobuf_cache.rs"]
 mod cache;
+#[path = "protobuf_kind.rs"]
+mod kind;
+#[path = "protobuf_whole.rs"]
+mod whole;
 #[path = "protobuf_wire.rs"]
 mod wire;
 
 use cache::{LabelCache, Pieces};
+use kind::{Kind, Role};
 use wire::{
     build_exemplar, encode_key, encode_varint, ld_len, patch_len, put_bytes, put_double, put_label,
-    put_ld_head, put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint,
-    reserve_len,
+    put_native_side, put_rendered, put_sint, put_span, put_timestamp, put_uint, reserve_len,
 };
 
 use super::sink::{unescape, SampleSink, SinkSample};
-use super::{Descriptor, Format, MetricType, Value};
+use super::{Descriptor, Format, Value};
 use crate::exemplar::Slot as ExemplarSlot;
 use crate::metrics::native::store::NativeView;
 
 /// The `Content-Type` of a body in this format (what client_golang sends).
 pub(crate) const CONTENT_TYPE: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-/// What a family's `Metric`s hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Summary,
-    Untyped,
-    Histogram,
-}
-
-impl Kind {
-    fn of(t: MetricType) -> Kind {
-        match t {
-            MetricType::Counter => Kind::Counter,
-            MetricType::Histogram => Kind::Histogram,
-            MetricType::Summary => Kind::Summary,
-            MetricType::Unknown => Kind::Untyped,
-            MetricType::Gauge | MetricType::Info | MetricType::StateSet => Kind::Gauge,
-        }
-    }
-
-    /// `MetricFamily.type`.
-    fn proto_type(self) -> u64 {
-        match self {
-            Kind::Counter => 0,
-            Kind::Gauge => 1,
-            Kind::Summary => 2,
-            Kind::Untyped => 3,
-            Kind::Histogram => 4,
-        }
-    }
-
-    /// The `Metric` field holding the typed message.
-    fn metric_field(self) -> u32 {
-        match self {
-            Kind::Gauge => 2,
-            Kind::Counter => 3,
-            Kind::Summary => 4,
-            Kind::Untyped => 5,
-            Kind::Histogram => 7,
-        }
-    }
-
-    /// The typed message's `created_timestamp` field.
-    fn created_field(self) -> Option<u32> {
-        match self {
-            Kind::Counter => Some(3),
-            Kind::Summary => Some(4),
-            Kind::Histogram => Some(15),
-            Kind::Gauge | Kind::Untyped => None,
-        }
-    }
-
-    /// The label that is part of the type (a bucket's bound, a quantile), not of the series.
-    fn special(self) -> &'static str {
-        match self {
-            Kind::Histogram => "le",
-            Kind::Summary => "quantile",
-            _ => "",
-        }
-    }
-}
-
-/// What one sample is within its series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role<'s> {
-    /// A counter's, gauge's or untyped value.
-    Value,
-    /// A histogram bucket, with its `le`.
-    Bucket(&'s str),
-    /// A summary quantile, with its `quantile`.
-    Quantile(&'s str),
-    Sum,
-    Count,
-    Created,
-    /// Nothing the protobuf format can say (a histogram sample without a suffix).
-    Skip,
-}
-
-impl Role<'_> {
-    /// The bit marking a role seen in the open metric; 0 for the repeated ones.
-    fn bit(self) -> u8 {
-        match self {
-            Role::Value => 1,
-            Role::Sum => 2,
-            Role::Count => 4,
-            Role::Created => 8,
-            Role::Bucket(_) | Role::Quantile(_) | Role::Skip => 0,
-        }
-    }
-}
 
 const COUNT_SEEN: u8 = 4;
 
@@ -433,55 +345,6 @@ impl<'o> Encoder<'o> {
             true
         });
         false
-    }
-
-    /// Writes the whole `Metric` of the series of `s`, a family child's only sample with
-    /// its created time `created` (a counter's `_total` and `_created`; a gauge's value), at
-    /// once: the child's labels and created timestamp come from the cache, so the lengths
-    /// are known before anything is written and nothing needs patching. Returns false, having
-    /// written nothing, for a sample this cannot take (not a family child's, or with labels
-    /// other than its child's and the constant ones); [`sample`](SampleSink::sample) then
-    /// takes it.
-    fn whole(&mut self, s: &SinkSample<'_>, created: Option<f64>) -> bool {
-        let (Some(id), Some(pieces), Some(_)) = (s.series, Pieces::of(s, ""), self.family_at)
-        else {
-            return false;
-        };
-        self.close_metric();
-        let b = &mut *self.b;
-        let at = match b.cache.get(id.child, pieces) {
-            Some(at) => at,
-            None => {
-                b.body.clear();
-                write_labels(&mut b.body, &mut b.unescaped, s, "");
-                b.cache.insert(id.child, pieces, &b.body)
-            }
-        };
-        // The typed message: Counter { value = 1; exemplar = 2; created_timestamp = 3; },
-        // Gauge / Untyped { value = 1; }.
-        b.body.clear();
-        put_double(&mut b.body, 1, s.value);
-        if self.kind == Kind::Counter {
-            if let Some(e) = &s.exemplar {
-                build_exemplar(&mut b.exemplar, &mut b.unescaped, e);
-                put_bytes(&mut b.body, 2, &b.exemplar);
-            }
-        }
-        if let (Some(secs), Some(tag)) = (created, self.kind.created_field()) {
-            b.put_created(Some(at), tag, secs);
-        }
-        let labels = b.cache.labels(at);
-        let len = labels.len() + ld_len(b.body.len());
-        let out = &mut *self.out;
-        out.reserve(len + 4);
-        // Metric.metric = 4
-        put_ld_head(out, 4, len);
-        out.extend_from_slice(labels);
-        put_ld_head(out, self.kind.metric_field(), b.body.len());
-        out.extend_from_slice(&b.body);
-        self.last_metric = len;
-        self.metrics += 1;
-        true
     }
 
     /// The parsed value of the bound text at the open metric's next bucket or quantile.
