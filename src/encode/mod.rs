@@ -20,6 +20,8 @@ pub(crate) mod remote_write;
 #[cfg(feature = "remote-write")]
 mod remote_write_batch;
 #[cfg(feature = "remote-write")]
+mod remote_write_labels;
+#[cfg(feature = "remote-write")]
 pub(crate) mod remote_write_v2;
 pub(crate) mod sink;
 pub(crate) use openmetrics::{epoch_seconds, now_seconds};

@@ -28,7 +28,8 @@ use core::ops::Range;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
-use super::sink::{for_each_pair, unescape, SampleSink, SinkSample};
+use super::remote_write_labels::SeriesLabels;
+use super::sink::{SampleSink, SinkSample};
 use super::Descriptor;
 use crate::error::EncodeError;
 use crate::Registry;
@@ -38,13 +39,6 @@ use cache::{CacheKey, LabelCache, Pieces};
 const MAX_FREE: usize = 64;
 
 pub(crate) use super::remote_write_batch::Batch;
-
-#[derive(Debug, Clone)]
-struct LabelRef {
-    name: Range<usize>,
-    value: Range<usize>,
-    external: bool,
-}
 
 /// The sink side: turns samples into `TimeSeries` appended to the current batch.
 struct Series {
@@ -57,9 +51,8 @@ struct Series {
     sample: [u8; 32],
     sample_len: usize,
     cache: LabelCache,
-    /// Unescaped label bytes of the current series.
-    bytes: Vec<u8>,
-    labels: Vec<LabelRef>,
+    /// The current series' labels (cache misses).
+    sorted: SeriesLabels,
     /// The encoded `Label` messages of the current series (cache misses).
     encoded: Vec<u8>,
     /// The current batch's bytes that are not in the cache's arena (uncached series, those
@@ -143,8 +136,7 @@ impl WriteRequestEncoder {
                 sample: [0; 32],
                 sample_len: 0,
                 cache: LabelCache::default(),
-                bytes: Vec::new(),
-                labels: Vec::new(),
+                sorted: SeriesLabels::default(),
                 encoded: Vec::new(),
                 raw: Vec::new(),
                 segs: Vec::new(),
@@ -336,18 +328,6 @@ impl Series {
             self.seal();
         }
     }
-
-    fn push_label(&mut self, name: &[u8], value: impl FnOnce(&mut Vec<u8>), external: bool) {
-        let n0 = self.bytes.len();
-        self.bytes.extend_from_slice(name);
-        let v0 = self.bytes.len();
-        value(&mut self.bytes);
-        self.labels.push(LabelRef {
-            name: n0..v0,
-            value: v0..self.bytes.len(),
-            external,
-        });
-    }
 }
 
 /// Writes `v` as a varint at the start of `buf` (at least 10 bytes); returns its length.
@@ -460,74 +440,16 @@ impl Series {
     /// Encodes the sorted, unique, non-empty labels of `s` (with `__name__` and the external
     /// labels) into `encoded` as `TimeSeries.labels` entries.
     fn encode_labels(&mut self, s: &SinkSample<'_>) {
-        self.bytes.clear();
-        self.labels.clear();
-        let n0 = self.bytes.len();
-        for part in s.name {
-            self.bytes.extend_from_slice(part.as_bytes());
-        }
-        let v0 = self.bytes.len();
-        // `__name__` is stored as the value of a label named `__name__`.
-        self.bytes.extend_from_slice(b"__name__");
-        let l = self.bytes.len();
-        self.labels.push(LabelRef {
-            name: v0..l,
-            value: n0..v0,
-            external: false,
-        });
-        for part in s.rendered {
-            for_each_pair(part, |n, v, escaped| {
-                self.push_label(
-                    n,
-                    |b| {
-                        if escaped {
-                            unescape(b, v);
-                        } else {
-                            b.extend_from_slice(v);
-                        }
-                    },
-                    false,
-                );
-            });
-        }
-        if let Some((n, v)) = s.extra {
-            self.push_label(n.as_bytes(), |b| b.extend_from_slice(v.as_bytes()), false);
-        }
-        for (n, v) in s.pairs {
-            self.push_label(n.as_bytes(), |b| b.extend_from_slice(v.as_bytes()), false);
-        }
-        for i in 0..self.external.len() {
-            let (n, v) = &self.external[i];
-            let (n0, v0) = (self.bytes.len(), self.bytes.len() + n.len());
-            self.bytes.extend_from_slice(n.as_bytes());
-            self.bytes.extend_from_slice(v.as_bytes());
-            self.labels.push(LabelRef {
-                name: n0..v0,
-                value: v0..self.bytes.len(),
-                external: true,
-            });
-        }
-        let bytes = &self.bytes;
-        // Sorted by name; for one name the series' own label first, so `dedup_by` (which
-        // keeps the first of a run) lets it win over an external label.
-        self.labels.sort_unstable_by(|a, b| {
-            bytes[a.name.clone()]
-                .cmp(&bytes[b.name.clone()])
-                .then(a.external.cmp(&b.external))
-        });
-        self.labels
-            .dedup_by(|later, kept| bytes[later.name.clone()] == bytes[kept.name.clone()]);
-        self.labels.retain(|l| !l.value.is_empty());
-
+        self.sorted.fill(s, &self.external);
         let out = &mut self.encoded;
         out.clear();
-        for l in &self.labels {
-            let len = string_field_len(l.name.len()) + string_field_len(l.value.len());
+        for (name, value) in self.sorted.iter() {
+            let len = string_field_len(name.len()) + string_field_len(value.len());
             // TimeSeries.labels = 1
             encode_key(1, WireType::LengthDelimited, out);
             encode_varint(len as u64, out);
-            put_bytes(out, 1, &bytes[l.name.clone()]);
-            put_bytes(out, 2, &bytes[l.value.clone()]);
+            put_bytes(out, 1, name);
+            put_bytes(out, 2, value);
         }
     }
 }

@@ -42,6 +42,7 @@ use prost::encoding::encoded_len_varint;
 
 use super::remote_write::native::histogram_body;
 use super::remote_write_batch::{grow_zeroed, take_body, Batch};
+use super::remote_write_labels::SeriesLabels;
 use super::sink::{SampleSink, SinkSample};
 use super::{Descriptor, MetricType};
 use crate::error::EncodeError;
@@ -51,13 +52,6 @@ use symbols::{Strings, Symbols, Tables};
 
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
-
-#[derive(Debug, Clone)]
-struct LabelRef {
-    name: Range<usize>,
-    value: Range<usize>,
-    external: bool,
-}
 
 /// What a held series carries.
 #[derive(Debug, Clone)]
@@ -115,9 +109,8 @@ struct Sink {
     held_hist: Vec<u8>,
     /// The held child's created timestamp (ms), once its `_created` sample came; 0 = none.
     created_ms: i64,
-    /// A series' unescaped label bytes and their sorted ranges (cache misses).
-    bytes: Vec<u8>,
-    labels: Vec<LabelRef>,
+    /// A series' labels (cache misses).
+    sorted: SeriesLabels,
     tables: Tables,
     symbols: Symbols,
     /// One series' packed `labels_refs`.
@@ -203,8 +196,7 @@ impl RequestEncoder {
                 held_ids: Vec::new(),
                 held_hist: Vec::new(),
                 created_ms: 0,
-                bytes: Vec::new(),
-                labels: Vec::new(),
+                sorted: SeriesLabels::default(),
                 tables: Tables::new(),
                 symbols: Symbols::default(),
                 refs: Vec::new(),
