@@ -58,6 +58,7 @@ pub mod actix;
 pub mod axum;
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 mod endpoint;
+mod grpc;
 mod labels;
 mod options;
 mod recorder;
@@ -65,6 +66,8 @@ mod recorder;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
+#[cfg(feature = "tower")]
+pub use grpc::GRPC_OTHER;
 pub use labels::{normalize_method, RequestInfo, TraceId, KNOWN_METHODS, OTHER_METHOD};
 pub use options::{
     HttpMetricsBuilder, Naming, DEFAULT_DURATION_BUCKETS, DEFAULT_MAX_CHILDREN,
