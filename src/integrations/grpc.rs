@@ -182,7 +182,9 @@ mod tests {
             let v = HeaderValue::from_str(&i.to_string()).unwrap();
             assert_eq!(code_label(&v), *want);
         }
-        for bad in ["17", "99", "-1", "007", "01", "", " 0", "0 ", "OK", "1a", "100"] {
+        for bad in [
+            "17", "99", "-1", "007", "01", "", " 0", "0 ", "OK", "1a", "100",
+        ] {
             let v = HeaderValue::from_str(bad).unwrap();
             assert_eq!(code_label(&v), GRPC_OTHER, "{bad:?}");
         }
@@ -198,7 +200,12 @@ mod tests {
         ] {
             assert!(is_grpc_content_type(ct.as_bytes()), "{ct}");
         }
-        for ct in ["application/grpc-web", "application/json", "text/plain", "application/grp"] {
+        for ct in [
+            "application/grpc-web",
+            "application/json",
+            "text/plain",
+            "application/grp",
+        ] {
             assert!(!is_grpc_content_type(ct.as_bytes()), "{ct}");
         }
     }
@@ -218,15 +225,20 @@ mod tests {
         // A normal response: the code comes in the trailers.
         let s = start.from_head(&head("application/grpc", None));
         assert!(s.awaiting());
-        assert_eq!(
-            s.from_trailers(&head("x/y", Some("5"))).label(),
-            Some("5")
-        );
+        assert_eq!(s.from_trailers(&head("x/y", Some("5"))).label(), Some("5"));
         // No status at all: cancelled when dropped early, unknown when it just ended.
         assert_eq!(s.at_end(true).label(), Some(CANCELLED));
         assert_eq!(s.at_end(false).label(), Some(UNKNOWN));
         // Not gRPC, and gRPC labels off.
-        assert_eq!(start.from_head(&head("text/plain", Some("0"))).label(), Some(""));
-        assert_eq!(Grpc::Off.from_head(&head("application/grpc", Some("0"))).label(), None);
+        assert_eq!(
+            start.from_head(&head("text/plain", Some("0"))).label(),
+            Some("")
+        );
+        assert_eq!(
+            Grpc::Off
+                .from_head(&head("application/grpc", Some("0")))
+                .label(),
+            None
+        );
     }
 }
