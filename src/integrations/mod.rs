@@ -17,7 +17,10 @@
 //! * `http_server_active_requests{method,route}`, held by a drop guard: a request that is
 //!   cancelled or whose handler panics gives its slot back;
 //! * optionally `http_server_request_body_size_bytes` and
-//!   `http_server_response_body_size_bytes` ([`HttpMetricsBuilder::body_sizes`]).
+//!   `http_server_response_body_size_bytes` ([`HttpMetricsBuilder::body_sizes`]);
+//! * for gRPC (tonic), optionally the gRPC status code as a label of the histograms
+//!   (`HttpMetricsBuilder::grpc`, feature `tower`), with routes from the methods listed to
+//!   `MetricsLayer::grpc_methods`.
 //!
 //! Cardinality is bounded by construction: `route` is the framework's matched template
 //! (axum `MatchedPath`, nested routers in full; actix-web `match_pattern`), never the raw
