@@ -341,17 +341,19 @@ mod alloc {
             .unwrap();
         let mut cx = Context::from_waker(Waker::noop());
         let before = ALLOCS.with(Cell::get);
-        let mut fut = core::pin::pin!(svc.call(req));
-        let Poll::Ready(Ok(resp)) = fut.as_mut().poll(&mut cx) else {
-            panic!("ready")
-        };
-        let mut body = core::pin::pin!(resp.into_body());
-        let mut frames = 0;
-        while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {
-            frames += 1;
-            assert!(frames <= 2, "one data frame and the trailers");
-        }
-        drop(body);
+        {
+            let mut fut = core::pin::pin!(svc.call(req));
+            let Poll::Ready(Ok(resp)) = fut.as_mut().poll(&mut cx) else {
+                panic!("ready")
+            };
+            let mut body = core::pin::pin!(resp.into_body());
+            let mut frames = 0;
+            while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {
+                frames += 1;
+                assert!(frames <= 2, "one data frame and the trailers");
+            }
+            assert_eq!(frames, 2, "one data frame and the trailers");
+        } // the future and the body (and the layer's guard) are dropped here
         ALLOCS.with(Cell::get) - before
     }
 

@@ -44,7 +44,7 @@ pub(crate) enum Grpc {
     /// The metrics have no gRPC label.
     Off,
     /// Not a gRPC response (or no response yet): the empty value.
-    NotGrpc,
+    Plain,
     /// A gRPC response whose status has not been seen yet (it comes in the trailers).
     Awaiting,
     /// The status code's label value.
@@ -55,7 +55,7 @@ impl Grpc {
     #[cfg(feature = "tower")]
     /// The state once the response head is known: a trailers-only response carries its code
     /// in `headers`; any other gRPC response awaits its trailers.
-    pub(crate) fn from_head(self, headers: &HeaderMap) -> Grpc {
+    pub(crate) fn after_head(self, headers: &HeaderMap) -> Grpc {
         if self == Grpc::Off {
             return Grpc::Off;
         }
@@ -63,7 +63,7 @@ impl Grpc {
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
         if !grpc {
-            return Grpc::NotGrpc;
+            return Grpc::Plain;
         }
         match headers.get(GRPC_STATUS) {
             Some(v) => Grpc::Code(code_label(v)),
@@ -73,7 +73,7 @@ impl Grpc {
 
     #[cfg(feature = "tower")]
     /// The state after a trailers frame.
-    pub(crate) fn from_trailers(self, trailers: &HeaderMap) -> Grpc {
+    pub(crate) fn after_trailers(self, trailers: &HeaderMap) -> Grpc {
         match (self, trailers.get(GRPC_STATUS)) {
             (Grpc::Awaiting, Some(v)) => Grpc::Code(code_label(v)),
             (s, _) => s,
@@ -99,7 +99,7 @@ impl Grpc {
     pub(crate) fn label(self) -> Option<&'static str> {
         match self {
             Grpc::Off => None,
-            Grpc::NotGrpc => Some(""),
+            Grpc::Plain => Some(""),
             Grpc::Awaiting => Some(UNKNOWN),
             Grpc::Code(c) => Some(c),
         }
@@ -212,31 +212,31 @@ mod tests {
 
     #[test]
     fn trailers_only_trailers_and_missing_status() {
-        let start = Grpc::NotGrpc;
+        let start = Grpc::Plain;
         // Trailers-only (tonic's UNIMPLEMENTED for an unknown method): the code is in the head.
-        let s = start.from_head(&head("application/grpc", Some("12")));
+        let s = start.after_head(&head("application/grpc", Some("12")));
         assert_eq!(s.label(), Some(UNIMPLEMENTED));
         assert!(!s.awaiting());
         // A later trailer cannot change a code already seen.
         assert_eq!(
-            s.from_trailers(&head("application/grpc", Some("0"))),
+            s.after_trailers(&head("application/grpc", Some("0"))),
             Grpc::Code(UNIMPLEMENTED)
         );
         // A normal response: the code comes in the trailers.
-        let s = start.from_head(&head("application/grpc", None));
+        let s = start.after_head(&head("application/grpc", None));
         assert!(s.awaiting());
-        assert_eq!(s.from_trailers(&head("x/y", Some("5"))).label(), Some("5"));
+        assert_eq!(s.after_trailers(&head("x/y", Some("5"))).label(), Some("5"));
         // No status at all: cancelled when dropped early, unknown when it just ended.
         assert_eq!(s.at_end(true).label(), Some(CANCELLED));
         assert_eq!(s.at_end(false).label(), Some(UNKNOWN));
         // Not gRPC, and gRPC labels off.
         assert_eq!(
-            start.from_head(&head("text/plain", Some("0"))).label(),
+            start.after_head(&head("text/plain", Some("0"))).label(),
             Some("")
         );
         assert_eq!(
             Grpc::Off
-                .from_head(&head("application/grpc", Some("0")))
+                .after_head(&head("application/grpc", Some("0")))
                 .label(),
             None
         );

@@ -110,7 +110,7 @@ impl HttpMetrics {
             request_size: None,
             status: None,
             grpc: if inner.with_grpc {
-                Grpc::NotGrpc
+                Grpc::Plain
             } else {
                 Grpc::Off
             },

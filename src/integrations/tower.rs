@@ -203,7 +203,7 @@ where
             Ok(resp) => {
                 if let Some(g) = &mut guard {
                     g.set_status(resp.status().as_u16());
-                    g.set_grpc(g.grpc().from_head(resp.headers()));
+                    g.set_grpc(g.grpc().after_head(resp.headers()));
                 }
                 Ok(resp.map(|inner| MetricsBody { inner, guard }))
             }
@@ -254,7 +254,7 @@ impl<B: Body> Body for MetricsBody<B> {
                         g.add_body_bytes(data.remaining());
                     } else if let Some(t) = frame.trailers_ref() {
                         if g.grpc().awaiting() {
-                            g.set_grpc(g.grpc().from_trailers(t));
+                            g.set_grpc(g.grpc().after_trailers(t));
                         }
                     }
                     if this.inner.is_end_stream() {
