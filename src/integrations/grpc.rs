@@ -241,4 +241,116 @@ mod tests {
             None
         );
     }
+
+    /// The layer around a service answering `ct` with one data frame and `trailers`,
+    /// the body drained to its end or (`drop_early`) dropped after the first frame.
+    fn serve_one(ct: &'static str, trailers: Option<&'static str>, drop_early: bool) -> String {
+        use core::pin::Pin;
+        use core::task::{Context, Poll, Waker};
+        use http_body::{Body, Frame};
+        use tower_layer::Layer as _;
+        use tower_service::Service as _;
+
+        struct B(u8, Option<HeaderMap>);
+        impl Body for B {
+            type Data = bytes::Bytes;
+            type Error = core::convert::Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<bytes::Bytes>, Self::Error>>> {
+                self.0 += 1;
+                Poll::Ready(match self.0 {
+                    1 => Some(Ok(Frame::data(bytes::Bytes::from_static(b"x")))),
+                    _ => self.1.take().map(|t| Ok(Frame::trailers(t))),
+                })
+            }
+        }
+        let svc = tower_service_fn(move || {
+            let t = trailers.map(|c| {
+                let mut t = HeaderMap::new();
+                t.insert(GRPC_STATUS, HeaderValue::from_static(c));
+                t
+            });
+            let mut r = http::Response::new(B(0, t));
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r
+        });
+        let reg = crate::Registry::builder().created_samples(false).build();
+        let m = super::super::HttpMetrics::builder()
+            .registry(&reg)
+            .grpc(true)
+            .build()
+            .unwrap();
+        let mut svc = m.layer().layer(svc);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut fut = core::pin::pin!(svc.call(http::Request::new(String::new())));
+        let Poll::Ready(Ok(resp)) = core::future::Future::poll(fut.as_mut(), &mut cx) else {
+            panic!("ready")
+        };
+        let mut body = Box::pin(resp.into_body());
+        let mut frames = 0;
+        while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {
+            frames += 1;
+            assert!(frames <= 2);
+            if drop_early {
+                break;
+            }
+        }
+        drop(body);
+        reg.encode_to_string(Default::default())
+    }
+
+    /// A service answering `f()` to every request.
+    fn tower_service_fn<R>(
+        f: impl Fn() -> R + Clone,
+    ) -> impl tower_service::Service<
+        http::Request<String>,
+        Response = R,
+        Error = core::convert::Infallible,
+        Future = core::future::Ready<Result<R, core::convert::Infallible>>,
+    > + Clone {
+        #[derive(Clone)]
+        struct S<F>(F);
+        impl<F: Fn() -> R, R> tower_service::Service<http::Request<String>> for S<F> {
+            type Response = R;
+            type Error = core::convert::Infallible;
+            type Future = core::future::Ready<Result<R, core::convert::Infallible>>;
+            fn poll_ready(
+                &mut self,
+                _: &mut core::task::Context<'_>,
+            ) -> core::task::Poll<Result<(), Self::Error>> {
+                core::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: http::Request<String>) -> Self::Future {
+                core::future::ready(Ok((self.0)()))
+            }
+        }
+        S(f)
+    }
+
+    #[test]
+    fn the_layer_labels_each_way_a_response_ends() {
+        let count = |g: &str| {
+            format!("http_server_request_duration_seconds_count{{method=\"GET\",route=\"unmatched\",status=\"200\",grpc_status=\"{g}\"}} 1\n")
+        };
+        for (ct, trailers, drop_early, want) in [
+            ("application/grpc", Some("4"), false, "4"),
+            ("application/grpc", Some("42"), false, GRPC_OTHER),
+            ("application/grpc", None, false, UNKNOWN),
+            ("application/grpc", Some("0"), true, CANCELLED),
+            ("text/plain", Some("0"), false, ""),
+        ] {
+            let t = serve_one(ct, trailers, drop_early);
+            assert!(
+                t.contains(&count(want)),
+                "{ct} {trailers:?} {drop_early}: {t}"
+            );
+            assert!(
+                t.contains("_active_requests{method=\"GET\",route=\"unmatched\"} 0\n"),
+                "{t}"
+            );
+        }
+    }
 }
