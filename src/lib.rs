@@ -117,12 +117,13 @@ pub use registry::{default_registry, Collector, Registry, RegistryBuilder, OVERF
 
 /// The README's examples, compiled and run as doctests so the README stays true (the pull,
 /// push and remote-write ones compiled only: they bind a port and need a peer). They need
-/// the remote-write snippet's feature too, so `cargo test --all-features` (CI) runs them.
+/// the remote-write and tonic snippets' features too, so `cargo test --all-features` (CI) runs them.
 #[cfg(all(
     doctest,
     feature = "http-server",
     feature = "push",
-    feature = "remote-write"
+    feature = "remote-write",
+    feature = "tower"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -17,7 +17,10 @@
 //! * `http_server_active_requests{method,route}`, held by a drop guard: a request that is
 //!   cancelled or whose handler panics gives its slot back;
 //! * optionally `http_server_request_body_size_bytes` and
-//!   `http_server_response_body_size_bytes` ([`HttpMetricsBuilder::body_sizes`]).
+//!   `http_server_response_body_size_bytes` ([`HttpMetricsBuilder::body_sizes`]);
+//! * for gRPC (tonic), optionally the gRPC status code as a label of the histograms
+//!   (`HttpMetricsBuilder::grpc`, feature `tower`), with routes from the methods listed to
+//!   `MetricsLayer::grpc_methods`.
 //!
 //! Cardinality is bounded by construction: `route` is the framework's matched template
 //! (axum `MatchedPath`, nested routers in full; actix-web `match_pattern`), never the raw
@@ -58,6 +61,7 @@ pub mod actix;
 pub mod axum;
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 mod endpoint;
+mod grpc;
 mod labels;
 mod options;
 mod recorder;
@@ -65,6 +69,8 @@ mod recorder;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
+#[cfg(feature = "tower")]
+pub use grpc::GRPC_OTHER;
 pub use labels::{normalize_method, RequestInfo, TraceId, KNOWN_METHODS, OTHER_METHOD};
 pub use options::{
     HttpMetricsBuilder, Naming, DEFAULT_DURATION_BUCKETS, DEFAULT_MAX_CHILDREN,

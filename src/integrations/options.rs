@@ -31,6 +31,7 @@ pub const UNMATCHED: &str = "unmatched";
 /// | `http_server_active_requests` (gauge) | `method`, `route` | `http_request_method`, `http_route`, `url_scheme` |
 /// | `http_server_request_body_size_bytes` (histogram, optional) | as the duration | as the duration |
 /// | `http_server_response_body_size_bytes` (histogram, optional) | as the duration | as the duration |
+/// | with [`HttpMetricsBuilder::grpc`], on the histograms | `grpc_status` | `rpc_grpc_status_code` |
 ///
 /// The semantic-convention names are what OpenTelemetry's Prometheus exporter makes of
 /// `http.server.request.duration`, `http.server.active_requests`,
@@ -118,6 +119,7 @@ pub struct HttpMetricsBuilder {
     custom: Option<CustomLabel>,
     exemplar: Option<Box<ExemplarHook>>,
     max_children: usize,
+    grpc: bool,
 }
 
 /// The child limit of each middleware family unless
@@ -155,6 +157,7 @@ impl Default for HttpMetricsBuilder {
             custom: None,
             exemplar: None,
             max_children: DEFAULT_MAX_CHILDREN,
+            grpc: false,
         }
     }
 }
@@ -331,6 +334,24 @@ impl HttpMetricsBuilder {
         self
     }
 
+    /// Adds the gRPC status code to the duration (and body-size) histograms: label
+    /// `grpc_status` ([`Naming::Prometheus`]) or `rpc_grpc_status_code` ([`Naming::Semconv`]),
+    /// after the HTTP status. The value is read from the `grpc-status` trailer, or from the
+    /// headers of a trailers-only response: `"0"` … `"16"`, or
+    /// [`GRPC_OTHER`](super::GRPC_OTHER) for anything else; a gRPC response without a status
+    /// is `"1"` (CANCELLED) when the client went away, `"2"` (UNKNOWN) otherwise; a response
+    /// that is not gRPC (`content-type` not `application/grpc…`) has the empty value. The
+    /// in-flight gauge keeps its labels: the status is only known at the end.
+    ///
+    /// For the route of a gRPC call (`/package.Service/Method`, which the client chooses),
+    /// see [`MetricsLayer::grpc_methods`](super::tower::MetricsLayer::grpc_methods).
+    #[cfg(feature = "tower")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+    pub fn grpc(mut self, on: bool) -> Self {
+        self.grpc = on;
+        self
+    }
+
     /// Registers the metrics.
     ///
     /// # Errors
@@ -345,12 +366,13 @@ impl HttpMetricsBuilder {
             Some(p) => format!("{p}_{base}"),
             None => base.to_owned(),
         };
-        let (method, route, status, scheme) = match self.naming {
-            Naming::Prometheus => ("method", "route", "status", None),
+        let (method, route, status, grpc, scheme) = match self.naming {
+            Naming::Prometheus => ("method", "route", "status", "grpc_status", None),
             Naming::Semconv => (
                 "http_request_method",
                 "http_route",
                 "http_response_status_code",
+                "rpc_grpc_status_code",
                 Some("url_scheme"),
             ),
         };
@@ -359,6 +381,7 @@ impl HttpMetricsBuilder {
             extra.push(&c.name);
         }
         let mut finished = vec![method, route, status];
+        finished.extend(self.grpc.then_some(grpc));
         finished.extend(scheme);
         finished.extend(&extra);
         let mut active = vec![method, route];
@@ -418,6 +441,7 @@ impl HttpMetricsBuilder {
             inner: Arc::new(Inner {
                 registry,
                 with_scheme: scheme.is_some(),
+                with_grpc: self.grpc,
                 duration,
                 active: active_family,
                 request_size,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::grpc::Grpc;
 use super::labels::{normalize_method, scheme, RequestInfo, TraceId};
 use super::options::{CustomLabel, ExemplarHook, HttpMetricsBuilder};
 use crate::{Family, Gauge, Histogram, Registry};
@@ -40,6 +41,8 @@ impl core::fmt::Debug for HttpMetrics {
 pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) with_scheme: bool,
+    /// Whether the duration (and size) histograms have the gRPC status label.
+    pub(crate) with_grpc: bool,
     pub(crate) duration: Family<Histogram>,
     pub(crate) active: Family<Gauge>,
     pub(crate) request_size: Option<Family<Histogram>>,
@@ -106,6 +109,11 @@ impl HttpMetrics {
             trace: inner.exemplar.as_ref().and_then(|h| h(req)),
             request_size: None,
             status: None,
+            grpc: if inner.with_grpc {
+                Grpc::Plain
+            } else {
+                Grpc::Off
+            },
             response_bytes: 0,
             entered: false,
             done: false,
@@ -173,6 +181,7 @@ pub(crate) struct InFlight {
     trace: Option<TraceId>,
     request_size: Option<u64>,
     status: Option<u16>,
+    grpc: Grpc,
     response_bytes: u64,
     /// Whether the in-flight slot is held (from `enter` until `finish`).
     entered: bool,
@@ -236,6 +245,18 @@ impl InFlight {
         self.status = Some(status);
     }
 
+    /// The gRPC status so far (see [`Grpc`]).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn grpc(&self) -> Grpc {
+        self.grpc
+    }
+
+    /// Updates the gRPC status (from the response head or trailers).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn set_grpc(&mut self, grpc: Grpc) {
+        self.grpc = grpc;
+    }
+
     /// Counts response body bytes as they are yielded.
     pub(crate) fn add_body_bytes(&mut self, n: usize) {
         self.response_bytes += n as u64;
@@ -259,12 +280,20 @@ impl InFlight {
         let route = self.route();
         let mut code = itoa::Buffer::new();
         let code = code.format(status);
-        let fixed: &[&str] = if m.with_scheme {
-            &[self.method, route, code, self.scheme]
-        } else {
-            &[self.method, route, code]
-        };
-        with_values(fixed, &m.const_values, self.custom, |v| {
+        // method, route, status, then the optional gRPC status and scheme, in the order
+        // `HttpMetricsBuilder::build` registered them.
+        let mut fixed = [self.method, route, code, "", ""];
+        let mut n = 3;
+        // A body dropped before it ended (the client went away) still awaiting its status.
+        if let Some(g) = self.grpc.at_end(true).label() {
+            fixed[n] = g;
+            n += 1;
+        }
+        if m.with_scheme {
+            fixed[n] = self.scheme;
+            n += 1;
+        }
+        with_values(&fixed[..n], &m.const_values, self.custom, |v| {
             let r = m.duration.with(v, |h| match &self.trace {
                 Some(t) => h.observe_with_exemplar(elapsed, &[("trace_id", t.as_str())]),
                 None => h.observe(elapsed),

@@ -203,6 +203,7 @@ where
             Ok(resp) => {
                 if let Some(g) = &mut guard {
                     g.set_status(resp.status().as_u16());
+                    g.set_grpc(g.grpc().after_head(resp.headers()));
                 }
                 Ok(resp.map(|inner| MetricsBody { inner, guard }))
             }
@@ -251,12 +252,20 @@ impl<B: Body> Body for MetricsBody<B> {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
                         g.add_body_bytes(data.remaining());
+                    } else if let Some(t) = frame.trailers_ref() {
+                        if g.grpc().awaiting() {
+                            g.set_grpc(g.grpc().after_trailers(t));
+                        }
                     }
                     if this.inner.is_end_stream() {
+                        g.set_grpc(g.grpc().at_end(false));
                         g.finish();
                     }
                 }
-                Poll::Ready(Some(Err(_)) | None) => g.finish(),
+                Poll::Ready(Some(Err(_)) | None) => {
+                    g.set_grpc(g.grpc().at_end(false));
+                    g.finish();
+                }
             }
         }
         polled
