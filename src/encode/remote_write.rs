@@ -28,12 +28,12 @@ use core::ops::Range;
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
-use super::remote_write_labels::SeriesLabels;
+use super::remote_write_labels::{CacheKey, Pieces, SeriesLabels};
 use super::sink::{SampleSink, SinkSample};
 use super::Descriptor;
 use crate::error::EncodeError;
 use crate::Registry;
-use cache::{CacheKey, LabelCache, Pieces};
+use cache::LabelCache;
 
 /// How many spare batch buffers an encoder keeps for reuse.
 const MAX_FREE: usize = 64;
@@ -398,15 +398,7 @@ impl Series {
     /// entry, if it is cached.
     #[inline]
     fn series_labels(&mut self, s: &SinkSample<'_>) -> (Range<usize>, bool, Option<usize>) {
-        // Cached: built-in family samples, except an info's labels (changed in place by
-        // `Info::set`). Custom collectors' labels are borrowed for the call only.
-        let key = match s.series {
-            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => Some(CacheKey {
-                registry: self.registry,
-                series,
-            }),
-            _ => None,
-        };
+        let key = CacheKey::of(self.registry, s);
         let pieces = Pieces::of(s);
         if let Some(key) = &key {
             if let Some(at) = self.cache.get(key, &pieces) {

@@ -6,41 +6,7 @@ use core::ops::Range;
 use std::collections::HashMap;
 
 use crate::encode::arena_cache::{retain_used, ArenaEntry};
-use crate::encode::sink::{SeriesId, SinkSample};
-
-/// Key of a cached series: the registry it is collected from and its [`SeriesId`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct CacheKey {
-    pub(super) registry: u64,
-    pub(super) series: SeriesId,
-}
-
-/// Addresses and lengths of a sample's name pieces, its first two rendered label pieces and
-/// its extra pair. For a key that names a live child they point into memory that stays put
-/// and unchanged while the child lives (registry prefix and constant labels, family name,
-/// the child's rendered labels, `&'static` suffixes, the family's bucket bounds), so equal
-/// pieces with an equal key mean equal labels; a sample whose ordinal shifted (one left out)
-/// differs here and is re-encoded instead of getting another sample's labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Pieces([(usize, usize); 7]);
-
-impl Pieces {
-    pub(super) fn of(s: &SinkSample<'_>) -> Self {
-        let at = |b: &[u8]| (b.as_ptr().addr(), b.len());
-        let (en, ev) = s
-            .extra
-            .map_or((&[][..], &[][..]), |(n, v)| (n.as_bytes(), v.as_bytes()));
-        Pieces([
-            at(s.name[0].as_bytes()),
-            at(s.name[1].as_bytes()),
-            at(s.name[2].as_bytes()),
-            at(s.rendered[0]),
-            at(s.rendered[1]),
-            at(en),
-            at(ev),
-        ])
-    }
-}
+use crate::encode::remote_write_labels::{CacheKey, Pieces};
 
 #[derive(Debug, Clone)]
 pub(super) struct Cached {

@@ -2,11 +2,61 @@
 //! the rendered labels (unescaped), an extra pair, a custom collector's pairs and the
 //! external labels, sorted by name, unique (the series' own label wins over an external one)
 //! and without empty values (Prometheus treats an empty value as no label). See
-//! [`SeriesLabels`].
+//! [`SeriesLabels`]. Also how both encoders' label caches know a series again from one
+//! collection to the next ([`CacheKey`], [`Pieces`]).
 
 use core::ops::Range;
 
-use super::sink::{for_each_pair, unescape, SinkSample};
+use super::sink::{for_each_pair, unescape, SeriesId, SinkSample};
+
+/// Key of a cached series: the registry it is collected from and its [`SeriesId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    pub(crate) registry: u64,
+    pub(crate) series: SeriesId,
+}
+
+/// Addresses and lengths of a sample's name pieces, its first two rendered label pieces and
+/// its extra pair. For a key that names a live child they point into memory that stays put
+/// and unchanged while the child lives (registry prefix and constant labels, family name,
+/// the child's rendered labels, `&'static` suffixes, the family's bucket bounds), so equal
+/// pieces with an equal key mean equal labels; a sample whose ordinal shifted (one left out)
+/// differs here and is re-encoded instead of getting another sample's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pieces([(usize, usize); 7]);
+
+impl CacheKey {
+    /// The key of `s` collected from registry `registry`, if its labels can be cached:
+    /// built-in family samples, except an info's labels (changed in place by `Info::set`).
+    /// Custom collectors' labels are borrowed for the call only.
+    #[inline]
+    pub(crate) fn of(registry: u64, s: &SinkSample<'_>) -> Option<CacheKey> {
+        match s.series {
+            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => {
+                Some(CacheKey { registry, series })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Pieces {
+    pub(crate) fn of(s: &SinkSample<'_>) -> Self {
+        let at = |b: &[u8]| (b.as_ptr().addr(), b.len());
+        let (en, ev) = s
+            .extra
+            .map_or((&[][..], &[][..]), |(n, v)| (n.as_bytes(), v.as_bytes()));
+        Pieces([
+            at(s.name[0].as_bytes()),
+            at(s.name[1].as_bytes()),
+            at(s.name[2].as_bytes()),
+            at(s.rendered[0]),
+            at(s.rendered[1]),
+            at(en),
+            at(ev),
+        ])
+    }
+}
 
 #[derive(Debug, Clone)]
 struct LabelRef {

@@ -2,8 +2,8 @@
 //! gathered (`__name__`, the rendered labels, the external ones), unescaped, sorted by name
 //! and numbered in the encoder's string table. See `Sink::hold`.
 
-use super::symbols::{CacheKey, Pieces};
 use super::{Held, Payload, Sink};
+use crate::encode::remote_write_labels::{CacheKey, Pieces};
 use crate::encode::sink::SinkSample;
 
 impl Sink {
@@ -11,15 +11,7 @@ impl Sink {
     /// Returns whether the series has a cache entry (then the cache's last entry, which holds
     /// its exemplar mark).
     pub(super) fn hold(&mut self, s: &SinkSample<'_>, payload: Payload) -> bool {
-        // Cached: built-in family samples, except an info's labels (changed in place by
-        // `Info::set`). Custom collectors' labels are borrowed for the call only.
-        let key = match s.series {
-            Some(series) if s.rendered[2].is_empty() && s.pairs.is_empty() => Some(CacheKey {
-                registry: self.registry,
-                series,
-            }),
-            _ => None,
-        };
+        let key = CacheKey::of(self.registry, s);
         let pieces = Pieces::of(s);
         let start = self.held_ids.len();
         let cached = key.as_ref().and_then(|k| self.tables.cache.get(k, &pieces));

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use prost::encoding::{encode_key, encode_varint, WireType};
 
-use crate::encode::sink::{SeriesId, SinkSample};
+use crate::encode::remote_write_labels::{CacheKey, Pieces};
 
 /// End of a [`Strings`] hash chain.
 const NONE: u32 = u32::MAX;
@@ -184,38 +184,6 @@ impl Symbols {
         self.local[at] = self.count;
         self.count += 1;
         self.local[at]
-    }
-}
-
-/// Key of a cached series: the registry it is collected from and its [`SeriesId`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) struct CacheKey {
-    pub(super) registry: u64,
-    pub(super) series: SeriesId,
-}
-
-/// Addresses and lengths of a sample's name pieces, its first two rendered label pieces and
-/// its extra pair: for a key that names a live child they point into memory that stays put
-/// and unchanged while the child lives, so equal pieces with an equal key mean equal labels
-/// (the 1.0 encoder's label cache relies on the same).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Pieces([(usize, usize); 7]);
-
-impl Pieces {
-    pub(super) fn of(s: &SinkSample<'_>) -> Self {
-        let at = |b: &[u8]| (b.as_ptr().addr(), b.len());
-        let (en, ev) = s
-            .extra
-            .map_or((&[][..], &[][..]), |(n, v)| (n.as_bytes(), v.as_bytes()));
-        Pieces([
-            at(s.name[0].as_bytes()),
-            at(s.name[1].as_bytes()),
-            at(s.name[2].as_bytes()),
-            at(s.rendered[0]),
-            at(s.rendered[1]),
-            at(en),
-            at(ev),
-        ])
     }
 }
 
