@@ -21,6 +21,8 @@ pub(crate) mod remote_write;
 mod remote_write_batch;
 #[cfg(feature = "remote-write")]
 mod remote_write_labels;
+#[cfg(all(test, feature = "remote-write"))]
+mod remote_write_proto;
 #[cfg(feature = "remote-write")]
 pub(crate) mod remote_write_v2;
 pub(crate) mod sink;

@@ -7,66 +7,10 @@ use std::time::{Duration, SystemTime};
 use prost::Message;
 
 use super::super::{Batch, WriteRequestEncoder};
+use crate::encode::remote_write_proto::v1::{
+    Exemplar, Label, MetricMetadata, TimeSeries, WriteRequest,
+};
 use crate::{Counter, Gauge, Histogram, Info, Registry};
-
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-    #[prost(message, repeated, tag = "3")]
-    metadata: Vec<MetricMetadata>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    exemplars: Vec<Exemplar>,
-    /// Only counted here: the native tests decode them.
-    #[prost(bytes = "vec", repeated, tag = "4")]
-    histograms: Vec<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, Eq, Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Exemplar {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(double, tag = "2")]
-    value: f64,
-    #[prost(int64, tag = "3")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Eq, Message)]
-struct MetricMetadata {
-    #[prost(int32, tag = "1")]
-    r#type: i32,
-    #[prost(string, tag = "2")]
-    metric_family_name: String,
-    #[prost(string, tag = "4")]
-    help: String,
-    #[prost(string, tag = "5")]
-    unit: String,
-}
 
 const T0: i64 = 1_700_000_000_000;
 

@@ -5,82 +5,10 @@
 use prost::Message;
 
 use super::super::{Batch, WriteRequestEncoder};
+use crate::encode::remote_write_proto::v1::{
+    BucketSpan, Histogram as PbHistogram, TimeSeries, WriteRequest,
+};
 use crate::{Histogram, NativeSnapshot, Registry};
-
-#[derive(Clone, PartialEq, Message)]
-struct WriteRequest {
-    #[prost(message, repeated, tag = "1")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(message, repeated, tag = "1")]
-    labels: Vec<Label>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "4")]
-    histograms: Vec<PbHistogram>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Label {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-/// `prometheus.Histogram`; the oneofs as optional fields, so that presence is visible.
-#[derive(Clone, PartialEq, Message)]
-struct PbHistogram {
-    #[prost(uint64, optional, tag = "1")]
-    count_int: Option<u64>,
-    #[prost(double, optional, tag = "2")]
-    count_float: Option<f64>,
-    #[prost(double, tag = "3")]
-    sum: f64,
-    #[prost(sint32, tag = "4")]
-    schema: i32,
-    #[prost(double, tag = "5")]
-    zero_threshold: f64,
-    #[prost(uint64, optional, tag = "6")]
-    zero_count_int: Option<u64>,
-    #[prost(double, optional, tag = "7")]
-    zero_count_float: Option<f64>,
-    #[prost(message, repeated, tag = "8")]
-    negative_spans: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "9")]
-    negative_deltas: Vec<i64>,
-    #[prost(double, repeated, tag = "10")]
-    negative_counts: Vec<f64>,
-    #[prost(message, repeated, tag = "11")]
-    positive_spans: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "12")]
-    positive_deltas: Vec<i64>,
-    #[prost(double, repeated, tag = "13")]
-    positive_counts: Vec<f64>,
-    #[prost(int32, tag = "14")]
-    reset_hint: i32,
-    #[prost(int64, tag = "15")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct BucketSpan {
-    #[prost(sint32, tag = "1")]
-    offset: i32,
-    #[prost(uint32, tag = "2")]
-    length: u32,
-}
 
 const TS: i64 = 1_700_000_000_456;
 

@@ -12,46 +12,8 @@ use prost::Message;
 use super::super::to_v1::to_v1;
 use super::super::{Batch, RequestEncoder};
 use crate::encode::remote_write::WriteRequestEncoder;
+use crate::encode::remote_write_proto::v2::Request;
 use crate::{Collector, Counter, Descriptor, Family, Histogram, MetricWriter, Registry};
-
-#[derive(Clone, PartialEq, Message)]
-struct Request {
-    #[prost(string, repeated, tag = "4")]
-    symbols: Vec<String>,
-    #[prost(message, repeated, tag = "5")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(uint32, repeated, tag = "1")]
-    labels_refs: Vec<u32>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    /// Only counted here.
-    #[prost(bytes = "vec", repeated, tag = "3")]
-    histograms: Vec<Vec<u8>>,
-    #[prost(message, repeated, tag = "4")]
-    exemplars: Vec<Exemplar>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Exemplar {
-    #[prost(uint32, repeated, tag = "1")]
-    labels_refs: Vec<u32>,
-    #[prost(double, tag = "2")]
-    value: f64,
-    #[prost(int64, tag = "3")]
-    timestamp: i64,
-}
 
 /// A decoded series: its labels, sample values, histogram count and exemplars (labels
 /// resolved, value, timestamp).

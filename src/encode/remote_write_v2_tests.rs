@@ -9,68 +9,11 @@ use prost::Message;
 use super::to_v1::to_v1;
 use super::{Batch, RequestEncoder};
 use crate::encode::remote_write::WriteRequestEncoder;
+use crate::encode::remote_write_proto::v2::{Histogram as PbHistogram, Request};
 use crate::{
     Collector, Counter, Descriptor, Format, Gauge, Histogram, MetricType, MetricWriter, Registry,
     Summary,
 };
-
-#[derive(Clone, PartialEq, Message)]
-struct Request {
-    #[prost(string, repeated, tag = "4")]
-    symbols: Vec<String>,
-    #[prost(message, repeated, tag = "5")]
-    timeseries: Vec<TimeSeries>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TimeSeries {
-    #[prost(uint32, repeated, tag = "1")]
-    labels_refs: Vec<u32>,
-    #[prost(message, repeated, tag = "2")]
-    samples: Vec<Sample>,
-    #[prost(message, repeated, tag = "3")]
-    histograms: Vec<PbHistogram>,
-    #[prost(message, optional, tag = "5")]
-    metadata: Option<Metadata>,
-    #[prost(int64, tag = "6")]
-    created_timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Sample {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(int64, tag = "2")]
-    timestamp: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Metadata {
-    #[prost(int32, tag = "1")]
-    r#type: i32,
-    #[prost(uint32, tag = "3")]
-    help_ref: u32,
-    #[prost(uint32, tag = "4")]
-    unit_ref: u32,
-}
-
-/// `io.prometheus.write.v2.Histogram`, the fields this encoder writes; the oneofs as
-/// optional fields, so that presence is visible.
-#[derive(Clone, PartialEq, Message)]
-struct PbHistogram {
-    #[prost(uint64, optional, tag = "1")]
-    count_int: Option<u64>,
-    #[prost(double, tag = "3")]
-    sum: f64,
-    #[prost(sint32, tag = "4")]
-    schema: i32,
-    #[prost(uint64, optional, tag = "6")]
-    zero_count_int: Option<u64>,
-    #[prost(sint64, repeated, tag = "12")]
-    positive_deltas: Vec<i64>,
-    #[prost(int64, tag = "15")]
-    timestamp: i64,
-}
 
 /// A decoded series: sorted labels, metadata resolved (type, help, unit), the rest as is.
 #[derive(Debug, Clone, PartialEq)]
