@@ -10,29 +10,14 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use tachymeter::http::{RemoteWriteError, RemoteWriter};
-use tachymeter::{Counter, Gauge, Registry};
+use tachymeter::{Counter, Registry};
 
-/// A registry with 3 series.
 fn registry() -> Registry {
-    let r = Registry::new();
-    let c = Counter::builder("jobs_total", "Jobs.")
-        .labels(["queue"])
-        .register(&r)
-        .unwrap();
-    c.with_label_values(&["a"]).inc();
-    c.with_label_values(&["b"]).inc_by(2);
-    Gauge::builder("depth", "Depth.")
-        .register(&r)
-        .unwrap()
-        .set(4.0);
-    r
+    three_series_registry()
 }
 
 fn writer(url: &str, r: &Registry) -> RemoteWriter {
-    RemoteWriter::new(&format!("{url}/api/v1/write"))
-        .unwrap()
-        .registry(r)
-        .timeout(Duration::from_secs(5))
+    base_writer(url, r)
 }
 
 fn gaps(reqs: &[CapturedRequest]) -> Vec<Duration> {

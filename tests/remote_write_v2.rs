@@ -85,28 +85,12 @@ fn decode_v2(body: &[u8]) -> Vec<(RwLabels, f64, i64, String)> {
         .collect()
 }
 
-/// 3 series.
 fn registry() -> Registry {
-    let r = Registry::new();
-    let c = Counter::builder("jobs_total", "Jobs.")
-        .labels(["queue"])
-        .register(&r)
-        .unwrap();
-    c.with_label_values(&["a"]).inc();
-    c.with_label_values(&["b"]).inc_by(2);
-    Gauge::builder("depth", "Depth.")
-        .register(&r)
-        .unwrap()
-        .set(4.0);
-    r
+    three_series_registry()
 }
 
 fn writer(url: &str, r: &Registry) -> RemoteWriter {
-    RemoteWriter::new(&format!("{url}/api/v1/write"))
-        .unwrap()
-        .registry(r)
-        .timeout(Duration::from_secs(5))
-        .protocol(RemoteWriteProtocol::V2)
+    base_writer(url, r).protocol(RemoteWriteProtocol::V2)
 }
 
 fn is_v2(r: &CapturedRequest) -> bool {

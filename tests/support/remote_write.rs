@@ -164,3 +164,28 @@ pub fn victoria_export(vm: &Server, selector: &str) -> Vec<(RwLabels, Vec<(i64, 
         })
         .collect()
 }
+
+/// The fault and protocol tests' registry: 3 series (`jobs_total{queue="a"}` 1,
+/// `jobs_total{queue="b"}` 2, `depth` 4).
+pub fn three_series_registry() -> tachymeter::Registry {
+    let r = tachymeter::Registry::new();
+    let c = tachymeter::Counter::builder("jobs_total", "Jobs.")
+        .labels(["queue"])
+        .register(&r)
+        .unwrap();
+    c.with_label_values(&["a"]).inc();
+    c.with_label_values(&["b"]).inc_by(2);
+    tachymeter::Gauge::builder("depth", "Depth.")
+        .register(&r)
+        .unwrap()
+        .set(4.0);
+    r
+}
+
+/// A writer for `url`'s `/api/v1/write` collecting `r`, with a 5 s request timeout.
+pub fn base_writer(url: &str, r: &tachymeter::Registry) -> tachymeter::http::RemoteWriter {
+    tachymeter::http::RemoteWriter::new(&format!("{url}/api/v1/write"))
+        .unwrap()
+        .registry(r)
+        .timeout(Duration::from_secs(5))
+}
