@@ -5,7 +5,7 @@
 //! Metric values publish no other memory: a reader only needs each value to be a value that
 //! was really stored, not a particular interleaving with other memory. So value updates and
 //! scrape reads are `Relaxed`, and each such site says so. The only non-`Relaxed` operations
-//! in the crate publish pointers to freshly initialised memory (shard inflation: `Release` on
+//! in the crate publish pointers to freshly initialised memory (a thread's new slot: `Release` on
 //! the store, `Acquire` on the load) and hand thread indices over through a mutex.
 
 use crate::sync::{AtomicU64, Ordering};

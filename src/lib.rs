@@ -1,9 +1,9 @@
 //! tachymeter: a lock-free, high-throughput Prometheus metrics engine.
 //!
 //! * **Hot path**: [`Counter::inc`] and [`Histogram::observe`] update a slot that only the
-//!   calling thread writes (per-thread, cache-padded shards that a metric grows only once a
-//!   second thread touches it): no lock, no allocation, no locked instruction, no cache line
-//!   bouncing between cores.
+//!   calling thread writes (one small slot per thread that wrote the metric, packed with the
+//!   same thread's other slots): no lock, no locked instruction, no cache line bouncing
+//!   between cores, and no allocation after a thread's first write.
 //! * **Labels**: a [`Family`] finds a child with a lock-free probe that writes nothing
 //!   shared; handles are cheap clones.
 //! * **Exposition**: Prometheus text 0.0.4 and OpenMetrics 1.0 ([`Format`]), written into a

@@ -51,9 +51,9 @@ fn adds_racing_a_set_against_a_reader() {
     });
 }
 
-/// Two setters race while the main thread (owner of the home slot, after its add) reads. With
-/// two shards under loom, the second spawned thread to register gets an index past them and
-/// sets and adds through the shared overflow slot.
+/// Two setters race while the main thread (which has its own slot, after its add) reads. Under
+/// loom only two thread indices get slots of their own, so the second spawned thread to
+/// register sets and adds through the shared overflow slot.
 #[test]
 fn two_setters_one_through_the_overflow_slot() {
     loom::model(|| {

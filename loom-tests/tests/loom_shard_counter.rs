@@ -1,5 +1,6 @@
-//! loom models of the per-thread shards behind counters: the home-slot claim, inflation when a
-//! second thread writes, the overflow slot, and the hand-over of a thread index at thread exit.
+//! loom models of the per-thread slots behind counters: each writer's first write creating its
+//! slot (and the directory chunks on the way), the overflow slot, and the hand-over of a thread
+//! index at thread exit.
 #![cfg(tachymeter_loom)]
 
 use loom::thread;
@@ -75,5 +76,30 @@ fn exit_racing_inflation() {
         t2.join().unwrap();
         t3.join().unwrap();
         assert_eq!(c.get(), 5.5);
+    });
+}
+
+/// Under loom a metric keeps no slot pointer inline, the directory's first chunk holds one and
+/// only two indices get slots of their own: three writers racing their first writes create
+/// the directory's chunks and the overflow slot concurrently (one allocation wins each race),
+/// and a reader walking the directory meanwhile sees each slot once, fully initialised.
+#[test]
+fn first_writes_racing_directory_growth_and_a_reader() {
+    loom::model(|| {
+        let c = Counter::new();
+        let spawn = |n: u64| {
+            let c = c.clone();
+            thread::spawn(move || c.inc_by(n))
+        };
+        let (a, b) = (spawn(1), spawn(10));
+        c.inc_by(100);
+        let seen = c.get();
+        assert!(
+            [100.0, 101.0, 110.0, 111.0].contains(&seen),
+            "read {seen}: a slot counted twice or torn"
+        );
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(c.get(), 111.0);
     });
 }

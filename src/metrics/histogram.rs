@@ -14,8 +14,8 @@ use crate::shard::{Sharded, Slot};
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Bucket counts kept inside the slot itself: Go's 11 default buckets plus `+Inf`. With the
-/// sum that is 104 bytes, so an inflated (cache-padded) slot stays one 128-byte line and an
-/// observe needs no extra pointer load.
+/// sum that is 104 bytes, so a slot stays within one 128-byte line and an observe needs no
+/// extra pointer load.
 const INLINE: usize = 12;
 const LANES: usize = 16;
 
@@ -503,11 +503,8 @@ impl Histogram {
         let n = self.inner.buckets.bounds.len() + 1;
         core::mem::size_of::<Inner>()
             + self.inner.exemplars.heap_bytes()
-            + HistogramSlot::rest_chunks(n)
-                * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
             + self.inner.cells.shard_bytes()
-            + self.inner.cells.is_inflated() as usize
-                * (crate::shard::shard_count() + 1)
+            + self.inner.cells.slot_count()
                 * HistogramSlot::rest_chunks(n)
                 * core::mem::size_of::<CachePadded<[AtomicU64; LANES]>>()
     }
@@ -584,7 +581,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_inflated_slot_is_one_padded_line() {
+    fn a_slot_fits_one_128_byte_line() {
         assert!(core::mem::size_of::<HistogramSlot>() <= 128);
     }
 }

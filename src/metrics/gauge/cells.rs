@@ -3,8 +3,8 @@
 //!
 //! # Design
 //!
-//! A gauge is an **era word** plus [`Sharded`] slots (see `crate::shard`: a home slot for the
-//! first writer, per-thread padded shards once a second thread writes, one shared overflow
+//! A gauge is an **era word** plus [`Sharded`] slots (see `crate::shard`: one slot per thread
+//! that wrote the gauge, created on its first write, and one shared overflow
 //! slot). Each slot holds two things:
 //!
 //! * the **adds** of the thread that owns it: a sum and the era word the sum belongs to.
@@ -69,6 +69,10 @@ const _: () = assert!((MAX_SLOT_ID as u64) < (1 << (64 - SEQ_BITS)));
 // The ring index of a sequence does not depend on its bits above `SEQ_BITS`.
 const _: () = assert!(RING.is_power_of_two() && (RING as u64) <= SEQ_MASK);
 
+/// The era word before any set: slot id 0 names no slot, and the gauge's value is 0.0 plus
+/// the adds made under this era.
+const NO_SET: u64 = 0;
+
 /// Reads that keep failing (each failure means a concurrent `set`) give up after this many
 /// attempts, yielding between them, and return the last attempt's total.
 const MAX_READ_ATTEMPTS: u32 = 1000;
@@ -82,7 +86,7 @@ fn era_word(id: usize, seq: u64) -> u64 {
 /// One thread's part of a gauge: its adds since the last set it saw, and its own sets.
 #[derive(Debug)]
 pub(crate) struct GaugeSlot {
-    /// The era word `sum` accumulates under (0, the initial era word, when fresh).
+    /// The era word `sum` accumulates under ([`NO_SET`], the initial era word, when fresh).
     era: AtomicU64,
     /// `f64` bits: the sum of this slot's adds under `era`.
     sum: AtomicU64,
@@ -98,7 +102,7 @@ impl Slot for GaugeSlot {
     type Config = ();
     fn new((): ()) -> Self {
         GaugeSlot {
-            era: AtomicU64::new(0),
+            era: AtomicU64::new(NO_SET),
             sum: AtomicU64::new(0f64.to_bits()),
             seq: AtomicU64::new(0),
             values: core::array::from_fn(|_| AtomicU64::new(0f64.to_bits())),
@@ -155,8 +159,7 @@ impl GaugeSlot {
 
 /// A gauge's value: the era word and the per-thread slots. See the [module docs](self).
 pub(crate) struct GaugeCells {
-    /// `(slot id << SEQ_BITS) | sequence` of the last set; 0 (the home slot's set number 0,
-    /// whose value is 0.0) before any.
+    /// `(slot id << SEQ_BITS) | sequence` of the last set; [`NO_SET`] (value 0.0) before any.
     era_word: AtomicU64,
     slots: Sharded<GaugeSlot>,
 }
@@ -164,7 +167,7 @@ pub(crate) struct GaugeCells {
 impl GaugeCells {
     pub(crate) fn new() -> Self {
         GaugeCells {
-            era_word: AtomicU64::new(0),
+            era_word: AtomicU64::new(NO_SET),
             slots: Sharded::new(()),
         }
     }
@@ -213,21 +216,25 @@ impl GaugeCells {
     /// One read attempt: `Ok` if no set interfered, else `Err` with the (unchecked) total.
     fn try_get(&self) -> Result<f64, f64> {
         // Acquire pairs with the Release store of the era word in `GaugeSlot::set`: the named
-        // set's value (and the inflation of the slot holding it) is visible.
+        // set's value (and the creation of the slot holding it) is visible.
         let word = self.era_word.load(Ordering::Acquire);
         let id = (word >> SEQ_BITS) as usize;
         let seq = word & SEQ_MASK;
-        let Some(setter) = self.slots.by_id(id) else {
-            // Unreachable: the setter reached its slot before publishing its id, and the
-            // Acquire above makes that inflation visible. Report a failed attempt regardless.
-            return Err(0.0);
+        let (base, mut valid) = if word == NO_SET {
+            (0.0, true)
+        } else {
+            let Some(setter) = self.slots.by_id(id) else {
+                // Unreachable: the setter created its slot before publishing its id, and the
+                // Acquire above makes that slot visible. Report a failed attempt regardless.
+                return Err(0.0);
+            };
+            // Acquire pairs with the Release value store in `GaugeSlot::set`: if this reads a
+            // later set's value, the sequence load below sees that set's number.
+            let base = f64::from_bits(setter.values[seq as usize % RING].load(Ordering::Acquire));
+            // Relaxed: ordered after the Acquire load above.
+            let latest = setter.seq.load(Ordering::Relaxed) & SEQ_MASK;
+            (base, latest.wrapping_sub(seq) & SEQ_MASK < RING as u64)
         };
-        // Acquire pairs with the Release value store in `GaugeSlot::set`: if this reads a later
-        // set's value, the sequence load below sees that set's number.
-        let base = f64::from_bits(setter.values[seq as usize % RING].load(Ordering::Acquire));
-        // Relaxed: ordered after the Acquire load above.
-        let latest = setter.seq.load(Ordering::Relaxed) & SEQ_MASK;
-        let mut valid = latest.wrapping_sub(seq) & SEQ_MASK < RING as u64;
         let mut total = base;
         self.slots.for_each(|s| {
             // Acquire pairs with the Release era store in `GaugeSlot::restart`: seeing `word`

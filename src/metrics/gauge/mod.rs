@@ -29,8 +29,7 @@ use cells::GaugeCells;
 ///
 /// The sum of float adds is formed per thread and then across threads, so it may round
 /// differently from one sequential sum (whole numbers below 2^53 stay exact). A gauge used
-/// by one thread keeps one slot; the first write from a second thread spreads it over
-/// per-thread cache-padded slots. Cloning is cheap and clones share the value.
+/// by one thread keeps one slot; each other thread that writes it gets a slot of its own. Cloning is cheap and clones share the value.
 ///
 /// ```
 /// use tachymeter::Gauge;

@@ -1,0 +1,770 @@
+//! Module implementing per-thread, single-writer slots. See [`Sharded`].
+//!
+//! # Design
+//!
+//! Every thread that records a metric gets a small **thread index** from a global pool the
+//! first time it does so; the index goes back to the pool when the thread exits and the lowest
+//! free index is handed out first, so indices stay dense.
+//!
+//! A metric's storage is a [`Sharded<S>`] where `S` is a *slot* (a few atomics: a counter's
+//! integer and float parts, or a histogram's buckets and sum). Every thread that writes the
+//! metric gets a slot of its own on its first write, and only the thread holding that index
+//! ever writes it, so an update is a plain `load` + `store` (no locked instruction, no cache
+//! line written by two threads). A metric pays for the threads that wrote it, not for every
+//! possible thread:
+//!
+//! * the slots live in per-thread-index **slabs** (see `slab`): blocks of one index are
+//!   packed together (a counter's slot is 16 bytes), and no cache line holds two indices'
+//!   blocks, so there is no false sharing without padding each slot to a line;
+//! * the metric holds pointers to its slots: the first [`INLINE`] thread indices in the metric
+//!   itself, the rest in a **directory** of chunks that double in size (created on demand,
+//!   chunk `c` one pointer hop further), so a thread with index 15 reaches its slot in three
+//!   hops and no thread count falls back to a shared slot;
+//! * one shared **overflow** slot, updated with atomic read-modify-writes, serves only threads
+//!   without an index (thread-local teardown) or past [`MAX_INDEXED`] threads alive at once.
+//!
+//! Readers sum every slot. No update is ever lost: a slot with a single writer is only ever
+//! written by the thread holding that index, and an index changes hands only through the
+//! pool's mutex, which orders the departing thread's last store before the next owner's first
+//! load (the next thread with that index continues the slot).
+
+mod slab;
+
+use core::cell::Cell;
+use core::ptr;
+
+use crate::sync::{lock, AtomicPtr, Mutex, Ordering};
+
+/// Index value meaning "this thread has no index (TLS torn down or pool exhausted)".
+pub(crate) const NO_INDEX: usize = usize::MAX;
+
+/// The pool of thread indices: the next never-used index and the returned ones.
+#[derive(Default)]
+struct IndexPool {
+    next: usize,
+    /// Returned indices, kept sorted descending so `pop` yields the lowest.
+    free: Vec<usize>,
+}
+
+impl IndexPool {
+    fn acquire(&mut self) -> usize {
+        if let Some(i) = self.free.pop() {
+            return i;
+        }
+        let i = self.next;
+        self.next += 1;
+        i
+    }
+
+    fn release(&mut self, i: usize) {
+        // Insert keeping descending order; the list is at most the number of threads that
+        // ever ran concurrently, and this runs once per thread exit.
+        let pos = self.free.partition_point(|&x| x > i);
+        self.free.insert(pos, i);
+    }
+}
+
+#[cfg(not(tachymeter_loom))]
+mod tls {
+    use super::*;
+
+    static POOL: Mutex<IndexPool> = Mutex::new(IndexPool {
+        next: 0,
+        free: Vec::new(),
+    });
+
+    pub(super) fn pool() -> &'static Mutex<IndexPool> {
+        &POOL
+    }
+
+    crate::sync::thread_local! {
+        /// This thread's index, `UNSET` before first use, `NO_INDEX` after teardown.
+        /// Const-initialised and without a destructor, so reading it is a plain TLS load.
+        static INDEX: Cell<usize> = const { Cell::new(UNSET) };
+        /// Returns the index to the pool when the thread exits.
+        static GUARD: Registration = const { Registration(Cell::new(NO_INDEX)) };
+    }
+
+    const UNSET: usize = NO_INDEX - 1;
+
+    pub(super) struct Registration(Cell<usize>);
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if i != NO_INDEX {
+                // Later TLS destructors that record metrics see NO_INDEX and take the
+                // shared path instead of re-registering.
+                let _ = INDEX.try_with(|c| c.set(NO_INDEX));
+                lock(pool()).release(i);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn thread_index() -> usize {
+        let i = INDEX.try_with(Cell::get).unwrap_or(NO_INDEX);
+        if i < UNSET {
+            i
+        } else if i == UNSET {
+            register()
+        } else {
+            NO_INDEX
+        }
+    }
+
+    #[cold]
+    fn register() -> usize {
+        let i = lock(pool()).acquire();
+        match GUARD.try_with(|g| g.0.set(i)) {
+            Ok(()) => {
+                let _ = INDEX.try_with(|c| c.set(i));
+                i
+            }
+            Err(_) => {
+                // TLS is being torn down: give the index straight back.
+                lock(pool()).release(i);
+                let _ = INDEX.try_with(|c| c.set(NO_INDEX));
+                NO_INDEX
+            }
+        }
+    }
+}
+
+#[cfg(tachymeter_loom)]
+mod tls {
+    use super::*;
+    use crate::sync::Arc;
+
+    loom::lazy_static! {
+        static ref POOL: Arc<Mutex<IndexPool>> = Arc::new(Mutex::new(IndexPool::default()));
+    }
+
+    /// Holds its own handle on the pool: loom may tear the lazy static down before the main
+    /// model thread's thread-locals are dropped.
+    pub(super) struct Registration(Cell<usize>, Cell<Option<Arc<Mutex<IndexPool>>>>);
+
+    impl Drop for Registration {
+        fn drop(&mut self) {
+            let i = self.0.get();
+            if let Some(pool) = self.1.take() {
+                if i != NO_INDEX {
+                    lock(&pool).release(i);
+                }
+            }
+        }
+    }
+
+    crate::sync::thread_local! {
+        static GUARD: Registration = Registration(Cell::new(NO_INDEX), Cell::new(None));
+    }
+
+    pub(crate) fn thread_index() -> usize {
+        GUARD
+            .try_with(|g| {
+                if g.0.get() == NO_INDEX {
+                    let pool: Arc<Mutex<IndexPool>> = POOL.clone();
+                    g.0.set(lock(&pool).acquire());
+                    g.1.set(Some(pool));
+                }
+                g.0.get()
+            })
+            .unwrap_or(NO_INDEX)
+    }
+}
+
+pub(crate) use tls::thread_index;
+
+/// The machine's parallelism rounded up to a power of two, at least 2 and at most 256 (2
+/// under loom). Tests size their thread counts by it.
+#[cfg(test)]
+pub(crate) fn shard_count() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, usize::from)
+        .next_power_of_two()
+        .clamp(2, 256)
+}
+
+/// Thread indices whose slot pointers live in the metric itself.
+#[cfg(not(tachymeter_loom))]
+const INLINE: usize = 3;
+/// (None under loom, so that models of three threads reach the directory's first two chunks
+/// and the overflow slot.)
+#[cfg(tachymeter_loom)]
+const INLINE: usize = 0;
+
+/// Slot pointers in the directory's first chunk; chunk `c` holds `FIRST_CHUNK << c`.
+#[cfg(not(tachymeter_loom))]
+const FIRST_CHUNK: usize = 4;
+#[cfg(tachymeter_loom)]
+const FIRST_CHUNK: usize = 1;
+
+/// Thread indices below this get a slot of their own in every metric they write; threads
+/// past it (more than this many alive at once) and threads without an index share the
+/// overflow slot.
+#[cfg(not(tachymeter_loom))]
+pub(crate) const MAX_INDEXED: usize = 510;
+#[cfg(tachymeter_loom)]
+pub(crate) const MAX_INDEXED: usize = 2;
+
+/// Slot id of the shared overflow slot (see [`Sharded::by_id`]); indexed slots have ids
+/// `1..=MAX_INDEXED` and 0 names no slot.
+pub(crate) const OVERFLOW_ID: usize = MAX_INDEXED + 1;
+
+/// Largest slot id [`Sharded::locate`] can return.
+pub(crate) const MAX_SLOT_ID: usize = OVERFLOW_ID;
+
+/// One metric's worth of atomics, updated either by its single owner (plain load + store)
+/// or, in the overflow slot, by atomic read-modify-writes.
+pub(crate) trait Slot: Send + Sync + Sized {
+    /// What a slot needs to be built (a histogram's bucket count; `()` for counters).
+    type Config: Copy;
+    /// A zeroed slot.
+    fn new(config: Self::Config) -> Self;
+}
+
+/// Where chunk `c` of the directory starts, in thread indices.
+#[inline]
+fn chunk_start(c: u32) -> usize {
+    INLINE + FIRST_CHUNK * ((1 << c) - 1)
+}
+
+/// The directory chunk and position within it of thread index `idx` (`INLINE <= idx`).
+#[inline]
+fn chunk_of(idx: usize) -> (u32, usize) {
+    let j = (idx - INLINE) / FIRST_CHUNK + 1;
+    let c = usize::BITS - 1 - j.leading_zeros();
+    (c, idx - chunk_start(c))
+}
+
+/// Entries before chunk `c`'s slot pointers: the next chunk, and in chunk 0 the overflow slot.
+#[inline]
+fn header(c: u32) -> usize {
+    if c == 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Entry length of chunk `c`.
+fn chunk_len(c: u32) -> usize {
+    header(c) + (FIRST_CHUNK << c)
+}
+
+/// A directory chunk: `chunk_len(c)` type-erased pointers (next chunk, [overflow,] slots),
+/// leaked from a boxed slice and freed in `Sharded`'s `Drop`.
+type Chunk = *mut AtomicPtr<()>;
+
+/// Storage for one metric: a slot per thread that has written it, each written by that
+/// thread alone. See the [module docs](self).
+pub(crate) struct Sharded<S: Slot> {
+    /// Slots of thread indices `0..INLINE`, null until that thread's first write.
+    inline: [AtomicPtr<S>; INLINE],
+    /// The directory's first chunk (indices from `INLINE`, and the overflow slot), null until
+    /// needed.
+    more: AtomicPtr<AtomicPtr<()>>,
+    config: S::Config,
+}
+
+impl<S: Slot> Sharded<S> {
+    pub(crate) fn new(config: S::Config) -> Self {
+        Sharded {
+            inline: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            more: AtomicPtr::new(ptr::null_mut()),
+            config,
+        }
+    }
+
+    /// Applies an update. `exclusive` runs on a slot the calling thread alone writes (so it may
+    /// use plain load + store); `shared` runs on the overflow slot and must use atomic
+    /// read-modify-writes.
+    #[inline]
+    pub(crate) fn update(&self, exclusive: impl FnOnce(&S), shared: impl FnOnce(&S)) {
+        let idx = thread_index();
+        if idx < INLINE {
+            // Acquire: as in `locate`.
+            let p = self.inline[idx].load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: as in `locate`.
+                return exclusive(unsafe { &*p });
+            }
+        }
+        self.update_slow(idx, exclusive, shared);
+    }
+
+    /// `update` past the inline fast path.
+    #[inline(never)]
+    fn update_slow(&self, idx: usize, exclusive: impl FnOnce(&S), shared: impl FnOnce(&S)) {
+        match self.locate_slow(idx) {
+            (slot, _, true) => exclusive(slot),
+            (slot, _, false) => shared(slot),
+        }
+    }
+
+    /// The slot the calling thread should use: its own, or the shared overflow slot. For
+    /// slots that synchronise themselves (a summary's mutex-guarded buffer), where the
+    /// exclusive/shared distinction of [`update`](Self::update) does not matter.
+    #[inline]
+    pub(crate) fn slot(&self) -> &S {
+        self.locate().0
+    }
+
+    /// The slot the calling thread writes, its [slot id](Self::by_id), and whether the thread
+    /// writes it alone (`false`: the shared overflow slot, whose writers must serialise
+    /// themselves). Like [`update`](Self::update), but for slots whose contents name the slot
+    /// they live in (a gauge's `set`).
+    #[inline]
+    pub(crate) fn locate(&self) -> (&S, usize, bool) {
+        let idx = thread_index();
+        if let Some(e) = self.inline.get(idx) {
+            // Acquire pairs with the Release store in `claim`: seeing the pointer means seeing
+            // the initialised slot.
+            let p = e.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: non-null entries point at live slots (see `claim`), freed only in
+                // `Drop`, which takes `&mut self`, so the reference cannot outlive them.
+                return (unsafe { &*p }, idx + 1, true);
+            }
+        }
+        self.locate_slow(idx)
+    }
+
+    /// `locate` for a first write, an index past the inline ones, or no index.
+    #[inline(never)]
+    fn locate_slow(&self, idx: usize) -> (&S, usize, bool) {
+        if idx >= MAX_INDEXED {
+            return (self.overflow(), OVERFLOW_ID, false);
+        }
+        let e = self.entry(idx, true).expect("created on demand");
+        // Acquire: as in `locate`.
+        let p = e.load(Ordering::Acquire);
+        let p = if p.is_null() { self.claim(idx, e) } else { p };
+        // SAFETY: as in `locate`.
+        (unsafe { &*p }, idx + 1, true)
+    }
+
+    /// Allocates thread `idx`'s slot (the caller holds that index, so nobody else writes `e`).
+    #[cold]
+    fn claim(&self, idx: usize, e: &AtomicPtr<S>) -> *mut S {
+        let p = slab::alloc_slot(idx, S::new(self.config)).as_ptr();
+        // Release publishes the initialised slot to every Acquire load of the entry. A plain
+        // store suffices: only the holder of index `idx` ever writes this entry, and an index
+        // changes hands only through the pool's mutex.
+        e.store(p, Ordering::Release);
+        p
+    }
+
+    /// The entry of thread index `idx` (`idx < MAX_INDEXED`), creating directory chunks on the
+    /// way if `create`; `None` if a chunk is missing and `create` is false.
+    fn entry(&self, idx: usize, create: bool) -> Option<&AtomicPtr<S>> {
+        if idx < INLINE {
+            return Some(&self.inline[idx]);
+        }
+        let (c, off) = chunk_of(idx);
+        let chunk = self.chunk(c, create)?;
+        // SAFETY: `chunk` is chunk `c`, `chunk_len(c)` entries long, and
+        // `header(c) + off < chunk_len(c)` since `off < FIRST_CHUNK << c`. Slot entries only
+        // ever hold null or a `*mut S` from `claim`, so viewing one as `AtomicPtr<S>` (same
+        // layout as `AtomicPtr<()>`) reads what was stored.
+        Some(unsafe { &*chunk.add(header(c) + off).cast::<AtomicPtr<S>>() })
+    }
+
+    /// Directory chunk `c`, creating it (and the chunks before it) if `create`.
+    fn chunk(&self, c: u32, create: bool) -> Option<Chunk> {
+        let mut link = &self.more;
+        let mut k = 0;
+        loop {
+            // Acquire pairs with the Release of the CAS in `grow`: the chunk's entries are
+            // initialised (null).
+            let mut p = link.load(Ordering::Acquire);
+            if p.is_null() {
+                if !create {
+                    return None;
+                }
+                p = grow(link, k);
+            }
+            if k == c {
+                return Some(p);
+            }
+            // SAFETY: entry 0 of every chunk is its link to the next one.
+            link = unsafe { &*p.cast::<AtomicPtr<AtomicPtr<()>>>() };
+            k += 1;
+        }
+    }
+
+    /// The shared overflow slot, created on first use.
+    #[cold]
+    fn overflow(&self) -> &S {
+        let chunk = self.chunk(0, true).expect("created on demand");
+        // SAFETY: entry 1 of chunk 0 is the overflow entry, which only ever holds null or a
+        // `*mut S` boxed below.
+        let e = unsafe { &*chunk.add(1).cast::<AtomicPtr<S>>() };
+        // Acquire pairs with the Release of the CAS below.
+        let mut p = e.load(Ordering::Acquire);
+        if p.is_null() {
+            let fresh = Box::into_raw(Box::new(S::new(self.config)));
+            // Release publishes the initialised slot; Acquire on failure lets us use the
+            // winner's.
+            match e.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => p = fresh,
+                Err(winner) => {
+                    // SAFETY: `fresh` came from `Box::into_raw` just above and was never shared.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    p = winner;
+                }
+            }
+        }
+        // SAFETY: as in `locate`: live until `Drop`.
+        unsafe { &*p }
+    }
+
+    /// The slot with id `id`: `1..=MAX_INDEXED` are the per-thread slots (thread index
+    /// `id - 1`), [`OVERFLOW_ID`] the overflow slot. `None` for 0, past the overflow, or a
+    /// slot not created yet.
+    #[inline]
+    pub(crate) fn by_id(&self, id: usize) -> Option<&S> {
+        let p = match id {
+            0 => return None,
+            OVERFLOW_ID => {
+                let chunk = self.chunk(0, false)?;
+                // SAFETY: as in `overflow`.
+                unsafe { &*chunk.add(1).cast::<AtomicPtr<S>>() }.load(Ordering::Acquire)
+            }
+            // Acquire: as in `locate`.
+            _ if id <= MAX_INDEXED => self.entry(id - 1, false)?.load(Ordering::Acquire),
+            _ => return None,
+        };
+        // SAFETY: as in `locate`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Calls `f` with each slot that exists and its thread index (`NO_INDEX` for the
+    /// overflow slot).
+    fn for_each_indexed(&self, mut f: impl FnMut(usize, *mut S)) {
+        for (i, e) in self.inline.iter().enumerate() {
+            // Acquire: as in `locate`.
+            let p = e.load(Ordering::Acquire);
+            if !p.is_null() {
+                f(i, p);
+            }
+        }
+        // Acquire pairs with the Release in `grow`.
+        let mut chunk = self.more.load(Ordering::Acquire);
+        let mut c = 0;
+        while !chunk.is_null() {
+            let start = chunk_start(c);
+            for i in header(c)..chunk_len(c) {
+                // SAFETY: `i < chunk_len(c)`; slot entries hold null or a `*mut S` (see
+                // `entry`), and entry 1 of chunk 0 the overflow slot (see `overflow`).
+                let p = unsafe { &*chunk.add(i).cast::<AtomicPtr<S>>() }.load(Ordering::Acquire);
+                let idx = start + i - header(c);
+                if !p.is_null() && idx < MAX_INDEXED {
+                    f(idx, p);
+                }
+            }
+            if c == 0 {
+                // SAFETY: as above.
+                let p = unsafe { &*chunk.add(1).cast::<AtomicPtr<S>>() }.load(Ordering::Acquire);
+                if !p.is_null() {
+                    f(NO_INDEX, p);
+                }
+            }
+            // SAFETY: entry 0 links the next chunk; Acquire as above.
+            chunk = unsafe { &*chunk.cast::<AtomicPtr<AtomicPtr<()>>>() }.load(Ordering::Acquire);
+            c += 1;
+        }
+    }
+
+    /// Calls `f` on every slot that may hold data.
+    #[inline]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&S)) {
+        for e in &self.inline {
+            // Acquire: as in `locate`.
+            let p = e.load(Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: as in `locate`: slots live until `Drop`.
+                f(unsafe { &*p });
+            }
+        }
+        // Acquire pairs with the Release in `grow`. Null unless more than `INLINE` threads
+        // (or a thread without an index) wrote the metric.
+        if !self.more.load(Ordering::Acquire).is_null() {
+            self.for_each_in_directory(&mut f);
+        }
+    }
+
+    /// `for_each`'s part past the inline slots.
+    #[inline(never)]
+    fn for_each_in_directory(&self, f: &mut impl FnMut(&S)) {
+        self.for_each_indexed(|i, p| {
+            if i >= INLINE {
+                // SAFETY: as in `locate`: slots live until `Drop`.
+                f(unsafe { &*p });
+            }
+        });
+    }
+
+    /// Whether a second thread has written this metric (it has more than one slot).
+    pub(crate) fn is_inflated(&self) -> bool {
+        self.slot_count() > 1
+    }
+
+    /// Number of slots created (threads that wrote the metric, plus the overflow slot if used).
+    pub(crate) fn slot_count(&self) -> usize {
+        let mut n = 0;
+        self.for_each_indexed(|_, _| n += 1);
+        n
+    }
+
+    /// Heap bytes held by the slots and the directory.
+    pub(crate) fn shard_bytes(&self) -> usize {
+        let mut n = 0;
+        self.for_each_indexed(|i, _| {
+            n += if i == NO_INDEX {
+                core::mem::size_of::<S>()
+            } else {
+                slab::footprint::<S>()
+            }
+        });
+        // Acquire: as in `for_each_indexed`.
+        let mut chunk = self.more.load(Ordering::Acquire);
+        let mut c = 0;
+        while !chunk.is_null() {
+            n += chunk_len(c) * core::mem::size_of::<AtomicPtr<()>>();
+            // SAFETY: as in `for_each_indexed`.
+            chunk = unsafe { &*chunk.cast::<AtomicPtr<AtomicPtr<()>>>() }.load(Ordering::Acquire);
+            c += 1;
+        }
+        n
+    }
+}
+
+/// Creates directory chunk `c` at `link` (or returns the one another thread created first).
+#[cold]
+fn grow(link: &AtomicPtr<AtomicPtr<()>>, c: u32) -> Chunk {
+    let entries: Box<[AtomicPtr<()>]> = (0..chunk_len(c))
+        .map(|_| AtomicPtr::new(ptr::null_mut()))
+        .collect();
+    let fresh = Box::into_raw(entries).cast::<AtomicPtr<()>>();
+    // Release publishes the initialised entries to every Acquire load of the link; Acquire on
+    // failure lets us use the winner's chunk.
+    match link.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            // SAFETY: `fresh` came from `Box::into_raw` of a `chunk_len(c)` slice just above
+            // and was never shared.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, chunk_len(c))) });
+            winner
+        }
+    }
+}
+
+impl<S: Slot> Drop for Sharded<S> {
+    fn drop(&mut self) {
+        self.for_each_indexed(|i, p| {
+            if i == NO_INDEX {
+                // SAFETY: the overflow slot came from `Box::into_raw` in `overflow`; `&mut self`
+                // proves no reference to it exists, and it is freed exactly once, here.
+                drop(unsafe { Box::from_raw(p) });
+            } else {
+                // SAFETY: slot `i` came from `slab::alloc_slot(i, _)` in `claim`; as above.
+                unsafe { slab::free_slot(i, ptr::NonNull::new_unchecked(p)) };
+            }
+        });
+        // Relaxed: `&mut self` excludes every other access.
+        let mut chunk = self.more.load(Ordering::Relaxed);
+        let mut c = 0;
+        while !chunk.is_null() {
+            // SAFETY: as in `for_each_indexed`; read before the chunk is freed.
+            let next =
+                unsafe { &*chunk.cast::<AtomicPtr<AtomicPtr<()>>>() }.load(Ordering::Relaxed);
+            // SAFETY: `chunk` came from `Box::into_raw` of a `chunk_len(c)` slice in `grow`
+            // and is freed exactly once, here.
+            drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(chunk, chunk_len(c))) });
+            chunk = next;
+            c += 1;
+        }
+    }
+}
+impl<S: Slot + core::fmt::Debug> core::fmt::Debug for Sharded<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sharded")
+            .field("inflated", &self.is_inflated())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Test-only access to the thread-index pool, so tests can check that indices are reused.
+#[cfg(test)]
+pub(crate) fn pool_snapshot() -> (usize, Vec<usize>) {
+    let p = lock(tls::pool());
+    (p.next, p.free.clone())
+}
+
+#[cfg(all(test, not(tachymeter_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::AtomicU64;
+
+    #[derive(Debug)]
+    struct Cell64(AtomicU64);
+    impl Slot for Cell64 {
+        type Config = ();
+        fn new((): ()) -> Self {
+            Cell64(AtomicU64::new(0))
+        }
+    }
+
+    fn add(s: &Sharded<Cell64>, n: u64) {
+        s.update(
+            |c| {
+                c.0.store(c.0.load(Ordering::Relaxed) + n, Ordering::Relaxed)
+            },
+            |c| {
+                c.0.fetch_add(n, Ordering::Relaxed);
+            },
+        );
+    }
+
+    fn total(s: &Sharded<Cell64>) -> u64 {
+        let mut t = 0;
+        s.for_each(|c| t += c.0.load(Ordering::Relaxed));
+        t
+    }
+
+    #[test]
+    fn indices_are_returned_and_reused_lowest_first() {
+        let mine = thread_index();
+        assert_ne!(mine, NO_INDEX);
+        assert_eq!(thread_index(), mine, "stable within a thread");
+        // The pool is process-wide and other tests' threads take indices concurrently, so
+        // one of them may grab the freed index between the join and the snapshot: retry a
+        // bounded number of times, and require one clean round.
+        let mut clean = None;
+        for _ in 0..50 {
+            let a = std::thread::spawn(thread_index).join().unwrap();
+            // The exited thread's index is free again, and is handed out before fresh ones.
+            let (_, free) = pool_snapshot();
+            if !free.contains(&a) {
+                continue;
+            }
+            let b = std::thread::spawn(thread_index).join().unwrap();
+            let (next, _) = pool_snapshot();
+            clean = Some((a, b, next, free));
+            break;
+        }
+        let (a, b, next, free) = clean.expect("an exited thread's index was never returned");
+        assert!(b < next);
+        assert!(
+            b <= a || free.iter().any(|&f| f < a),
+            "lowest free index first"
+        );
+    }
+
+    #[test]
+    fn each_writer_gets_one_small_slot_on_its_first_write() {
+        let s = Sharded::<Cell64>::new(());
+        assert_eq!((s.slot_count(), s.shard_bytes()), (0, 0));
+        add(&s, 5);
+        add(&s, 1);
+        assert!(!s.is_inflated());
+        assert_eq!(
+            (s.slot_count(), s.shard_bytes()),
+            (1, 16),
+            "one 16-byte slot"
+        );
+        std::thread::scope(|sc| {
+            sc.spawn(|| add(&s, 7));
+        });
+        assert!(s.is_inflated());
+        add(&s, 1); // the first writer keeps its slot
+        assert_eq!(total(&s), 14);
+        assert_eq!(s.slot_count(), 2);
+    }
+
+    #[test]
+    fn directory_chunks_cover_every_index_once() {
+        let mut seen = std::collections::HashSet::new();
+        for idx in INLINE..MAX_INDEXED {
+            let (c, off) = chunk_of(idx);
+            assert!(
+                off < FIRST_CHUNK << c,
+                "index {idx}: offset {off} in chunk {c}"
+            );
+            assert_eq!(chunk_start(c) + off, idx);
+            assert!(seen.insert((c, off)));
+        }
+        assert_eq!(chunk_of(INLINE), (0, 0));
+        assert_eq!(chunk_of(INLINE + FIRST_CHUNK), (1, 0));
+        // Index 15 (the 16th writer) is three hops past the inline pointers.
+        assert_eq!(chunk_of(15).0, 2);
+    }
+
+    #[test]
+    fn many_writers_each_keep_a_slot_of_their_own() {
+        // More threads than shard_count() at once: none falls back to the shared slot.
+        let s = Sharded::<Cell64>::new(());
+        let n = 16.max(shard_count() + 3);
+        let barrier = std::sync::Barrier::new(n);
+        let exclusive = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for _ in 0..n {
+                sc.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..100 {
+                        add(&s, 1);
+                    }
+                    let (_, id, alone) = s.locate();
+                    assert!((1..=MAX_INDEXED).contains(&id));
+                    if alone {
+                        exclusive.fetch_add(1, Ordering::Relaxed);
+                    }
+                    assert!(core::ptr::eq(s.by_id(id).unwrap(), s.locate().0));
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(total(&s), n as u64 * 100);
+        assert_eq!(exclusive.load(Ordering::Relaxed), n);
+        assert!(s.slot_count() >= n);
+        assert!(s.by_id(0).is_none() && s.by_id(OVERFLOW_ID).is_none());
+        // Far less than n padded lines: 16 bytes a writer plus the directory's pointers.
+        assert!(
+            s.shard_bytes() < n * 16 + 64 * 8,
+            "{} bytes",
+            s.shard_bytes()
+        );
+    }
+
+    #[test]
+    fn a_thread_without_an_index_uses_the_overflow_slot() {
+        let s = Sharded::<Cell64>::new(());
+        let (slot, id, alone) = s.locate_slow(NO_INDEX);
+        assert_eq!((id, alone), (OVERFLOW_ID, false));
+        slot.0.fetch_add(3, Ordering::Relaxed);
+        add(&s, 4);
+        assert_eq!(total(&s), 7);
+        assert!(core::ptr::eq(s.by_id(OVERFLOW_ID).unwrap(), slot));
+    }
+
+    #[test]
+    fn more_threads_than_shards_use_the_overflow_without_loss() {
+        let s = Sharded::<Cell64>::new(());
+        let n = shard_count() * 2 + 3;
+        let barrier = std::sync::Barrier::new(n);
+        std::thread::scope(|sc| {
+            for _ in 0..n {
+                sc.spawn(|| {
+                    // Hold every index at once so some threads get indices ≥ shard_count().
+                    barrier.wait();
+                    for _ in 0..1000 {
+                        add(&s, 1);
+                    }
+                    barrier.wait();
+                });
+            }
+        });
+        assert_eq!(total(&s), n as u64 * 1000);
+    }
+}
