@@ -74,7 +74,7 @@ pub(super) fn hit<M: 'static, R>(
                 return None;
             }
             let child = e.child.downcast_ref::<Child<M>>()?;
-            if !q.matches(&child.key) {
+            if !q.matches(child.key()) {
                 return None;
             }
             f.take().map(|f| f(child))

@@ -286,7 +286,7 @@ impl<M: Metric> Family<M> {
             .filter(|c| {
                 wanted
                     .iter()
-                    .all(|&(i, v)| c.key.values().nth(i) == Some(v.as_bytes()))
+                    .all(|&(i, v)| c.key().values().nth(i) == Some(v.as_bytes()))
             })
             .collect();
         Ok(self.remove_all(&doomed))
@@ -312,7 +312,7 @@ impl<M: Metric> Family<M> {
         let mut doomed = Vec::new();
         for c in &all {
             values.clear();
-            values.extend(c.key.values().map(as_str));
+            values.extend(c.key().values().map(as_str));
             if !keep(&values, &c.metric) {
                 doomed.push(c.clone());
             }

@@ -32,26 +32,26 @@ mod index {
 
     impl<M> Hash for Entry<M> {
         fn hash<H: Hasher>(&self, state: &mut H) {
-            self.0.key.hash(state);
+            self.0.key().hash(state);
         }
     }
     impl<M> PartialEq for Entry<M> {
         fn eq(&self, other: &Self) -> bool {
-            self.0.key == other.0.key
+            self.0.key() == other.0.key()
         }
     }
     impl<M> Eq for Entry<M> {}
 
     impl<M> papaya::Equivalent<Entry<M>> for LabelQuery<'_> {
         fn equivalent(&self, e: &Entry<M>) -> bool {
-            self.matches(&e.0.key)
+            self.matches(e.0.key())
         }
     }
 
     // A key hashes exactly like the query of the same values (tested in the parent module).
-    impl<M> papaya::Equivalent<Entry<M>> for LabelKey {
+    impl<M> papaya::Equivalent<Entry<M>> for LabelKey<'_> {
         fn equivalent(&self, e: &Entry<M>) -> bool {
-            *self == e.0.key
+            *self == e.0.key()
         }
     }
 
@@ -80,13 +80,13 @@ mod index {
             self.0.pin().insert(Entry(c));
         }
 
-        pub(super) fn get_key(&self, k: &LabelKey) -> Option<Arc<Child<M>>> {
-            self.0.pin().get(k).map(|e| e.0.clone())
+        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<Arc<Child<M>>> {
+            self.0.pin().get(&k).map(|e| e.0.clone())
         }
 
         /// Only under the writer lock.
-        pub(super) fn remove_key(&self, k: &LabelKey) {
-            self.0.pin().remove(k);
+        pub(super) fn remove_key(&self, k: LabelKey<'_>) {
+            self.0.pin().remove(&k);
         }
 
         /// Only under the writer lock.
@@ -115,19 +115,19 @@ mod index {
         }
 
         pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<Arc<Child<M>>> {
-            lock(&self.0).iter().find(|c| q.matches(&c.key)).cloned()
+            lock(&self.0).iter().find(|c| q.matches(c.key())).cloned()
         }
 
         pub(super) fn insert(&self, c: Arc<Child<M>>) {
             lock(&self.0).push(c);
         }
 
-        pub(super) fn get_key(&self, k: &LabelKey) -> Option<Arc<Child<M>>> {
-            lock(&self.0).iter().find(|c| c.key == *k).cloned()
+        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<Arc<Child<M>>> {
+            lock(&self.0).iter().find(|c| c.key() == k).cloned()
         }
 
-        pub(super) fn remove_key(&self, k: &LabelKey) {
-            lock(&self.0).retain(|c| c.key != *k);
+        pub(super) fn remove_key(&self, k: LabelKey<'_>) {
+            lock(&self.0).retain(|c| c.key() != k);
         }
 
         pub(super) fn clear(&self) {
@@ -251,7 +251,7 @@ impl<M> ChildMap<M> {
         for c in children {
             if self
                 .index
-                .get_key(&c.key)
+                .get_key(c.key())
                 .is_some_and(|cur| Arc::ptr_eq(&cur, c))
             {
                 self.unlink(&mut w, c);
@@ -264,7 +264,7 @@ impl<M> ChildMap<M> {
     }
 
     fn unlink(&self, w: &mut Writer<M>, c: &Arc<Child<M>>) {
-        self.index.remove_key(&c.key);
+        self.index.remove_key(c.key());
         self.order.remove(&mut w.tally, c);
         if w.overflow.as_ref().is_some_and(|o| Arc::ptr_eq(o, c)) {
             w.overflow = None;

@@ -8,19 +8,34 @@ use crate::metrics::Metric;
 use crate::registry::Collector;
 use crate::sync::{Arc, Ordering};
 
-/// The owned key of a child: its label values in label-name order, in one allocation (so a
-/// lookup compares it with one pointer chase): each value as a 4-byte little-endian length,
-/// then its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LabelKey(Box<[u8]>);
+/// A child's key: its label values in label-name order, each as its length (one byte below
+/// 255, else 255 and a 4-byte little-endian length) then its bytes. Borrowed from the child's
+/// one allocation (see [`Child`]), so a lookup compares it with one pointer chase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LabelKey<'a>(&'a [u8]);
 
-impl LabelKey {
+/// Key length prefix meaning "a 4-byte length follows".
+const LONG: u8 = u8::MAX;
+
+/// Splits one value off the front of a key: `(value, rest)`.
+#[inline]
+fn split_value(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&n, tail) = key.split_first()?;
+    let (len, tail) = if n == LONG {
+        let (len, tail) = tail.split_first_chunk::<4>()?;
+        (u32::from_le_bytes(*len) as usize, tail)
+    } else {
+        (n as usize, tail)
+    };
+    (len <= tail.len()).then(|| tail.split_at(len))
+}
+
+impl<'a> LabelKey<'a> {
     /// The values' bytes, in order.
-    fn values(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let mut rest = &self.0[..];
+    fn values(self) -> impl Iterator<Item = &'a [u8]> {
+        let mut rest = self.0;
         core::iter::from_fn(move || {
-            let (len, tail) = rest.split_first_chunk::<4>()?;
-            let (v, tail) = tail.split_at(u32::from_le_bytes(*len) as usize);
+            let (v, tail) = split_value(rest)?;
             rest = tail;
             Some(v)
         })
@@ -34,7 +49,7 @@ pub(crate) struct LabelQuery<'q>(&'q [&'q str]);
 // Both hash every value as (length, bytes): the length prefix keeps ["ab","c"] and
 // ["a","bc"] apart, and equality below compares values in full, so a hash collision can never
 // merge two series.
-impl Hash for LabelKey {
+impl Hash for LabelKey<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         for v in self.values() {
             state.write_usize(v.len());
@@ -55,18 +70,17 @@ impl Hash for LabelQuery<'_> {
 impl LabelQuery<'_> {
     /// Full comparison of every value (never by hash alone).
     #[inline]
-    fn matches(&self, key: &LabelKey) -> bool {
-        let mut rest = &key.0[..];
+    fn matches(&self, key: LabelKey<'_>) -> bool {
+        let mut rest = key.0;
         for v in self.0 {
             let v = v.as_bytes();
-            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            let Some((k, tail)) = split_value(rest) else {
                 return false;
             };
-            let len = u32::from_le_bytes(*len) as usize;
-            if len != v.len() || !bytes_eq(v, &tail[..len]) {
+            if !bytes_eq(v, k) {
                 return false;
             }
-            rest = &tail[len..];
+            rest = tail;
         }
         rest.is_empty()
     }
@@ -94,15 +108,27 @@ impl LabelQuery<'_> {
         h
     }
 
-    /// The owned key. Label values longer than `u32::MAX` bytes are not supported (an
-    /// exposition line that long is not either).
-    fn to_key(self) -> LabelKey {
-        let mut k = Vec::with_capacity(self.0.iter().map(|v| 4 + v.len()).sum());
+    /// Appends the key of these values to `out`. Label values longer than `u32::MAX` bytes
+    /// are not supported (an exposition line that long is not either).
+    fn write_key(self, out: &mut Vec<u8>) {
         for v in self.0 {
-            k.extend_from_slice(&(v.len() as u32).to_le_bytes());
-            k.extend_from_slice(v.as_bytes());
+            match u8::try_from(v.len()) {
+                Ok(n) if n != LONG => out.push(n),
+                _ => {
+                    out.push(LONG);
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
+            }
+            out.extend_from_slice(v.as_bytes());
         }
-        LabelKey(k.into_boxed_slice())
+    }
+
+    /// Bytes of [`write_key`](Self::write_key)'s output.
+    fn key_len(self) -> usize {
+        self.0
+            .iter()
+            .map(|v| v.len() + if v.len() < LONG as usize { 1 } else { 5 })
+            .sum()
     }
 }
 
@@ -137,18 +163,71 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A child of a family: its label values, the metric, and its label pairs rendered once for
 /// exposition.
+///
+/// The creation time, the key and the rendered labels share one allocation, `text`:
+/// `created` (f64 bits, little-endian) | key | labels. Kept small on purpose: a family with a
+/// million children pays these bytes a million times (see BENCHMARKS.md, memory per child).
 #[derive(Debug)]
 pub(crate) struct Child<M> {
-    pub(crate) key: LabelKey,
-    pub(crate) metric: M,
-    pub(crate) labels: Box<str>,
-    /// When the child was created, in seconds since the Unix epoch (`_created`).
-    pub(crate) created: f64,
+    text: Box<[u8]>,
+    /// End of the key in `text` (the labels follow).
+    key_end: u32,
+    /// Position in the creation-order list (see `order.rs`); only under the writer lock.
+    pub(crate) pos: crate::sync::AtomicU32,
     /// Process-unique identity, never reused: remote write caches each series' encoded
     /// labels under it (an address could be reused by a later child once this one is freed).
     pub(crate) id: u64,
-    /// Position in the creation-order list (see `order.rs`); only under the writer lock.
-    pub(crate) pos: crate::sync::AtomicUsize,
+    pub(crate) metric: M,
+}
+
+/// Bytes of the creation time at the start of [`Child::text`].
+const CREATED: usize = 8;
+
+impl<M> Child<M> {
+    fn new(values: LabelQuery<'_>, labels: &str, created: f64, id: u64, metric: M) -> Self {
+        let key_len = values.key_len();
+        let mut text = Vec::with_capacity(CREATED + key_len + labels.len());
+        text.extend_from_slice(&created.to_bits().to_le_bytes());
+        values.write_key(&mut text);
+        text.extend_from_slice(labels.as_bytes());
+        Child {
+            // Keys over 4 GiB are not supported (see `write_key`); saturating keeps the
+            // labels slice in bounds regardless.
+            key_end: u32::try_from(CREATED + key_len).unwrap_or(u32::MAX),
+            text: text.into_boxed_slice(),
+            pos: crate::sync::AtomicU32::new(0),
+            id,
+            metric,
+        }
+    }
+
+    /// The label values (the map's key).
+    #[inline]
+    pub(crate) fn key(&self) -> LabelKey<'_> {
+        LabelKey(
+            self.text
+                .get(CREATED..self.key_end as usize)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The rendered label pairs (`a="x",b="y"`; empty for an unlabelled family).
+    #[inline]
+    #[allow(unsafe_code)] // validating UTF-8 on every scrape would cost more than the encode
+    pub(crate) fn labels(&self) -> &str {
+        let bytes = self.text.get(self.key_end as usize..).unwrap_or_default();
+        // SAFETY: `new` copied these bytes from a `&str` (the labels follow the key, whose end
+        // is `key_end`) and `text` is never modified, so they are valid UTF-8.
+        unsafe { core::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// When the child was created, in seconds since the Unix epoch (`_created`).
+    #[inline]
+    pub(crate) fn created(&self) -> f64 {
+        let mut bits = [0; CREATED];
+        bits.copy_from_slice(&self.text[..CREATED]);
+        f64::from_bits(u64::from_le_bytes(bits))
+    }
 }
 
 #[cfg(not(tachymeter_loom))]
@@ -295,7 +374,7 @@ impl<M: Metric> Family<M> {
             };
             let child = self.get_or_insert(q);
             // Not the overflow child under an overflowed query: that entry would never hit.
-            if q.matches(&child.key) {
+            if q.matches(child.key()) {
                 cache::fill(inner.id, hash, generation, child.clone());
             }
             Ok(f(&child))
@@ -319,16 +398,15 @@ impl<M: Metric> Family<M> {
                     seen: metric.fingerprint(),
                     since: inner.life.now_if_expiring(),
                 });
-                let child = Child {
-                    key: q.to_key(),
-                    labels: render_labels(inner.desc.label_names(), q.0),
-                    created: crate::encode::now_seconds(),
+                let child = Child::new(
+                    q,
+                    &render_labels(inner.desc.label_names(), q.0),
+                    crate::encode::now_seconds(),
                     // AcqRel: pairs with the Acquire load that starts a scrape's walk (see
                     // `Order::walk`): ids order creations for walks, not just name them.
-                    id: NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::AcqRel),
-                    pos: crate::sync::AtomicUsize::new(0),
+                    NEXT_CHILD_ID.fetch_add(1, std::sync::atomic::Ordering::AcqRel),
                     metric,
-                };
+                );
                 (child, idle)
             },
         );
@@ -407,7 +485,7 @@ impl<M: Metric> Family<M> {
         let mut n = 0;
         self.inner
             .children
-            .for_each(|c, _| n += c.metric.heap_bytes() + c.labels.len());
+            .for_each(|c, _| n += c.metric.heap_bytes() + c.text.len());
         n
     }
 }
@@ -460,9 +538,9 @@ impl<M: Metric> Collector for Family<M> {
                         return;
                     }
                 }
-                fw.begin_child(c.id, created.then_some(c.created));
-                c.metric.encode_child(&inner.options, &mut fw, &c.labels);
-                fw.end_child(&c.labels);
+                fw.begin_child(c.id, created.then_some(c.created()));
+                c.metric.encode_child(&inner.options, &mut fw, c.labels());
+                fw.end_child(c.labels());
             });
             if let Some(s) = sweep {
                 if inner.children.remove_children(&s.into_expired()) > 0 {
@@ -500,25 +578,58 @@ mod tests {
         }
     }
 
+    fn key_of(v: &[&str]) -> Vec<u8> {
+        let mut k = Vec::new();
+        LabelQuery(v).write_key(&mut k);
+        assert_eq!(k.len(), LabelQuery(v).key_len());
+        k
+    }
+
     #[test]
     fn key_and_query_hash_and_compare_alike() {
         let s = ahash::RandomState::new();
+        let long = "x".repeat(254);
+        let longer = "y".repeat(255);
+        let longest = "z".repeat(70_000);
         for v in [
             &["a", "bc"][..],
             &["ab", "c"],
             &["", ""],
             &[],
             &["ünï", "x".repeat(40).as_str()],
+            // Around the one-byte length's limit: 254 fits, 255 takes the long form.
+            &[long.as_str(), "a"],
+            &[longer.as_str(), "b"],
+            &["c", longest.as_str(), ""],
         ] {
-            let key = LabelQuery(v).to_key();
-            assert_eq!(s.hash_one(&key), s.hash_one(LabelQuery(v)), "{v:?}");
-            assert!(LabelQuery(v).matches(&key));
-            assert_eq!(key.values().count(), v.len());
+            let bytes = key_of(v);
+            let key = LabelKey(&bytes);
+            assert_eq!(s.hash_one(key), s.hash_one(LabelQuery(v)), "{v:?}");
+            assert!(LabelQuery(v).matches(key));
+            let values: Vec<&[u8]> = key.values().collect();
+            let expected: Vec<&[u8]> = v.iter().map(|x| x.as_bytes()).collect();
+            assert_eq!(values, expected);
         }
-        let key = LabelQuery(&["ab", "c"]).to_key();
-        assert!(!LabelQuery(&["a", "bc"]).matches(&key));
-        assert!(!LabelQuery(&["ab"]).matches(&key));
-        assert!(!LabelQuery(&["ab", "c", ""]).matches(&key));
+        let bytes = key_of(&["ab", "c"]);
+        let key = LabelKey(&bytes);
+        assert!(!LabelQuery(&["a", "bc"]).matches(key));
+        assert!(!LabelQuery(&["ab"]).matches(key));
+        assert!(!LabelQuery(&["ab", "c", ""]).matches(key));
+        // 255 one-byte values never read as the long form's marker.
+        let bytes = key_of(&[longer.as_str()]);
+        assert!(!LabelQuery(&[&longer[..254]]).matches(LabelKey(&bytes)));
+    }
+
+    #[test]
+    fn a_child_keeps_created_key_and_labels_in_one_allocation() {
+        let child = Child::new(LabelQuery(&["x", "ü"]), "a=\"x\",b=\"ü\"", 1.5e9, 7, ());
+        assert_eq!(child.created(), 1.5e9);
+        assert!(LabelQuery(&["x", "ü"]).matches(child.key()));
+        assert_eq!(child.labels(), "a=\"x\",b=\"ü\"");
+        assert_eq!(child.text.len(), CREATED + 2 + 3 + child.labels().len());
+        let bare = Child::new(LabelQuery(&[]), "", 0.25, 8, ());
+        assert_eq!((bare.created(), bare.labels()), (0.25, ""));
+        assert!(LabelQuery(&[]).matches(bare.key()));
     }
 
     #[cfg(not(tachymeter_loom))]

@@ -26,9 +26,16 @@ pub(super) const SEG: usize = 64;
 pub(super) const SEG: usize = 2;
 /// Dead slots below which compaction is not worth it.
 const COMPACT_MIN: usize = if cfg!(tachymeter_loom) { 2 } else { 4 * SEG };
-/// `pos` packs (segment index << SLOT_BITS) | slot.
-const SLOT_BITS: u32 = 8;
+/// `pos` packs (segment index << SLOT_BITS) | slot into a `u32` (four bytes of every child).
+const SLOT_BITS: u32 = 6;
 const _: () = assert!(SEG <= 1 << SLOT_BITS);
+
+/// A child's `pos`. Past 2^26 segments (over 4·10^9 children in one family) the position
+/// saturates to one no segment has: `remove` then finds nothing (the child stays listed
+/// until the next compaction gives it a real position) instead of taking another child.
+fn pack(seg: usize, slot: usize) -> u32 {
+    u32::try_from((seg << SLOT_BITS) | slot).unwrap_or(u32::MAX)
+}
 
 /// What idle expiry remembers of a child between collections. It lives in the child's slot,
 /// not in the child, because only walks touch it (under the segment lock, so plain
@@ -117,7 +124,7 @@ impl<M> Order<M> {
         let mut dir = lock(&self.dir);
         if let Some(tail) = dir.last().filter(|_| tally.tail_len < SEG) {
             if let Some(mut slots) = try_lock(tail) {
-                let pos = ((dir.len() - 1) << SLOT_BITS) | slots.children.len();
+                let pos = pack(dir.len() - 1, slots.children.len());
                 // Relaxed: `pos` is read and written only under the writer lock.
                 child.pos.store(pos, Ordering::Relaxed);
                 slots.push(Some(child.clone()), idle);
@@ -131,7 +138,7 @@ impl<M> Order<M> {
         let mut slots = Slots::new();
         slots.push(Some(child.clone()), idle);
         // Relaxed: as above.
-        child.pos.store(dir.len() << SLOT_BITS, Ordering::Relaxed);
+        child.pos.store(pack(dir.len(), 0), Ordering::Relaxed);
         dir.push(Arc::new(Mutex::new(slots)));
         tally.live += 1;
         tally.tail_len = 1;
@@ -141,7 +148,7 @@ impl<M> Order<M> {
     /// it was there.
     pub(super) fn remove(&self, tally: &mut Tally, child: &Arc<Child<M>>) -> bool {
         // Relaxed: written only under the writer lock, which the caller holds.
-        let pos = child.pos.load(Ordering::Relaxed);
+        let pos = child.pos.load(Ordering::Relaxed) as usize;
         let Some(seg) = lock(&self.dir).get(pos >> SLOT_BITS).cloned() else {
             return false;
         };
@@ -309,10 +316,8 @@ impl<M> Order<M> {
                     ))));
                 }
                 // Relaxed: `pos` is only accessed under the writer lock, held here.
-                c.pos.store(
-                    (fresh.len() << SLOT_BITS) | cur.children.len(),
-                    Ordering::Relaxed,
-                );
+                c.pos
+                    .store(pack(fresh.len(), cur.children.len()), Ordering::Relaxed);
                 cur.push(Some(c), i);
             }
         }
