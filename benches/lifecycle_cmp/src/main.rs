@@ -1,4 +1,5 @@
-//! Issue 10: this tree (`new`) vs bd750b4 (`old`), interleaved in one process; see run.sh.
+//! Issue 10: this tree (`new`) vs an older commit (`old`, bd750b4 unless `OLD_REV` says), interleaved
+//! in one process; see run.sh.
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -49,25 +50,62 @@ macro_rules! suite {
                 }
                 /// ns per op
                 pub fn with(&self, n: usize) -> f64 {
+                    let values: Vec<[&str; 2]> = self.pairs.iter().map(|&(a, b)| [a, b]).collect();
                     let t = Instant::now();
                     for i in 0..n {
-                        let (a, b) = self.pairs[i % 100];
-                        black_box(&self.fam)
-                            .with(&[black_box(a), black_box(b)], |c| c.inc())
-                            .unwrap();
+                        let v = black_box(&values[i % 100]);
+                        black_box(&self.fam).with(v, |c| c.inc()).unwrap();
                     }
                     t.elapsed().as_nanos() as f64 / n as f64
                 }
                 pub fn wlv(&self, n: usize) -> f64 {
+                    // The values as one array behind `black_box` (two `black_box`ed halves made
+                    // one side's code stall on store forwarding, depending on layout).
+                    let values: Vec<[&str; 2]> = self.pairs.iter().map(|&(a, b)| [a, b]).collect();
                     let t = Instant::now();
                     for i in 0..n {
-                        let (a, b) = self.pairs[i % 100];
-                        black_box(&self.fam)
-                            .with_label_values(&[black_box(a), black_box(b)])
-                            .inc();
+                        let v = black_box(&values[i % 100]);
+                        black_box(&self.fam).with_label_values(v).inc();
                     }
                     t.elapsed().as_nanos() as f64 / n as f64
                 }
+            }
+
+            /// ns per op: a kept counter handle's `inc` on `threads` threads at once (all on one
+            /// counter, so at 2 threads each writes its own slot), and a histogram's `observe`.
+            pub fn inc(threads: usize, n: usize) -> f64 {
+                let c = Counter::new();
+                let barrier = std::sync::Barrier::new(threads);
+                let ns: Vec<f64> = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..threads)
+                        .map(|_| {
+                            s.spawn(|| {
+                                let c = c.clone();
+                                c.inc(); // first write outside the timing
+                                barrier.wait();
+                                let t = Instant::now();
+                                for _ in 0..n {
+                                    black_box(&c).inc();
+                                }
+                                t.elapsed().as_nanos() as f64 / n as f64
+                            })
+                        })
+                        .collect();
+                    hs.into_iter().map(|h| h.join().unwrap()).collect()
+                });
+                assert_eq!(c.get(), (threads * (n + 1)) as f64);
+                ns.iter().sum::<f64>() / threads as f64
+            }
+            pub fn observe(n: usize) -> f64 {
+                let h = $krate::Histogram::new(Arc::new(
+                    $krate::Buckets::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]).unwrap(),
+                ));
+                h.observe(0.3);
+                let t = Instant::now();
+                for i in 0..n {
+                    black_box(&h).observe(black_box((i & 1023) as f64 * 0.01));
+                }
+                t.elapsed().as_nanos() as f64 / n as f64
             }
 
             /// benches/common/workload.rs (1,050 series), with this suite's crate.
@@ -272,10 +310,59 @@ fn main() {
             ln.push(hn.wlv(1_000_000));
         }
         let (wo, wn, lo, ln) = (median(wo), median(wn), median(lo), median(ln));
-        println!("hit with():              old {wo:.2} ns  new {wn:.2} ns  new/old {:.3}", wn / wo);
-        println!("hit with_label_values(): old {lo:.2} ns  new {ln:.2} ns  new/old {:.3}", ln / lo);
+        println!(
+            "hit with():              old {wo:.2} ns  new {wn:.2} ns  new/old {:.3}",
+            wn / wo
+        );
+        println!(
+            "hit with_label_values(): old {lo:.2} ns  new {ln:.2} ns  new/old {:.3}",
+            ln / lo
+        );
     }
-    let size: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    if what == "wlv-new" || what == "wlv-old" {
+        // One side alone, for a profiler.
+        let r = if what == "wlv-new" {
+            n::Hit::new().wlv(100_000_000)
+        } else {
+            o::Hit::new().wlv(100_000_000)
+        };
+        println!("{what}: {r:.2} ns");
+    }
+    if what == "inc" {
+        // (label, old, new) per row; rounds interleaved.
+        let rows: [(&str, fn() -> f64, fn() -> f64); 3] = [
+            (
+                "counter inc, kept handle, 1 thread",
+                || o::inc(1, 20_000_000),
+                || n::inc(1, 20_000_000),
+            ),
+            (
+                "counter inc, kept handle, 2 threads",
+                || o::inc(2, 20_000_000),
+                || n::inc(2, 20_000_000),
+            ),
+            (
+                "histogram observe, 1 thread",
+                || o::observe(20_000_000),
+                || n::observe(20_000_000),
+            ),
+        ];
+        for (label, old, new) in rows {
+            let (mut vo, mut vn) = (vec![], vec![]);
+            for _ in 0..15 {
+                vo.push(old());
+                vn.push(new());
+            }
+            let min = |v: &[f64]| v.iter().cloned().fold(f64::MAX, f64::min);
+            let (fo, fn_) = (min(&vo), min(&vn));
+            let (mo, mn) = (median(vo), median(vn));
+            println!("{label}: median old {mo:.3} new {mn:.3} ns new/old {:.3}; fastest old {fo:.3} new {fn_:.3} new/old {:.3}", mn / mo, fn_ / fo);
+        }
+    }
+    let size: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     if what == "enc1050" {
         let (ro, rn) = (o::workload(), n::workload());
         let (mut bo, mut bn) = (Vec::new(), Vec::new());
@@ -290,7 +377,11 @@ fn main() {
             en.push(n::encode_us(&rn, &mut bn));
         }
         let (eo, en) = (median(eo), median(en));
-        println!("encode 1,050 series (text, {} B): old {eo:.1} us new {en:.1} us new/old {:.3}", bn.len(), en / eo);
+        println!(
+            "encode 1,050 series (text, {} B): old {eo:.1} us new {en:.1} us new/old {:.3}",
+            bn.len(),
+            en / eo
+        );
     }
     if what == "mem" {
         for round in 0..2 {
@@ -331,7 +422,10 @@ fn main() {
             en.push(bn.encode_ms());
         }
         let (eo, en) = (median(eo), median(en));
-        println!("encode {size}: old {eo:.1} ms new {en:.1} ms new/old {:.3}", en / eo);
+        println!(
+            "encode {size}: old {eo:.1} ms new {en:.1} ms new/old {:.3}",
+            en / eo
+        );
     }
     if what == "big" || what == "all" {
         let count = 20_000;
