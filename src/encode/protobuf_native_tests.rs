@@ -1,6 +1,7 @@
 //! Native histograms in the protobuf exposition, decoded with the `metrics.proto` structs of
 //! the parent module: spans and deltas rebuild exactly the histogram's own snapshot.
 
+use super::text::assert_round_trips_text;
 use super::*;
 use crate::{NativeConfig, NativeSnapshot};
 

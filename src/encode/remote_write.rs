@@ -390,6 +390,10 @@ impl SampleSink for Series {
     fn takes_native(&self) -> bool {
         self.native
     }
+
+    fn takes_exemplars(&self) -> bool {
+        self.send_exemplars
+    }
 }
 
 impl Series {

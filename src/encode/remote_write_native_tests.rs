@@ -2,12 +2,16 @@
 //! (`prost` derive, a dev-dependency) from `prompb/remote.proto` and `prompb/types.proto`,
 //! and compared with [`Histogram::native_snapshot`].
 
+use std::sync::mpsc;
+use std::time::Duration;
+
 use prost::Message;
 
 use super::super::{Batch, WriteRequestEncoder};
 use crate::encode::remote_write_proto::v1::{
     BucketSpan, Histogram as PbHistogram, TimeSeries, WriteRequest,
 };
+use crate::encode::remote_write_v2::RequestEncoder;
 use crate::{Histogram, NativeSnapshot, Registry};
 
 const TS: i64 = 1_700_000_000_456;
@@ -234,4 +238,43 @@ fn a_histogram_counts_as_one_sample_of_a_batch() {
     let (series, counts) = collect(&mut enc, &r);
     assert_eq!(counts, [2, 1]);
     assert_eq!(series.iter().map(|t| t.histograms.len()).sum::<usize>(), 3);
+}
+
+#[test]
+fn exemplars_off_leave_the_exemplar_ring_unlocked() {
+    // A native histogram that had an exemplar has a ring, behind a mutex. With exemplars off
+    // (the default) a collection must not take that lock: the test holds it, and both
+    // protocols' collections, native histograms on and off, still complete.
+    let r = Registry::new();
+    let h = Histogram::builder("lat", "L.")
+        .native(1.1)
+        .unwrap()
+        .register(&r)
+        .unwrap();
+    h.observe_with_exemplar(0.5, &[("trace_id", "t1")]);
+    let ring = h.native_part().and_then(|n| n.exemplars.read());
+    assert!(ring.is_some(), "a ring after an exemplar");
+    let r = &r;
+    let done = std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel();
+        s.spawn(move || {
+            let mut sent = Vec::new();
+            for native in [true, false] {
+                let mut v1 = WriteRequestEncoder::new(100, &[]).native_histograms(native);
+                sent.push(collect(&mut v1, r).0.len());
+                let mut v2 = RequestEncoder::new(100, &[]).native_histograms(native);
+                v2.collect(std::slice::from_ref(r), TS).unwrap();
+            }
+            let _ = tx.send(sent);
+        });
+        let done = rx.recv_timeout(Duration::from_secs(10));
+        // Unblocks a collection waiting for the lock, so that the scope's join returns.
+        drop(ring);
+        done
+    });
+    assert_eq!(
+        done,
+        Ok(vec![1, 3]),
+        "a collection with exemplars off waited for the exemplar ring's lock"
+    );
 }

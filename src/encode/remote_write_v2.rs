@@ -394,6 +394,10 @@ impl SampleSink for Sink {
     fn takes_created(&self) -> bool {
         true
     }
+
+    fn takes_exemplars(&self) -> bool {
+        self.send_exemplars
+    }
 }
 
 impl Sink {

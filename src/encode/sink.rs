@@ -98,6 +98,12 @@ pub(crate) trait SampleSink {
     fn takes_created(&self) -> bool {
         false
     }
+    /// Whether this sink sends the exemplars it is handed (the protobuf encoder always does;
+    /// remote write only with exemplars on). When it does not, metrics need not lock their
+    /// exemplars to hand them over (see [`FamilyWriter::takes_exemplars`]).
+    fn takes_exemplars(&self) -> bool {
+        true
+    }
 }
 
 impl super::MetricWriter<'_> {
@@ -172,6 +178,17 @@ impl super::FamilyWriter<'_, '_> {
     #[inline]
     pub(crate) fn sink_takes_native(&self) -> bool {
         self.w.sink.as_deref().is_some_and(|s| s.takes_native())
+    }
+
+    /// Whether exemplars handed to this writer go anywhere: to a sink that
+    /// [takes them](SampleSink::takes_exemplars) (protobuf; remote write with exemplars on),
+    /// or into OpenMetrics text. When not, a metric can skip locking its exemplars.
+    #[inline]
+    pub(crate) fn takes_exemplars(&self) -> bool {
+        match self.w.sink.as_deref() {
+            Some(sink) => sink.takes_exemplars(),
+            None => self.w.format == super::Format::OpenMetrics,
+        }
     }
 
     /// Hands a native histogram's merged buckets, count and sum to a sink that

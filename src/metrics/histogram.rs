@@ -525,6 +525,12 @@ impl Histogram {
         self.inner.native.as_ref().map(NativePart::snapshot)
     }
 
+    /// The native part, for tests (which lock its exemplar ring).
+    #[cfg(test)]
+    pub(crate) fn native_part(&self) -> Option<&NativePart> {
+        self.inner.native.as_ref()
+    }
+
     /// The native settings, or `None` for a classic-only histogram.
     pub fn native_config(&self) -> Option<&NativeConfig> {
         self.inner.native.as_ref().map(|n| n.store.config())
@@ -542,9 +548,8 @@ impl Histogram {
             if self.inner.classic {
                 self.encode_classic(w, labels, false);
             }
-            let ex = n.exemplars.read();
-            let slots: &[crate::exemplar::Slot] = ex.as_deref().map_or(&[], |e| &e[..]);
-            n.store.with_view(|view| w.native(labels, view, slots));
+            let ex = w.takes_exemplars();
+            n.with_exemplars(ex, |s| n.store.with_view(|v| w.native(labels, v, s)));
             return;
         }
         if w.sink_takes_native() {
@@ -553,22 +558,23 @@ impl Histogram {
             if self.inner.classic {
                 self.encode_classic(w, labels, true);
             }
-            let ex = n.exemplars.read();
-            let slots: &[crate::exemplar::Slot] = ex.as_deref().map_or(&[], |e| &e[..]);
-            n.store.with_view(|view| w.sink_native(labels, view, slots));
+            // The ring is only locked when the writer sends exemplars.
+            let ex = w.takes_exemplars();
+            n.with_exemplars(ex, |s| n.store.with_view(|v| w.sink_native(labels, v, s)));
             return;
         }
         let (count, sum) = n.store.count_and_sum();
-        let ex = n.exemplars.read();
-        let latest = ex.as_deref().and_then(|e| n.latest(e));
-        w.sample_full(
-            "_bucket",
-            labels,
-            Some(("le", "+Inf")),
-            b"",
-            Value::U64(count),
-            latest,
-        );
+        n.with_exemplars(w.takes_exemplars(), |slots| {
+            let latest = n.latest(slots);
+            w.sample_full(
+                "_bucket",
+                labels,
+                Some(("le", "+Inf")),
+                b"",
+                Value::U64(count),
+                latest,
+            );
+        });
         if w.format() != Format::OpenMetrics || encode::is_counter_value(sum) {
             w.sample_rendered("_sum", labels, None, Value::F64(sum));
             w.sample_rendered("_count", labels, None, Value::U64(count));

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::encode::ExemplarRef;
 use crate::error::BucketError;
-use crate::exemplar::Exemplars;
+use crate::exemplar::{Exemplars, Slot};
 use crate::sync::{AtomicUsize, Ordering};
 pub(crate) use key::{coarsen, key, key_of_bits, upper_bound};
 
@@ -188,6 +188,17 @@ impl NativePart {
         // Relaxed: as in `record_exemplar` (a racing exemplar makes this one a little older).
         let i = self.next.load(Ordering::Relaxed).wrapping_sub(1) % EXEMPLARS;
         slots.get(i).and_then(crate::exemplar::Slot::get)
+    }
+
+    /// Calls `f` with the exemplar ring, locked, when `exemplars` (the writer sends them);
+    /// otherwise, or before the first exemplar, with no slots and without taking the lock.
+    pub(crate) fn with_exemplars<R>(&self, exemplars: bool, f: impl FnOnce(&[Slot]) -> R) -> R {
+        let ring = if exemplars {
+            self.exemplars.read()
+        } else {
+            None
+        };
+        f(ring.as_deref().map_or(&[], |e| &e[..]))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
