@@ -1,0 +1,235 @@
+//! Module implementing a child's key (its label values, as stored) and the borrowed lookup
+//! query that hashes and compares like it.
+
+use core::hash::{Hash, Hasher};
+
+/// A child's key: its label values in label-name order, each as its length (one byte below
+/// 255, else 255 and a 4-byte little-endian length) then its bytes. Borrowed from the child's
+/// one allocation (see [`Child`]), so a lookup compares it with one pointer chase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LabelKey<'a>(pub(super) &'a [u8]);
+
+/// Key length prefix meaning "a 4-byte length follows".
+const LONG: u8 = u8::MAX;
+
+/// Splits one value off the front of a key: `(value, rest)`.
+#[inline]
+fn split_value(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&n, tail) = key.split_first()?;
+    let (len, tail) = if n == LONG {
+        let (len, tail) = tail.split_first_chunk::<4>()?;
+        (u32::from_le_bytes(*len) as usize, tail)
+    } else {
+        (n as usize, tail)
+    };
+    (len <= tail.len()).then(|| tail.split_at(len))
+}
+
+impl<'a> LabelKey<'a> {
+    /// The values' bytes, in order.
+    pub(super) fn values(self) -> impl Iterator<Item = &'a [u8]> {
+        let mut rest = self.0;
+        core::iter::from_fn(move || {
+            let (v, tail) = split_value(rest)?;
+            rest = tail;
+            Some(v)
+        })
+    }
+}
+
+/// A borrowed lookup key, hashed exactly like [`LabelKey`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LabelQuery<'q>(pub(super) &'q [&'q str]);
+
+// Both hash every value as (length, bytes): the length prefix keeps ["ab","c"] and
+// ["a","bc"] apart, and equality below compares values in full, so a hash collision can never
+// merge two series.
+impl Hash for LabelKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in self.values() {
+            state.write_usize(v.len());
+            state.write(v);
+        }
+    }
+}
+
+impl Hash for LabelQuery<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in self.0 {
+            state.write_usize(v.len());
+            state.write(v.as_bytes());
+        }
+    }
+}
+
+impl LabelQuery<'_> {
+    /// Full comparison of every value (never by hash alone).
+    #[inline]
+    pub(super) fn matches(&self, key: LabelKey<'_>) -> bool {
+        let mut rest = key.0;
+        for v in self.0 {
+            let v = v.as_bytes();
+            let Some((k, tail)) = split_value(rest) else {
+                return false;
+            };
+            if !bytes_eq(v, k) {
+                return false;
+            }
+            rest = tail;
+        }
+        rest.is_empty()
+    }
+
+    /// A fast, unkeyed hash of the values for the per-thread cache, where a collision (even a
+    /// provoked one) only costs a miss: the entry is compared in full before use.
+    #[cfg(not(tachymeter_loom))]
+    #[inline]
+    pub(super) fn quick_hash(&self) -> u64 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+        let mut h = 0u64;
+        for v in self.0 {
+            let b = v.as_bytes();
+            h = mix(h, b.len() as u64);
+            if b.len() <= 16 {
+                let (w1, w2) = words(b);
+                h = mix(mix(h, w1), w2);
+            } else {
+                for c in b.chunks(8) {
+                    h = mix(h, words(c).0);
+                }
+            }
+        }
+        h
+    }
+
+    /// Appends the key of these values to `out`. Label values longer than `u32::MAX` bytes
+    /// are not supported (an exposition line that long is not either).
+    pub(super) fn write_key(self, out: &mut Vec<u8>) {
+        for v in self.0 {
+            match u8::try_from(v.len()) {
+                Ok(n) if n != LONG => out.push(n),
+                _ => {
+                    out.push(LONG);
+                    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                }
+            }
+            out.extend_from_slice(v.as_bytes());
+        }
+    }
+
+    /// Bytes of [`write_key`](Self::write_key)'s output.
+    pub(super) fn key_len(self) -> usize {
+        self.0
+            .iter()
+            .map(|v| v.len() + if v.len() < LONG as usize { 1 } else { 5 })
+            .sum()
+    }
+}
+
+/// Two words that together hold every byte of `b` (at most 16 bytes), by overlapping loads:
+/// for equal lengths, equal words mean equal bytes.
+#[inline]
+fn words(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    let le4 = |s: &[u8]| u64::from(u32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+    let le8 = |s: &[u8]| u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+    match n {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        ),
+        4..=7 => (le4(b), le4(&b[n - 4..])),
+        _ => (le8(b), le8(&b[n - 8..])),
+    }
+}
+
+/// Byte equality without a `memcmp` call for the short values labels usually hold.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 16 {
+            words(a) == words(b)
+        } else {
+            a == b
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_eq_agrees_with_byte_equality_at_every_length() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..40 {
+            let a = std::str::from_utf8(&base[..n]).unwrap();
+            assert!(bytes_eq(a.as_bytes(), a.as_bytes()));
+            for i in 0..n {
+                // Differ in exactly one position: must be unequal wherever it is.
+                let mut m = base[..n].to_vec();
+                m[i] = b'Z';
+                let b = std::str::from_utf8(&m).unwrap();
+                assert!(
+                    !bytes_eq(a.as_bytes(), b.as_bytes()),
+                    "len {n}, position {i}"
+                );
+            }
+            if n > 0 {
+                assert!(!bytes_eq(a.as_bytes(), &base[..n - 1]));
+            }
+        }
+    }
+
+    fn key_of(v: &[&str]) -> Vec<u8> {
+        let mut k = Vec::new();
+        LabelQuery(v).write_key(&mut k);
+        assert_eq!(k.len(), LabelQuery(v).key_len());
+        k
+    }
+
+    #[test]
+    fn key_and_query_hash_and_compare_alike() {
+        let s = ahash::RandomState::new();
+        let long = "x".repeat(254);
+        let longer = "y".repeat(255);
+        let longest = "z".repeat(70_000);
+        for v in [
+            &["a", "bc"][..],
+            &["ab", "c"],
+            &["", ""],
+            &[],
+            &["ünï", "x".repeat(40).as_str()],
+            // Around the one-byte length's limit: 254 fits, 255 takes the long form.
+            &[long.as_str(), "a"],
+            &[longer.as_str(), "b"],
+            &["c", longest.as_str(), ""],
+        ] {
+            let bytes = key_of(v);
+            let key = LabelKey(&bytes);
+            assert_eq!(s.hash_one(key), s.hash_one(LabelQuery(v)), "{v:?}");
+            assert!(LabelQuery(v).matches(key));
+            let values: Vec<&[u8]> = key.values().collect();
+            let expected: Vec<&[u8]> = v.iter().map(|x| x.as_bytes()).collect();
+            assert_eq!(values, expected);
+        }
+        let bytes = key_of(&["ab", "c"]);
+        let key = LabelKey(&bytes);
+        assert!(!LabelQuery(&["a", "bc"]).matches(key));
+        assert!(!LabelQuery(&["ab"]).matches(key));
+        assert!(!LabelQuery(&["ab", "c", ""]).matches(key));
+        // 255 one-byte values never read as the long form's marker.
+        let bytes = key_of(&[longer.as_str()]);
+        assert!(!LabelQuery(&[&longer[..254]]).matches(LabelKey(&bytes)));
+    }
+
+    #[cfg(not(tachymeter_loom))]
+    #[test]
+    fn quick_hash_separates_value_boundaries() {
+        let h = |v: &[&str]| LabelQuery(v).quick_hash();
+        assert_ne!(h(&["ab", "c"]), h(&["a", "bc"]));
+        assert_ne!(h(&["", "abc"]), h(&["abc", ""]));
+        assert_eq!(h(&["GET", "/p42"]), h(&["GET", "/p42"]));
+    }
+}
