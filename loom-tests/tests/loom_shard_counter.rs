@@ -79,10 +79,11 @@ fn exit_racing_inflation() {
     });
 }
 
-/// Under loom a metric keeps no slot pointer inline, the directory's first chunk holds one and
-/// only two indices get slots of their own: three writers racing their first writes create
-/// the directory's chunks and the overflow slot concurrently (one allocation wins each race),
-/// and a reader walking the directory meanwhile sees each slot once, fully initialised.
+/// Under loom a metric keeps one slot pointer inline (claimed by whichever thread writes first),
+/// the directory's chunks hold one and then two, and only two thread indices get slots of
+/// their own: three writers racing their first writes race for the inline slot, create the
+/// directory's chunks and the overflow slot (one allocation wins each race), and a reader
+/// walking the slots meanwhile sees each once, fully initialised.
 #[test]
 fn first_writes_racing_directory_growth_and_a_reader() {
     loom::model(|| {

@@ -16,8 +16,9 @@
 //! * the slots live in per-thread-index **slabs** (see `slab`): blocks of one index are
 //!   packed together (a counter's slot is 16 bytes), and no cache line holds two indices'
 //!   blocks, so there is no false sharing without padding each slot to a line;
-//! * the metric holds pointers to its slots: the first [`INLINE`] thread indices in the metric
-//!   itself, the rest in a **directory** of chunks that double in size (created on demand,
+//! * the metric holds pointers to its slots: those of the first [`INLINE`] threads that write
+//!   it (whatever their indices, tagged in one `owners` word) in the metric itself, the rest in
+//!   a **directory** indexed by thread index, in chunks that double in size (created on demand,
 //!   chunk `c` one pointer hop further), so a thread with index 15 reaches its slot in three
 //!   hops and no thread count falls back to a shared slot;
 //! * one shared **overflow** slot, updated with atomic read-modify-writes, serves only threads
@@ -37,7 +38,7 @@ use core::ptr;
 pub(crate) use index::pool_snapshot;
 pub(crate) use index::{thread_index, NO_INDEX};
 
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 
 /// The machine's parallelism rounded up to a power of two, at least 2 and at most 256 (2
 /// under loom). Tests size their thread counts by it.
@@ -49,13 +50,31 @@ pub(crate) fn shard_count() -> usize {
         .clamp(2, 256)
 }
 
-/// Thread indices whose slot pointers live in the metric itself.
+/// Slot pointers kept in the metric itself, for the first threads that write it (whatever
+/// their indices); their owners' tags are packed in [`Sharded`]'s `owners` word.
 #[cfg(not(tachymeter_loom))]
-const INLINE: usize = 3;
-/// (None under loom, so that models of three threads reach the directory's first two chunks
-/// and the overflow slot.)
+const INLINE: usize = 2;
+/// (One under loom, so that models of three threads reach the directory and the overflow
+/// slot.)
 #[cfg(tachymeter_loom)]
-const INLINE: usize = 0;
+const INLINE: usize = 1;
+
+/// Bits of the `owners` word per inline slot: 0 while free, else the owner's index + 1.
+const TAG_BITS: usize = 16;
+const _: () = assert!(INLINE * TAG_BITS <= 64 && MAX_INDEXED < (1 << TAG_BITS) - 1);
+
+/// The owner tag of thread index `idx` in the `owners` word (0, a free field's value, for
+/// `NO_INDEX`, whose fast-path match then finds a null pointer and falls back).
+#[inline]
+fn tag(idx: usize) -> u64 {
+    (idx as u64).wrapping_add(1) & ((1 << TAG_BITS) - 1)
+}
+
+/// Field `k` of an `owners` word.
+#[inline]
+fn field(owners: u64, k: usize) -> u64 {
+    (owners >> (k * TAG_BITS)) & ((1 << TAG_BITS) - 1)
+}
 
 /// Slot pointers in the directory's first chunk; chunk `c` holds `FIRST_CHUNK << c`.
 #[cfg(not(tachymeter_loom))]
@@ -90,13 +109,13 @@ pub(crate) trait Slot: Send + Sync + Sized {
 /// Where chunk `c` of the directory starts, in thread indices.
 #[inline]
 fn chunk_start(c: u32) -> usize {
-    INLINE + FIRST_CHUNK * ((1 << c) - 1)
+    FIRST_CHUNK * ((1 << c) - 1)
 }
 
-/// The directory chunk and position within it of thread index `idx` (`INLINE <= idx`).
+/// The directory chunk and position within it of thread index `idx`.
 #[inline]
 fn chunk_of(idx: usize) -> (u32, usize) {
-    let j = (idx - INLINE) / FIRST_CHUNK + 1;
+    let j = idx / FIRST_CHUNK + 1;
     let c = usize::BITS - 1 - j.leading_zeros();
     (c, idx - chunk_start(c))
 }
@@ -123,10 +142,14 @@ type Chunk = *mut AtomicPtr<()>;
 /// Storage for one metric: a slot per thread that has written it, each written by that
 /// thread alone. See the [module docs](self).
 pub(crate) struct Sharded<S: Slot> {
-    /// Slots of thread indices `0..INLINE`, null until that thread's first write.
+    /// Who owns each inline slot: [`TAG_BITS`] per slot, 0 while free, else the owner's
+    /// thread index + 1. A field is claimed once (compare-and-swap) and never freed, so a
+    /// thread index's slot is inline or in the directory for the metric's whole life.
+    owners: AtomicU64,
+    /// The first writers' slots, null until claimed and filled.
     inline: [AtomicPtr<S>; INLINE],
-    /// The directory's first chunk (indices from `INLINE`, and the overflow slot), null until
-    /// needed.
+    /// The directory's first chunk (thread indices whose slot is not inline, and the overflow
+    /// slot), null until needed.
     more: AtomicPtr<AtomicPtr<()>>,
     config: S::Config,
 }
@@ -134,6 +157,7 @@ pub(crate) struct Sharded<S: Slot> {
 impl<S: Slot> Sharded<S> {
     pub(crate) fn new(config: S::Config) -> Self {
         Sharded {
+            owners: AtomicU64::new(0),
             inline: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             more: AtomicPtr::new(ptr::null_mut()),
             config,
@@ -146,15 +170,31 @@ impl<S: Slot> Sharded<S> {
     #[inline]
     pub(crate) fn update(&self, exclusive: impl FnOnce(&S), shared: impl FnOnce(&S)) {
         let idx = thread_index();
-        if idx < INLINE {
-            // Acquire: as in `locate`.
-            let p = self.inline[idx].load(Ordering::Acquire);
-            if !p.is_null() {
-                // SAFETY: as in `locate`.
-                return exclusive(unsafe { &*p });
-            }
+        match self.inline_of(idx) {
+            Some(slot) => exclusive(slot),
+            None => self.update_slow(idx, exclusive, shared),
         }
-        self.update_slow(idx, exclusive, shared);
+    }
+
+    /// The calling thread's (index `idx`) inline slot, if it has one.
+    #[inline]
+    fn inline_of(&self, idx: usize) -> Option<&S> {
+        // Relaxed: a tag publishes no memory (the pointer's Acquire load below does), and a
+        // thread always sees its own claim.
+        let owners = self.owners.load(Ordering::Relaxed);
+        let t = tag(idx);
+        // The first field first, written out: it is the single writer's, the common case.
+        let e = if field(owners, 0) == t {
+            &self.inline[0]
+        } else {
+            &self.inline[(1..INLINE).find(|&k| field(owners, k) == t)?]
+        };
+        // Acquire pairs with the Release store in `fill`: seeing the pointer means seeing the
+        // initialised slot.
+        let p = e.load(Ordering::Acquire);
+        // SAFETY: non-null entries point at live slots (see `fill`), freed only in `Drop`,
+        // which takes `&mut self`, so the reference cannot outlive them.
+        (!p.is_null()).then(|| unsafe { &*p })
     }
 
     /// `update` past the inline fast path.
@@ -181,36 +221,30 @@ impl<S: Slot> Sharded<S> {
     #[inline]
     pub(crate) fn locate(&self) -> (&S, usize, bool) {
         let idx = thread_index();
-        if let Some(e) = self.inline.get(idx) {
-            // Acquire pairs with the Release store in `claim`: seeing the pointer means seeing
-            // the initialised slot.
-            let p = e.load(Ordering::Acquire);
-            if !p.is_null() {
-                // SAFETY: non-null entries point at live slots (see `claim`), freed only in
-                // `Drop`, which takes `&mut self`, so the reference cannot outlive them.
-                return (unsafe { &*p }, idx + 1, true);
-            }
+        match self.inline_of(idx) {
+            Some(slot) => (slot, idx + 1, true),
+            None => self.locate_slow(idx),
         }
-        self.locate_slow(idx)
     }
 
-    /// `locate` for a first write, an index past the inline ones, or no index.
+    /// `locate` for a first write, a slot in the directory, or no index.
     #[inline(never)]
     fn locate_slow(&self, idx: usize) -> (&S, usize, bool) {
         if idx >= MAX_INDEXED {
             return (self.overflow(), OVERFLOW_ID, false);
         }
         let e = self.entry(idx, true).expect("created on demand");
-        // Acquire: as in `locate`.
+        // Acquire: as in `inline_of`.
         let p = e.load(Ordering::Acquire);
-        let p = if p.is_null() { self.claim(idx, e) } else { p };
-        // SAFETY: as in `locate`.
+        let p = if p.is_null() { self.fill(idx, e) } else { p };
+        // SAFETY: as in `inline_of`.
         (unsafe { &*p }, idx + 1, true)
     }
 
-    /// Allocates thread `idx`'s slot (the caller holds that index, so nobody else writes `e`).
+    /// Allocates thread `idx`'s slot into `e`, its entry (the caller holds that index, so
+    /// nobody else writes `e`).
     #[cold]
-    fn claim(&self, idx: usize, e: &AtomicPtr<S>) -> *mut S {
+    fn fill(&self, idx: usize, e: &AtomicPtr<S>) -> *mut S {
         let p = slab::alloc_slot(idx, S::new(self.config)).as_ptr();
         // Release publishes the initialised slot to every Acquire load of the entry. A plain
         // store suffices: only the holder of index `idx` ever writes this entry, and an index
@@ -219,11 +253,38 @@ impl<S: Slot> Sharded<S> {
         p
     }
 
-    /// The entry of thread index `idx` (`idx < MAX_INDEXED`), creating directory chunks on the
-    /// way if `create`; `None` if a chunk is missing and `create` is false.
+    /// The entry of thread index `idx` (`idx < MAX_INDEXED`): its inline slot's (claiming a
+    /// free one if `create`), else its place in the directory (creating chunks on the way if
+    /// `create`). `None` if `create` is false and the directory chunk is missing.
     fn entry(&self, idx: usize, create: bool) -> Option<&AtomicPtr<S>> {
-        if idx < INLINE {
-            return Some(&self.inline[idx]);
+        let t = tag(idx);
+        // Relaxed: as in `inline_of`. The compare-and-swap below makes claims exclusive; a
+        // reader that needs another thread's claim (a gauge read resolving a slot id) reached
+        // it through that thread's later Release store of the era word.
+        let mut owners = self.owners.load(Ordering::Relaxed);
+        // Each failed compare-and-swap means another field was claimed (fields are never
+        // freed), so this loop runs at most INLINE + 1 times.
+        loop {
+            if let Some(k) = (0..INLINE).find(|&k| field(owners, k) == t) {
+                return Some(&self.inline[k]);
+            }
+            let free = (0..INLINE).find(|&k| field(owners, k) == 0);
+            match free {
+                Some(k) if create => {
+                    let claimed = owners | (t << (k * TAG_BITS));
+                    // Relaxed: see above.
+                    match self.owners.compare_exchange(
+                        owners,
+                        claimed,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Some(&self.inline[k]),
+                        Err(now) => owners = now,
+                    }
+                }
+                _ => break,
+            }
         }
         let (c, off) = chunk_of(idx);
         let chunk = self.chunk(c, create)?;
@@ -279,7 +340,7 @@ impl<S: Slot> Sharded<S> {
                 }
             }
         }
-        // SAFETY: as in `locate`: live until `Drop`.
+        // SAFETY: as in `inline_of`: live until `Drop`.
         unsafe { &*p }
     }
 
@@ -295,22 +356,25 @@ impl<S: Slot> Sharded<S> {
                 // SAFETY: as in `overflow`.
                 unsafe { &*chunk.add(1).cast::<AtomicPtr<S>>() }.load(Ordering::Acquire)
             }
-            // Acquire: as in `locate`.
+            // Acquire: as in `inline_of`.
             _ if id <= MAX_INDEXED => self.entry(id - 1, false)?.load(Ordering::Acquire),
             _ => return None,
         };
-        // SAFETY: as in `locate`.
+        // SAFETY: as in `inline_of`.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
     /// Calls `f` with each slot that exists and its thread index (`NO_INDEX` for the
     /// overflow slot).
     fn for_each_indexed(&self, mut f: impl FnMut(usize, *mut S)) {
-        for (i, e) in self.inline.iter().enumerate() {
-            // Acquire: as in `locate`.
+        // Relaxed: a non-null inline pointer (Acquire below) was stored after its field's
+        // claim by the same thread, so the claim is visible once the pointer is.
+        let owners = self.owners.load(Ordering::Relaxed);
+        for (k, e) in self.inline.iter().enumerate() {
+            // Acquire: as in `inline_of`.
             let p = e.load(Ordering::Acquire);
             if !p.is_null() {
-                f(i, p);
+                f(field(owners, k) as usize - 1, p);
             }
         }
         // Acquire pairs with the Release in `grow`.
@@ -344,10 +408,10 @@ impl<S: Slot> Sharded<S> {
     #[inline]
     pub(crate) fn for_each(&self, mut f: impl FnMut(&S)) {
         for e in &self.inline {
-            // Acquire: as in `locate`.
+            // Acquire: as in `inline_of`.
             let p = e.load(Ordering::Acquire);
             if !p.is_null() {
-                // SAFETY: as in `locate`: slots live until `Drop`.
+                // SAFETY: as in `inline_of`: slots live until `Drop`.
                 f(unsafe { &*p });
             }
         }
@@ -361,9 +425,12 @@ impl<S: Slot> Sharded<S> {
     /// `for_each`'s part past the inline slots.
     #[inline(never)]
     fn for_each_in_directory(&self, f: &mut impl FnMut(&S)) {
-        self.for_each_indexed(|i, p| {
-            if i >= INLINE {
-                // SAFETY: as in `locate`: slots live until `Drop`.
+        let inline: [*mut S; INLINE] =
+            // Acquire: as in `inline_of`.
+            core::array::from_fn(|k| self.inline[k].load(Ordering::Acquire));
+        self.for_each_indexed(|_, p| {
+            if !inline.contains(&p) {
+                // SAFETY: as in `inline_of`: slots live until `Drop`.
                 f(unsafe { &*p });
             }
         });

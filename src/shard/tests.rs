@@ -82,7 +82,7 @@ fn each_writer_gets_one_small_slot_on_its_first_write() {
 #[test]
 fn directory_chunks_cover_every_index_once() {
     let mut seen = std::collections::HashSet::new();
-    for idx in INLINE..MAX_INDEXED {
+    for idx in 0..MAX_INDEXED {
         let (c, off) = chunk_of(idx);
         assert!(
             off < FIRST_CHUNK << c,
@@ -91,9 +91,9 @@ fn directory_chunks_cover_every_index_once() {
         assert_eq!(chunk_start(c) + off, idx);
         assert!(seen.insert((c, off)));
     }
-    assert_eq!(chunk_of(INLINE), (0, 0));
-    assert_eq!(chunk_of(INLINE + FIRST_CHUNK), (1, 0));
-    // Index 15 (the 16th writer) is three hops past the inline pointers.
+    assert_eq!(chunk_of(0), (0, 0));
+    assert_eq!(chunk_of(FIRST_CHUNK), (1, 0));
+    // Index 15 (the 16th thread) is in the third chunk: three hops.
     assert_eq!(chunk_of(15).0, 2);
 }
 
@@ -162,4 +162,29 @@ fn more_threads_than_shards_use_the_overflow_without_loss() {
         }
     });
     assert_eq!(total(&s), n as u64 * 1000);
+}
+
+#[test]
+fn the_first_writers_slots_are_inline_whatever_their_indices() {
+    // Indices as a busy process would hand out (the calls stand in for those threads).
+    let s = Sharded::<Cell64>::new(());
+    let (a, id, alone) = s.locate_slow(300);
+    assert_eq!((id, alone), (301, true));
+    assert_eq!(s.shard_bytes(), 16, "no directory for the first writer");
+    let (b, id, _) = s.locate_slow(301);
+    assert_eq!(id, 302);
+    assert_eq!(s.shard_bytes(), 32, "nor for the second");
+    assert!(core::ptr::eq(s.by_id(301).unwrap(), a) && core::ptr::eq(s.by_id(302).unwrap(), b));
+    assert!(core::ptr::eq(s.inline_of(300).unwrap(), a));
+    // The third goes to the directory, at its index.
+    let (c, id, _) = s.locate_slow(302);
+    assert_eq!(id, 303);
+    assert!(s.inline_of(302).is_none());
+    assert!(core::ptr::eq(s.by_id(303).unwrap(), c));
+    assert!(s.shard_bytes() > 48);
+    a.0.store(1, Ordering::Relaxed);
+    b.0.store(2, Ordering::Relaxed);
+    c.0.store(4, Ordering::Relaxed);
+    assert_eq!(total(&s), 7, "each slot summed once");
+    assert_eq!(s.slot_count(), 3);
 }
