@@ -69,7 +69,7 @@ struct Inner {
     /// One exemplar per bucket, allocated on the first; `observe` never reads it.
     exemplars: Exemplars,
     /// The native buckets, if the histogram has them.
-    native: Option<NativePart>,
+    native: Option<Box<NativePart>>,
 }
 
 /// A histogram's settings, shared by a family's children: classic buckets, native buckets,
@@ -141,7 +141,7 @@ impl Histogram {
                 classic,
                 cells: Sharded::new(n),
                 exemplars: Exemplars::new(),
-                native: o.native.map(|c| NativePart::new(c, !classic)),
+                native: o.native.map(|c| Box::new(NativePart::new(c, !classic))),
             }),
         }
     }
@@ -457,7 +457,12 @@ impl Metric for Histogram {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.classic_heap_bytes() + self.inner.native.as_ref().map_or(0, NativePart::heap_bytes)
+        self.classic_heap_bytes()
+            + self
+                .inner
+                .native
+                .as_deref()
+                .map_or(0, |n| core::mem::size_of::<NativePart>() + n.heap_bytes())
     }
 
     fn fingerprint(&self) -> u64 {
@@ -522,13 +527,13 @@ impl Histogram {
     /// A consistent copy of the native buckets, or `None` for a histogram without them
     /// (allocates; for tests and inspection, not the scrape path).
     pub fn native_snapshot(&self) -> Option<NativeSnapshot> {
-        self.inner.native.as_ref().map(NativePart::snapshot)
+        self.inner.native.as_deref().map(NativePart::snapshot)
     }
 
     /// The native part, for tests (which lock its exemplar ring).
     #[cfg(test)]
     pub(crate) fn native_part(&self) -> Option<&NativePart> {
-        self.inner.native.as_ref()
+        self.inner.native.as_deref()
     }
 
     /// The native settings, or `None` for a classic-only histogram.

@@ -12,7 +12,8 @@
 //! touched once; then `W - 1` more threads, all alive at once (so each holds its own thread
 //! index), touch every child once more. The family is then dropped before the next row.
 //!
-//! `cargo run --release --bin child_memory -- [N] [W...]` (defaults: 1000000 1 2 16).
+//! `cargo run --release --bin child_memory -- [N] [W...]` (defaults: 1000000 1 2 16);
+//! `ID_LEN=short` or `ID_LEN=long` for other label lengths (see `id`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
@@ -135,9 +136,22 @@ fn scenario<F: Sync>(
     ((r1 - r0) as f64 / n as f64, (h1 - h0) as f64 / n as f64)
 }
 
+/// Label value of child `i`: `child-NNNNNNN` (13 bytes), or per `ID_LEN=short` `kN` (2-7
+/// bytes) or `ID_LEN=long` a 36-byte UUID-like string.
+fn id(i: usize) -> String {
+    match std::env::var("ID_LEN").as_deref() {
+        Ok("short") => format!("k{i}"),
+        Ok("long") => format!(
+            "{i:08x}-0000-4000-8000-{:012x}",
+            i.wrapping_mul(2_654_435_761)
+        ),
+        _ => format!("child-{i:07}"),
+    }
+}
+
 /// Runs one library's scenario in this process and prints "requested heap".
 fn one(lib: &str, n: usize, w: usize) {
-    let ids: Vec<String> = (0..n).map(|i| format!("child-{i:07}")).collect();
+    let ids: Vec<String> = (0..n).map(|i| id(i)).collect();
     let ids = &ids;
     let (req, heap) = match lib {
         "tachymeter" => scenario(
@@ -151,6 +165,27 @@ fn one(lib: &str, n: usize, w: usize) {
                     .unwrap()
             },
             |f, i| f.with_label_values(&[&ids[i]]).inc(),
+        ),
+        "tachymeter-histogram" => scenario(
+            n,
+            w,
+            || {
+                tachymeter::Histogram::builder("mem_h", "m")
+                    .labels(["id"])
+                    .max_children(usize::MAX)
+                    .build()
+                    .unwrap()
+            },
+            |f, i| f.with_label_values(&[&ids[i]]).observe(0.3),
+        ),
+        "prometheus-histogram" => scenario(
+            n,
+            w,
+            || {
+                prometheus::HistogramVec::new(prometheus::HistogramOpts::new("mem_h", "m"), &["id"])
+                    .unwrap()
+            },
+            |f, i| f.with_label_values(&[&ids[i]]).observe(0.3),
         ),
         "prometheus" => scenario(
             n,
@@ -208,11 +243,19 @@ fn main() {
         (it.next().expect("requested"), it.next().expect("heap"))
     };
     println!(
-        "{n} children of a counter family, one label; bytes per child (requested / glibc heap)\n"
+        "{n} children of a counter family, one label (values like `{}`); bytes per child \
+         (requested / glibc heap)\n",
+        id(n - 1)
     );
     println!("| writers | tachymeter | prometheus 0.14 | prometheus-client | tachymeter / prometheus (requested; heap) |");
     println!("| ---: | ---: | ---: | ---: | ---: |");
+    let mut hist = Vec::new();
     for &w in &writers {
+        hist.push((
+            w,
+            run("tachymeter-histogram", w),
+            run("prometheus-histogram", w),
+        ));
         let t = run("tachymeter", w);
         let p = run("prometheus", w);
         let c = run("prometheus-client", w);
@@ -224,6 +267,22 @@ fn main() {
             p.1,
             c.0,
             c.1,
+            t.0 / p.0,
+            t.1 / p.1
+        );
+    }
+    println!("\nThe same for a histogram family (the 11 default buckets), against prometheus' `HistogramVec`:\n");
+    println!(
+        "| writers | tachymeter | prometheus 0.14 | tachymeter / prometheus (requested; heap) |"
+    );
+    println!("| ---: | ---: | ---: | ---: |");
+    for (w, t, p) in hist {
+        println!(
+            "| {w} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2}×; {:.2}× |",
+            t.0,
+            t.1,
+            p.0,
+            p.1,
             t.0 / p.0,
             t.1 / p.1
         );
