@@ -151,7 +151,7 @@ fn id(i: usize) -> String {
 
 /// Runs one library's scenario in this process and prints "requested heap".
 fn one(lib: &str, n: usize, w: usize) {
-    let ids: Vec<String> = (0..n).map(|i| id(i)).collect();
+    let ids: Vec<String> = (0..n).map(id).collect();
     let ids = &ids;
     let (req, heap) = match lib {
         "tachymeter" => scenario(
