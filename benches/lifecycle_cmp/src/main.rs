@@ -96,6 +96,34 @@ macro_rules! suite {
                 assert_eq!(c.get(), (threads * (n + 1)) as f64);
                 ns.iter().sum::<f64>() / threads as f64
             }
+            /// ns per op of `Gauge::add` / `Counter::inc_by_f64` on a kept handle, 1 thread.
+            pub fn gauge_add(n: usize) -> f64 {
+                let g = $krate::Gauge::new();
+                g.add(1.0);
+                let t = Instant::now();
+                for _ in 0..n {
+                    black_box(&g).add(black_box(1.0));
+                }
+                t.elapsed().as_nanos() as f64 / n as f64
+            }
+            pub fn f64_add(n: usize) -> f64 {
+                let c = Counter::new();
+                c.inc_by_f64(1.0);
+                let t = Instant::now();
+                for _ in 0..n {
+                    black_box(&c).inc_by_f64(black_box(1.0));
+                }
+                t.elapsed().as_nanos() as f64 / n as f64
+            }
+            pub fn gauge_set(n: usize) -> f64 {
+                let g = $krate::Gauge::new();
+                g.set(1.0);
+                let t = Instant::now();
+                for i in 0..n {
+                    black_box(&g).set(black_box(i as f64));
+                }
+                t.elapsed().as_nanos() as f64 / n as f64
+            }
             pub fn observe(n: usize) -> f64 {
                 let h = $krate::Histogram::new(Arc::new(
                     $krate::Buckets::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]).unwrap(),
@@ -330,7 +358,22 @@ fn main() {
     }
     if what == "inc" {
         // (label, old, new) per row; rounds interleaved.
-        let rows: [(&str, fn() -> f64, fn() -> f64); 3] = [
+        let rows: [(&str, fn() -> f64, fn() -> f64); 6] = [
+            (
+                "gauge add, 1 thread",
+                || o::gauge_add(20_000_000),
+                || n::gauge_add(20_000_000),
+            ),
+            (
+                "gauge set, 1 thread",
+                || o::gauge_set(20_000_000),
+                || n::gauge_set(20_000_000),
+            ),
+            (
+                "counter inc_by_f64, 1 thread",
+                || o::f64_add(20_000_000),
+                || n::f64_add(20_000_000),
+            ),
             (
                 "counter inc, kept handle, 1 thread",
                 || o::inc(1, 20_000_000),
