@@ -344,7 +344,12 @@ impl Metric for Counter {
             Some(n) => Value::U64(n),
             None => Value::F64(total(i, f)),
         };
-        match self.cells.exemplar.read() {
+        // Text 0.0.4 (and remote write without exemplars) writes none: skip the lock.
+        let exemplar = w
+            .takes_exemplars()
+            .then(|| self.cells.exemplar.read())
+            .flatten();
+        match exemplar {
             None => w.sample_last("_total", labels, value, None),
             Some(ex) => w.sample_last("_total", labels, value, ex[0].get()),
         }
@@ -380,6 +385,38 @@ mod tests {
             registry.encode_to_string(Format::Text),
             "# HELP c_total C.\n# TYPE c_total counter\nc_total 18446744073709551615\n"
         );
+    }
+
+    #[test]
+    fn a_text_scrape_leaves_the_exemplar_unlocked() {
+        // Text 0.0.4 has no exemplars: its scrape must not wait for the exemplar's lock, which
+        // the test holds while another thread scrapes (bounded by a timeout).
+        let registry = Registry::builder().created_samples(false).build();
+        let c = Counter::builder("c_total", "C.")
+            .register(&registry)
+            .unwrap();
+        c.inc_with_exemplar(&[("trace_id", "t1")]);
+        let held = c.cells.exemplar.read();
+        assert!(held.is_some(), "an exemplar store after an exemplar");
+        let registry = &registry;
+        let body = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _ = tx.send(registry.encode_to_string(Format::Text));
+            });
+            let body = rx.recv_timeout(std::time::Duration::from_secs(10));
+            drop(held); // lets a scrape that waited finish, so the scope's join returns
+            body
+        });
+        assert_eq!(
+            body.as_deref(),
+            Ok("# HELP c_total C.\n# TYPE c_total counter\nc_total 1\n"),
+            "a text scrape waited for the exemplar's lock"
+        );
+        // OpenMetrics still shows it.
+        assert!(registry
+            .encode_to_string(Format::OpenMetrics)
+            .contains("c_total 1 # {trace_id=\"t1\"} 1"));
     }
 
     #[test]

@@ -475,7 +475,11 @@ impl Histogram {
     /// Writes the classic buckets, then `_sum` and `_count` if `totals`.
     fn encode_classic(&self, w: &mut FamilyWriter<'_, '_>, labels: &str, totals: bool) {
         let f = encode::bound_index(w.format());
-        let exemplars = self.inner.exemplars.read();
+        // Text 0.0.4 (and remote write without exemplars) writes none: skip the lock.
+        let exemplars = w
+            .takes_exemplars()
+            .then(|| self.inner.exemplars.read())
+            .flatten();
         let mut cumulative = 0u64;
         for (i, le) in self.inner.buckets.le.iter().enumerate() {
             cumulative += self.bucket_total(i);
@@ -594,5 +598,36 @@ mod tests {
     #[test]
     fn a_slot_fits_one_128_byte_line() {
         assert!(core::mem::size_of::<HistogramSlot>() <= 128);
+    }
+
+    #[test]
+    fn a_text_scrape_leaves_the_bucket_exemplars_unlocked() {
+        // As for counters: text 0.0.4 writes no exemplars, so its scrape must not wait for
+        // their lock, held here while another thread scrapes (bounded by a timeout).
+        use crate::{Format, Registry};
+        let registry = Registry::builder().created_samples(false).build();
+        let h = Histogram::builder("h", "H.")
+            .buckets([1.0])
+            .unwrap()
+            .register(&registry)
+            .unwrap();
+        h.observe_with_exemplar(0.5, &[("trace_id", "t1")]);
+        let held = h.inner.exemplars.read();
+        assert!(held.is_some(), "exemplar slots after an exemplar");
+        let registry = &registry;
+        let body = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.spawn(move || {
+                let _ = tx.send(registry.encode_to_string(Format::Text));
+            });
+            let body = rx.recv_timeout(std::time::Duration::from_secs(10));
+            drop(held); // lets a scrape that waited finish, so the scope's join returns
+            body
+        });
+        let body = body.expect("a text scrape waited for the exemplars' lock");
+        assert!(body.contains("h_bucket{le=\"1\"} 1\n"), "{body}");
+        assert!(registry
+            .encode_to_string(Format::OpenMetrics)
+            .contains("h_bucket{le=\"1.0\"} 1 # {trace_id=\"t1\"} 0.5"));
     }
 }
