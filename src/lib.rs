@@ -93,6 +93,8 @@ mod registry;
 #[allow(unsafe_code)]
 mod shard;
 mod sync;
+#[cfg(all(test, not(tachymeter_loom)))]
+mod test_support;
 mod textfile;
 
 pub use encode::{Descriptor, FamilyWriter, Format, MetricType, MetricWriter};

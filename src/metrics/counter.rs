@@ -398,16 +398,7 @@ mod tests {
         c.inc_with_exemplar(&[("trace_id", "t1")]);
         let held = c.cells.exemplar.read();
         assert!(held.is_some(), "an exemplar store after an exemplar");
-        let registry = &registry;
-        let body = std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            s.spawn(move || {
-                let _ = tx.send(registry.encode_to_string(Format::Text));
-            });
-            let body = rx.recv_timeout(std::time::Duration::from_secs(10));
-            drop(held); // lets a scrape that waited finish, so the scope's join returns
-            body
-        });
+        let body = crate::test_support::encode_while_held(&registry, Format::Text, held);
         assert_eq!(
             body.as_deref(),
             Ok("# HELP c_total C.\n# TYPE c_total counter\nc_total 1\n"),

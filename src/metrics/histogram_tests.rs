@@ -21,16 +21,7 @@ fn a_text_scrape_leaves_the_bucket_exemplars_unlocked() {
     h.observe_with_exemplar(0.5, &[("trace_id", "t1")]);
     let held = h.inner.exemplars.read();
     assert!(held.is_some(), "exemplar slots after an exemplar");
-    let registry = &registry;
-    let body = std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        s.spawn(move || {
-            let _ = tx.send(registry.encode_to_string(Format::Text));
-        });
-        let body = rx.recv_timeout(std::time::Duration::from_secs(10));
-        drop(held); // lets a scrape that waited finish, so the scope's join returns
-        body
-    });
+    let body = crate::test_support::encode_while_held(&registry, Format::Text, held);
     let body = body.expect("a text scrape waited for the exemplars' lock");
     assert!(body.contains("h_bucket{le=\"1\"} 1\n"), "{body}");
     assert!(registry
