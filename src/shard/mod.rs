@@ -377,6 +377,11 @@ impl<S: Slot> Sharded<S> {
                 f(field(owners, k) as usize - 1, p);
             }
         }
+        self.for_each_in_directory(f);
+    }
+
+    /// As [`for_each_indexed`](Self::for_each_indexed), for the directory's slots only.
+    fn for_each_in_directory(&self, mut f: impl FnMut(usize, *mut S)) {
         // Acquire pairs with the Release in `grow`.
         let mut chunk = self.more.load(Ordering::Acquire);
         let mut c = 0;
@@ -418,22 +423,15 @@ impl<S: Slot> Sharded<S> {
         // Acquire pairs with the Release in `grow`. Null unless more than `INLINE` threads
         // (or a thread without an index) wrote the metric.
         if !self.more.load(Ordering::Acquire).is_null() {
-            self.for_each_in_directory(&mut f);
+            self.for_each_past_inline(&mut f);
         }
     }
 
-    /// `for_each`'s part past the inline slots.
+    /// `for_each`'s part past the inline slots, out of line.
     #[inline(never)]
-    fn for_each_in_directory(&self, f: &mut impl FnMut(&S)) {
-        let inline: [*mut S; INLINE] =
-            // Acquire: as in `inline_of`.
-            core::array::from_fn(|k| self.inline[k].load(Ordering::Acquire));
-        self.for_each_indexed(|_, p| {
-            if !inline.contains(&p) {
-                // SAFETY: as in `inline_of`: slots live until `Drop`.
-                f(unsafe { &*p });
-            }
-        });
+    fn for_each_past_inline(&self, f: &mut impl FnMut(&S)) {
+        // SAFETY: as in `inline_of`: slots live until `Drop`.
+        self.for_each_in_directory(|_, p| f(unsafe { &*p }));
     }
 
     /// Whether a second thread has written this metric (it has more than one slot).
