@@ -136,6 +136,38 @@ macro_rules! suite {
                 t.elapsed().as_nanos() as f64 / n as f64
             }
 
+            /// ns per op per thread of `with_label_values(..).inc()` (or `with`) over one
+            /// family's 100 children from `threads` threads at once.
+            pub fn wlv_threads(threads: usize, n: usize, with: bool) -> f64 {
+                let hit = Hit::new();
+                let values: Vec<[&str; 2]> = hit.pairs.iter().map(|&(a, b)| [a, b]).collect();
+                let barrier = std::sync::Barrier::new(threads);
+                let ns: Vec<f64> = std::thread::scope(|s| {
+                    let hs: Vec<_> = (0..threads)
+                        .map(|_| {
+                            s.spawn(|| {
+                                for v in &values {
+                                    hit.fam.with_label_values(v).inc(); // warm the cache
+                                }
+                                barrier.wait();
+                                let t = Instant::now();
+                                for i in 0..n {
+                                    let v = black_box(&values[i % 100]);
+                                    if with {
+                                        black_box(&hit.fam).with(v, |c| c.inc()).unwrap();
+                                    } else {
+                                        black_box(&hit.fam).with_label_values(v).inc();
+                                    }
+                                }
+                                t.elapsed().as_nanos() as f64 / n as f64
+                            })
+                        })
+                        .collect();
+                    hs.into_iter().map(|h| h.join().unwrap()).collect()
+                });
+                ns.iter().sum::<f64>() / threads as f64
+            }
+
             /// benches/common/workload.rs (1,050 series), with this suite's crate.
             pub fn workload() -> Registry {
                 const LABELS: [&str; 6] = ["service", "endpoint", "method", "status", "instance", "pod"];
@@ -346,6 +378,17 @@ fn main() {
             "hit with_label_values(): old {lo:.2} ns  new {ln:.2} ns  new/old {:.3}",
             ln / lo
         );
+    }
+    if what == "hit2" {
+        for (label, with) in [("with_label_values", false), ("with", true)] {
+            let (mut v1, mut v2) = (vec![], vec![]);
+            for _ in 0..9 {
+                v1.push(n::wlv_threads(1, 2_000_000, with));
+                v2.push(n::wlv_threads(2, 2_000_000, with));
+            }
+            let (m1, m2) = (median(v1), median(v2));
+            println!("new {label} over 100 children: 1 thread {m1:.2} ns, 2 threads {m2:.2} ns per op per thread ({:.2}x)", m2 / m1);
+        }
     }
     if what == "wlv-new" || what == "wlv-old" {
         // One side alone, for a profiler.
