@@ -90,12 +90,10 @@ pub(crate) const MAX_INDEXED: usize = 510;
 #[cfg(tachymeter_loom)]
 pub(crate) const MAX_INDEXED: usize = 2;
 
-/// Slot id of the shared overflow slot (see [`Sharded::by_id`]); indexed slots have ids
-/// `1..=MAX_INDEXED` and 0 names no slot.
+/// Slot id of the shared overflow slot (see [`Sharded::by_id`]), and the largest id
+/// [`Sharded::locate`] can return: indexed slots have ids `1..=MAX_INDEXED`, and 0 names no
+/// slot.
 pub(crate) const OVERFLOW_ID: usize = MAX_INDEXED + 1;
-
-/// Largest slot id [`Sharded::locate`] can return.
-pub(crate) const MAX_SLOT_ID: usize = OVERFLOW_ID;
 
 /// One metric's worth of atomics, updated either by its single owner (plain load + store)
 /// or, in the overflow slot, by atomic read-modify-writes.

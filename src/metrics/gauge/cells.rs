@@ -53,7 +53,7 @@
 
 use core::fmt;
 
-use crate::shard::{Sharded, Slot, MAX_SLOT_ID};
+use crate::shard::{Sharded, Slot, OVERFLOW_ID};
 use crate::sync::{lock, yield_now, AtomicU64, Mutex, Ordering};
 
 /// How many of its last sets' values a slot keeps. A read fails its value check only if
@@ -65,7 +65,7 @@ const SEQ_BITS: u32 = 55;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
 // Every slot id fits above the sequence bits.
-const _: () = assert!((MAX_SLOT_ID as u64) < (1 << (64 - SEQ_BITS)));
+const _: () = assert!((OVERFLOW_ID as u64) < (1 << (64 - SEQ_BITS)));
 // The ring index of a sequence does not depend on its bits above `SEQ_BITS`.
 const _: () = assert!(RING.is_power_of_two() && (RING as u64) <= SEQ_MASK);
 

@@ -13,7 +13,8 @@
 //! index), touch every child once more. The family is then dropped before the next row.
 //!
 //! `cargo run --release --bin child_memory -- [N] [W...]` (defaults: 1000000 1 2 16);
-//! `ID_LEN=short` or `ID_LEN=long` for other label lengths (see `id`).
+//! `ID_LEN=short` or `ID_LEN=long` for other label lengths (see `id`); with `SIZES=1`, a
+//! `--one` run also lists the allocation sizes it holds at least one of per ten children.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
