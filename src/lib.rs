@@ -102,6 +102,9 @@ pub use error::{
     BucketError, CounterError, EncodeError, ExemplarError, LabelError, NameError,
     RegistrationError, StateSetError, TextfileError,
 };
+#[cfg(tachymeter_loom)]
+#[doc(hidden)]
+pub use family::LoomChild;
 pub use family::{set_overflow_hook, Family, OverflowEvent, OVERFLOW_LABEL_VALUE};
 #[cfg(feature = "http-server")]
 pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};

@@ -44,7 +44,7 @@ pub(crate) struct SinkSample<'s> {
     pub(crate) exemplar: Option<ExemplarRef<'s>>,
 }
 
-/// A built-in family's sample: its child's [`Child::id`](crate::family::Child), unique in
+/// A built-in family's sample: its child's [`Child::id`](crate::family::ChildRef), unique in
 /// the process and never reused, and the sample's position among that child's samples in one
 /// collection (a histogram's buckets, `_sum`, `_count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,19 +1,19 @@
 //! Module implementing the per-thread lookup cache in front of every family's shared map.
 //!
 //! A hit reads only this thread's cache and the child itself: no guard to pin, no lock, no
-//! reference count, no shared cache line written. Each entry holds a clone of the child's
-//! `Arc` (taken on the miss path) and the family's removal generation at the time; `remove`
+//! reference count, no shared cache line written. Each entry holds a counted reference to the
+//! child (taken on the miss path) and the family's removal generation at the time; `remove`
 //! and `clear` bump the generation, so a cached child that was removed is never used for a
 //! lookup that starts after the removal. The cache is 4-way set-associative with 512 entries
 //! per thread (about 20 KiB, allocated on the thread's first lookup), so a thread cycling over
 //! a few hundred label sets keeps hitting; at most that many removed children stay allocated
 //! until their entry is reused or the thread exits.
 
-use core::any::Any;
+use core::any::TypeId;
 use core::cell::RefCell;
+use core::ptr::NonNull;
 
-use super::{Child, LabelQuery};
-use crate::sync::Arc;
+use super::{ChildRef, LabelQuery};
 
 const SETS: usize = 128;
 const WAYS: usize = 4;
@@ -22,7 +22,31 @@ struct Entry {
     family: u64,
     hash: u64,
     generation: u64,
-    child: Arc<dyn Any + Send + Sync>,
+    /// A `ChildRef<M>` given up by `into_erased`, for the `M` that `metric` names.
+    child: NonNull<()>,
+    metric: TypeId,
+    /// Takes `child` back (and drops it) as the `ChildRef<M>` it was.
+    release: unsafe fn(NonNull<()>),
+}
+
+/// `Entry::release` for children of `M`.
+///
+/// # Safety
+///
+/// `p` came from `ChildRef::<M>::into_erased` and is taken back once.
+#[allow(unsafe_code)]
+unsafe fn release<M>(p: NonNull<()>) {
+    // SAFETY: forwarded contract.
+    drop(unsafe { ChildRef::<M>::from_erased(p) });
+}
+
+impl Drop for Entry {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: `fill` stored `release::<M>` with a `child` erased from a `ChildRef<M>`;
+        // the entry owns that reference and is dropped once.
+        unsafe { (self.release)(self.child) }
+    }
 }
 
 struct Cache {
@@ -53,13 +77,15 @@ fn set_start(family: u64, hash: u64) -> usize {
 /// current. Returns `None` on a miss, when the cache is unavailable (thread teardown), or when
 /// called from inside another lookup's closure (re-entrant; the caller falls back).
 #[inline]
+#[allow(unsafe_code)]
 pub(super) fn hit<M: 'static, R>(
     family: u64,
     hash: u64,
     generation: u64,
     q: &LabelQuery<'_>,
-    f: impl FnOnce(&Child<M>) -> R,
-) -> Result<R, impl FnOnce(&Child<M>) -> R> {
+    names: &[Box<str>],
+    f: impl FnOnce(&ChildRef<M>) -> R,
+) -> Result<R, impl FnOnce(&ChildRef<M>) -> R> {
     let mut f = Some(f);
     let r = CACHE
         .try_with(|c| {
@@ -70,11 +96,16 @@ pub(super) fn hit<M: 'static, R>(
                 .iter()
                 .flatten()
                 .find(|e| e.hash == hash && e.family == family)?;
-            if e.generation != generation {
+            // Family ids are unique and a family has one metric type, so the type check never
+            // fails; it is what makes the cast below local knowledge (a compare of constants).
+            if e.generation != generation || e.metric != TypeId::of::<M>() {
                 return None;
             }
-            let child = e.child.downcast_ref::<Child<M>>()?;
-            if !q.matches(child.key()) {
+            // SAFETY: `fill` erased this pointer from a `ChildRef<M>` (the `TypeId` says which
+            // `M`), the entry keeps it alive, and the borrow ends inside this closure, while
+            // the cache is borrowed (so the entry cannot be replaced meanwhile).
+            let child = unsafe { ChildRef::<M>::borrow_erased(&e.child) };
+            if !q.matches_in(child.key(), names) {
                 return None;
             }
             f.take().map(|f| f(child))
@@ -94,7 +125,7 @@ pub(super) fn fill<M: Send + Sync + 'static>(
     family: u64,
     hash: u64,
     generation: u64,
-    child: Arc<Child<M>>,
+    child: ChildRef<M>,
 ) {
     let _ = CACHE.try_with(|c| {
         if let Ok(mut cache) = c.try_borrow_mut() {
@@ -122,7 +153,9 @@ pub(super) fn fill<M: Send + Sync + 'static>(
                 family,
                 hash,
                 generation,
-                child,
+                child: child.into_erased(),
+                metric: TypeId::of::<M>(),
+                release: release::<M>,
             });
         }
     });

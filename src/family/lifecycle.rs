@@ -7,11 +7,11 @@
 use core::time::Duration;
 
 use super::order::Idle;
-use super::{Child, Family};
+use super::{ChildRef, Family};
 use crate::encode::Descriptor;
 use crate::error::LabelError;
 use crate::metrics::{Counter, Metric};
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
 /// The label value of every label of a family's overflow child.
 ///
@@ -204,14 +204,14 @@ fn nanos(d: Duration) -> u64 {
 pub(crate) struct Sweep<M> {
     now: u64,
     after: u64,
-    expired: Vec<Arc<Child<M>>>,
+    expired: Vec<ChildRef<M>>,
 }
 
 impl<M: Metric> Sweep<M> {
     /// Whether `c` has not changed for the expiry time; if so it is remembered for removal.
     /// `idle` is the child's state from its slot (two racing collections take turns on it:
     /// at worst both restart the idle time or both expire the child; removal is idempotent).
-    pub(crate) fn expired(&mut self, c: &Arc<Child<M>>, idle: &mut Idle) -> bool {
+    pub(crate) fn expired(&mut self, c: &ChildRef<M>, idle: &mut Idle) -> bool {
         let fp = c.metric.fingerprint();
         if idle.seen != fp {
             idle.seen = fp;
@@ -225,7 +225,7 @@ impl<M: Metric> Sweep<M> {
         false
     }
 
-    pub(crate) fn into_expired(self) -> Vec<Arc<Child<M>>> {
+    pub(crate) fn into_expired(self) -> Vec<ChildRef<M>> {
         self.expired
     }
 }
@@ -320,7 +320,7 @@ impl<M: Metric> Family<M> {
         self.remove_all(&doomed)
     }
 
-    fn remove_all(&self, doomed: &[Arc<Child<M>>]) -> usize {
+    fn remove_all(&self, doomed: &[ChildRef<M>]) -> usize {
         let n = self.inner.children.remove_children(doomed);
         if n > 0 {
             self.bump_generation();

@@ -8,8 +8,8 @@
 //! for a scrape.
 
 use super::order::{Idle, Order, Tally};
-use super::{Child, LabelKey, LabelQuery};
-use crate::sync::{lock, Arc, AtomicUsize, Mutex, Ordering};
+use super::{ChildRef, LabelKey, LabelQuery};
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering};
 
 /// How [`ChildMap::get_or_insert`] resolved a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ mod index {
     use core::hash::{Hash, Hasher};
 
     /// A child in the set, hashed and compared by its label values.
-    struct Entry<M>(Arc<Child<M>>);
+    struct Entry<M>(ChildRef<M>);
 
     impl<M> Hash for Entry<M> {
         fn hash<H: Hasher>(&self, state: &mut H) {
@@ -71,16 +71,16 @@ mod index {
             )
         }
 
-        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<Arc<Child<M>>> {
+        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<ChildRef<M>> {
             self.0.pin().get(q).map(|e| e.0.clone())
         }
 
         /// Only under the writer lock.
-        pub(super) fn insert(&self, c: Arc<Child<M>>) {
+        pub(super) fn insert(&self, c: ChildRef<M>) {
             self.0.pin().insert(Entry(c));
         }
 
-        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<Arc<Child<M>>> {
+        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<ChildRef<M>> {
             self.0.pin().get(&k).map(|e| e.0.clone())
         }
 
@@ -107,22 +107,22 @@ mod index {
     //! builds). papaya's own algorithm is tested by papaya.
     use super::*;
 
-    pub(super) struct Index<M>(Mutex<Vec<Arc<Child<M>>>>);
+    pub(super) struct Index<M>(Mutex<Vec<ChildRef<M>>>);
 
     impl<M> Index<M> {
         pub(super) fn new(_: ahash::RandomState) -> Self {
             Index(Mutex::new(Vec::new()))
         }
 
-        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<Arc<Child<M>>> {
+        pub(super) fn get(&self, q: &LabelQuery<'_>) -> Option<ChildRef<M>> {
             lock(&self.0).iter().find(|c| q.matches(c.key())).cloned()
         }
 
-        pub(super) fn insert(&self, c: Arc<Child<M>>) {
+        pub(super) fn insert(&self, c: ChildRef<M>) {
             lock(&self.0).push(c);
         }
 
-        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<Arc<Child<M>>> {
+        pub(super) fn get_key(&self, k: LabelKey<'_>) -> Option<ChildRef<M>> {
             lock(&self.0).iter().find(|c| c.key() == k).cloned()
         }
 
@@ -146,7 +146,7 @@ use index::Index;
 struct Writer<M> {
     tally: Tally,
     /// The overflow child, while it is in the map (it does not count against the limit).
-    overflow: Option<Arc<Child<M>>>,
+    overflow: Option<ChildRef<M>>,
 }
 
 impl<M> Writer<M> {
@@ -188,8 +188,8 @@ impl<M> ChildMap<M> {
         q: LabelQuery<'_>,
         limit: usize,
         overflow: LabelQuery<'_>,
-        make: impl Fn(LabelQuery<'_>) -> (Child<M>, Option<Idle>),
-    ) -> (Arc<Child<M>>, Resolved) {
+        make: impl Fn(LabelQuery<'_>) -> (ChildRef<M>, Option<Idle>),
+    ) -> (ChildRef<M>, Resolved) {
         if let Some(c) = self.index.get(&q) {
             return (c, Resolved::Own);
         }
@@ -212,8 +212,7 @@ impl<M> ChildMap<M> {
         } else {
             (overflow, Resolved::Overflow)
         };
-        let (child, idle) = make(q);
-        let fresh = Arc::new(child);
+        let (fresh, idle) = make(q);
         if is_overflow_key || resolved == Resolved::Overflow {
             w.overflow = Some(fresh.clone());
         }
@@ -242,7 +241,7 @@ impl<M> ChildMap<M> {
 
     /// Removes each of `children` that is still in the map (the very child, not just one with
     /// the same labels); returns how many were.
-    pub(crate) fn remove_children(&self, children: &[Arc<Child<M>>]) -> usize {
+    pub(crate) fn remove_children(&self, children: &[ChildRef<M>]) -> usize {
         if children.is_empty() {
             return 0;
         }
@@ -252,7 +251,7 @@ impl<M> ChildMap<M> {
             if self
                 .index
                 .get_key(c.key())
-                .is_some_and(|cur| Arc::ptr_eq(&cur, c))
+                .is_some_and(|cur| ChildRef::ptr_eq(&cur, c))
             {
                 self.unlink(&mut w, c);
                 n += 1;
@@ -263,10 +262,10 @@ impl<M> ChildMap<M> {
         n
     }
 
-    fn unlink(&self, w: &mut Writer<M>, c: &Arc<Child<M>>) {
+    fn unlink(&self, w: &mut Writer<M>, c: &ChildRef<M>) {
         self.index.remove_key(c.key());
         self.order.remove(&mut w.tally, c);
-        if w.overflow.as_ref().is_some_and(|o| Arc::ptr_eq(o, c)) {
+        if w.overflow.as_ref().is_some_and(|o| ChildRef::ptr_eq(o, c)) {
             w.overflow = None;
         }
     }
@@ -287,13 +286,13 @@ impl<M> ChildMap<M> {
     /// never the writer lock: children created meanwhile do not wait (and are not visited);
     /// every child present for the whole walk is visited exactly once, one removed meanwhile
     /// at most once, and never two children with the same labels.
-    pub(crate) fn for_each(&self, f: impl FnMut(&Arc<Child<M>>, Option<&mut Idle>)) {
+    pub(crate) fn for_each(&self, f: impl FnMut(&ChildRef<M>, Option<&mut Idle>)) {
         self.order.walk(&self.writer, f);
     }
 
     /// Every child, in creation order, cloned out (so the caller holds no lock while it looks
     /// at them: it may use the family, even remove children).
-    pub(crate) fn snapshot(&self) -> Vec<Arc<Child<M>>> {
+    pub(crate) fn snapshot(&self) -> Vec<ChildRef<M>> {
         let mut all = Vec::new();
         self.order.walk(&self.writer, |c, _| all.push(c.clone()));
         all

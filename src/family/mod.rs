@@ -6,82 +6,17 @@ use crate::metrics::Metric;
 use crate::registry::Collector;
 use crate::sync::{Arc, Ordering};
 
-/// A child of a family: its label values, the metric, and its label pairs rendered once for
-/// exposition.
-///
-/// The creation time, the key and the rendered labels share one allocation, `text`:
-/// `created` (f64 bits, little-endian) | key | labels. Kept small on purpose: a family with a
-/// million children pays these bytes a million times (see BENCHMARKS.md, memory per child).
-#[derive(Debug)]
-pub(crate) struct Child<M> {
-    text: Box<[u8]>,
-    /// End of the key in `text` (the labels follow).
-    key_end: u32,
-    /// Position in the creation-order list (see `order.rs`); only under the writer lock.
-    pub(crate) pos: crate::sync::AtomicU32,
-    /// Process-unique identity, never reused: remote write caches each series' encoded
-    /// labels under it (an address could be reused by a later child once this one is freed).
-    pub(crate) id: u64,
-    pub(crate) metric: M,
-}
-
-/// Bytes of the creation time at the start of [`Child::text`].
-const CREATED: usize = 8;
-
-impl<M> Child<M> {
-    fn new(values: LabelQuery<'_>, labels: &str, created: f64, id: u64, metric: M) -> Self {
-        let key_len = values.key_len();
-        let mut text = Vec::with_capacity(CREATED + key_len + labels.len());
-        text.extend_from_slice(&created.to_bits().to_le_bytes());
-        values.write_key(&mut text);
-        text.extend_from_slice(labels.as_bytes());
-        Child {
-            // Keys over 4 GiB are not supported (see `write_key`); saturating keeps the
-            // labels slice in bounds regardless.
-            key_end: u32::try_from(CREATED + key_len).unwrap_or(u32::MAX),
-            text: text.into_boxed_slice(),
-            pos: crate::sync::AtomicU32::new(0),
-            id,
-            metric,
-        }
-    }
-
-    /// The label values (the map's key).
-    #[inline]
-    pub(crate) fn key(&self) -> LabelKey<'_> {
-        LabelKey(
-            self.text
-                .get(CREATED..self.key_end as usize)
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The rendered label pairs (`a="x",b="y"`; empty for an unlabelled family).
-    #[inline]
-    #[allow(unsafe_code)] // validating UTF-8 on every scrape would cost more than the encode
-    pub(crate) fn labels(&self) -> &str {
-        let bytes = self.text.get(self.key_end as usize..).unwrap_or_default();
-        // SAFETY: `new` copied these bytes from a `&str` (the labels follow the key, whose end
-        // is `key_end`) and `text` is never modified, so they are valid UTF-8.
-        unsafe { core::str::from_utf8_unchecked(bytes) }
-    }
-
-    /// When the child was created, in seconds since the Unix epoch (`_created`).
-    #[inline]
-    pub(crate) fn created(&self) -> f64 {
-        let mut bits = [0; CREATED];
-        bits.copy_from_slice(&self.text[..CREATED]);
-        f64::from_bits(u64::from_le_bytes(bits))
-    }
-}
-
 #[cfg(not(tachymeter_loom))]
 mod cache;
+mod child;
 mod key;
 mod lifecycle;
 mod map;
 mod order;
 
+pub(crate) use child::ChildRef;
+#[cfg(tachymeter_loom)]
+pub use child::LoomChild;
 use key::{LabelKey, LabelQuery};
 pub use lifecycle::{set_overflow_hook, OverflowEvent, OVERFLOW_LABEL_VALUE};
 pub(crate) use lifecycle::{Lifecycle, LifecycleConfig};
@@ -215,7 +150,10 @@ impl<M: Metric> Family<M> {
             // before the map, so a child found there is never cached under a newer generation
             // than the removal that unlinked it.
             let generation = inner.generation.load(Ordering::Acquire);
-            let f = match cache::hit(inner.id, hash, generation, &q, |c: &Child<M>| f(&c.metric)) {
+            let names = inner.desc.label_names();
+            let f = match cache::hit(inner.id, hash, generation, &q, names, |c: &ChildRef<M>| {
+                f(&c.metric)
+            }) {
                 Ok(r) => return Ok(r),
                 Err(f) => f,
             };
@@ -233,7 +171,7 @@ impl<M: Metric> Family<M> {
     }
 
     #[cold]
-    fn get_or_insert(&self, q: LabelQuery<'_>) -> Arc<Child<M>> {
+    fn get_or_insert(&self, q: LabelQuery<'_>) -> ChildRef<M> {
         let inner = &*self.inner;
         let (child, resolved) = inner.children.get_or_insert(
             q,
@@ -245,7 +183,7 @@ impl<M: Metric> Family<M> {
                     seen: metric.fingerprint(),
                     since: inner.life.now_if_expiring(),
                 });
-                let child = Child::new(
+                let child = ChildRef::new(
                     q,
                     &render_labels(inner.desc.label_names(), q.0),
                     crate::encode::now_seconds(),
@@ -332,7 +270,7 @@ impl<M: Metric> Family<M> {
         let mut n = 0;
         self.inner
             .children
-            .for_each(|c, _| n += c.metric.heap_bytes() + c.text.len());
+            .for_each(|c, _| n += c.metric.heap_bytes() + c.heap_bytes());
         n
     }
 }
@@ -385,7 +323,7 @@ impl<M: Metric> Collector for Family<M> {
                         return;
                     }
                 }
-                fw.begin_child(c.id, created.then_some(c.created()));
+                fw.begin_child(c.id, created.then_some(c.created));
                 c.metric.encode_child(&inner.options, &mut fw, c.labels());
                 fw.end_child(c.labels());
             });
@@ -396,22 +334,5 @@ impl<M: Metric> Collector for Family<M> {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_child_keeps_created_key_and_labels_in_one_allocation() {
-        let child = Child::new(LabelQuery(&["x", "ü"]), "a=\"x\",b=\"ü\"", 1.5e9, 7, ());
-        assert_eq!(child.created(), 1.5e9);
-        assert!(LabelQuery(&["x", "ü"]).matches(child.key()));
-        assert_eq!(child.labels(), "a=\"x\",b=\"ü\"");
-        assert_eq!(child.text.len(), CREATED + 2 + 3 + child.labels().len());
-        let bare = Child::new(LabelQuery(&[]), "", 0.25, 8, ());
-        assert_eq!((bare.created(), bare.labels()), (0.25, ""));
-        assert!(LabelQuery(&[]).matches(bare.key()));
     }
 }

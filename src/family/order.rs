@@ -14,7 +14,7 @@
 //! segment. A walk takes the writer lock for an instant to register, the directory lock only
 //! to fetch the next batch of segments, and never holds two segment locks.
 
-use super::Child;
+use super::ChildRef;
 use crate::sync::{lock, try_lock, Arc, AtomicUsize, Mutex, Ordering};
 
 /// Children per segment: a scrape holds a segment's lock while it encodes this many children
@@ -52,7 +52,7 @@ pub(crate) struct Idle {
 /// their idle states at the same indexes (kept apart so that other families' walks stride
 /// over 8 bytes per child).
 pub(super) struct Slots<M> {
-    children: Vec<Option<Arc<Child<M>>>>,
+    children: Vec<Option<ChildRef<M>>>,
     idle: Vec<Idle>,
 }
 
@@ -64,7 +64,7 @@ impl<M> Slots<M> {
         }
     }
 
-    fn push(&mut self, child: Option<Arc<Child<M>>>, idle: Option<Idle>) {
+    fn push(&mut self, child: Option<ChildRef<M>>, idle: Option<Idle>) {
         self.children.push(child);
         if let Some(i) = idle {
             self.idle.push(i);
@@ -120,7 +120,7 @@ impl<M> Order<M> {
     /// Appends `child`; the caller holds the writer lock (`tally` is under it). Never waits
     /// for a walk: a segment a walk holds is left for a new one.
     /// `idle` is `Some` exactly in families with idle expiry.
-    pub(super) fn push(&self, tally: &mut Tally, child: &Arc<Child<M>>, idle: Option<Idle>) {
+    pub(super) fn push(&self, tally: &mut Tally, child: &ChildRef<M>, idle: Option<Idle>) {
         let mut dir = lock(&self.dir);
         if let Some(tail) = dir.last().filter(|_| tally.tail_len < SEG) {
             if let Some(mut slots) = try_lock(tail) {
@@ -146,7 +146,7 @@ impl<M> Order<M> {
 
     /// Takes `child` out of its slot in O(1); the caller holds the writer lock. Returns whether
     /// it was there.
-    pub(super) fn remove(&self, tally: &mut Tally, child: &Arc<Child<M>>) -> bool {
+    pub(super) fn remove(&self, tally: &mut Tally, child: &ChildRef<M>) -> bool {
         // Relaxed: written only under the writer lock, which the caller holds.
         let pos = child.pos.load(Ordering::Relaxed) as usize;
         let Some(seg) = lock(&self.dir).get(pos >> SLOT_BITS).cloned() else {
@@ -155,7 +155,9 @@ impl<M> Order<M> {
         let taken = {
             let mut slots = lock(&seg);
             match slots.children.get_mut(pos & ((1 << SLOT_BITS) - 1)) {
-                Some(slot) if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, child)) => slot.take(),
+                Some(slot) if slot.as_ref().is_some_and(|c| ChildRef::ptr_eq(c, child)) => {
+                    slot.take()
+                }
                 _ => None,
             }
         };
@@ -236,7 +238,7 @@ impl<M> Order<M> {
     pub(super) fn walk<W>(
         &self,
         writer: &Mutex<W>,
-        mut f: impl FnMut(&Arc<Child<M>>, Option<&mut Idle>),
+        mut f: impl FnMut(&ChildRef<M>, Option<&mut Idle>),
     ) {
         let _walking = self.begin_walk(writer);
         // Acquire: pairs with the AcqRel increment that gives a new child its id (under the
