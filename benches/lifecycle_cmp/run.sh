@@ -2,7 +2,8 @@
 # Issue 10 figures of BENCHMARKS.md: this tree vs bd750b4 (the commit before the child life
 # cycle work; OLD_REV=<commit> picks another), both linked into one binary and measured interleaved in one process:
 #   inc    - counter inc on a kept handle at 1 and 2 threads, histogram observe (15 rounds)
-#   wlv-new, wlv-old - one side's with_label_values loop alone (10^8 lookups), for a profiler
+#   wlv-new, wlv-old, with-new, with-old - one side's with_label_values (or with) loop
+#            alone (10^8 lookups), for a profiler
 #   hit2   - this tree only: with_label_values / with over 100 children from 1 and 2 threads
 #   hit    - Family::with / with_label_values on 100 children (41 rounds of 1M lookups, median)
 #   enc    - text encode of a 1M-child counter family (15 rounds, median; enc2: built in the
@@ -12,7 +13,7 @@
 #   big    - at 1M children: remove (each removed child re-created, untimed); creating
 #            children idle, while another family is encoded, and while their own family is
 #            encoded (20,000 creations each; median, mean, worst)
-# Usage: [OLD_REV=rev] bash benches/lifecycle_cmp/run.sh [inc|hit|hit2|wlv-new|wlv-old|enc|enc2|enc1050|big|mem|all] [children] [rounds]
+# Usage: [OLD_REV=rev] bash benches/lifecycle_cmp/run.sh [inc|hit|hit2|wlv-new|wlv-old|with-new|with-old|enc|enc2|enc1050|big|mem|all] [children] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")"
 rev="${OLD_REV:-bd750b4}"

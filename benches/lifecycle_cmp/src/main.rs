@@ -390,12 +390,13 @@ fn main() {
             println!("new {label} over 100 children: 1 thread {m1:.2} ns, 2 threads {m2:.2} ns per op per thread ({:.2}x)", m2 / m1);
         }
     }
-    if what == "wlv-new" || what == "wlv-old" {
+    if matches!(what, "wlv-new" | "wlv-old" | "with-new" | "with-old") {
         // One side alone, for a profiler.
-        let r = if what == "wlv-new" {
-            n::Hit::new().wlv(100_000_000)
-        } else {
-            o::Hit::new().wlv(100_000_000)
+        let r = match what {
+            "wlv-new" => n::Hit::new().wlv(100_000_000),
+            "wlv-old" => o::Hit::new().wlv(100_000_000),
+            "with-new" => n::Hit::new().with(100_000_000),
+            _ => o::Hit::new().with(100_000_000),
         };
         println!("{what}: {r:.2} ns");
     }
