@@ -40,7 +40,7 @@ fn family(c: &mut Criterion) {
         .unwrap();
     let handles: Vec<Counter> = pairs
         .iter()
-        .map(|&(a, b)| fam.with_label_values(&[a, b]))
+        .map(|&(a, b)| fam.with_label_values(&[a, b]).handle())
         .collect();
 
     let mut g = c.benchmark_group("family");

@@ -217,7 +217,9 @@ fn exemplar_registry() -> (Registry, Vec<Counter>) {
             .register(&r)
             .unwrap();
         for i in 0..20 {
-            let c = fam.with_label_values(&[&format!("queue-{i}"), &format!("worker-{}", i % 4)]);
+            let c = fam
+                .with_label_values(&[&format!("queue-{i}"), &format!("worker-{}", i % 4)])
+                .handle();
             c.inc_with_exemplar(&[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]);
             children.push(c);
         }

@@ -105,7 +105,7 @@ pub use error::{
 #[cfg(tachymeter_loom)]
 #[doc(hidden)]
 pub use family::LoomChild;
-pub use family::{set_overflow_hook, Family, OverflowEvent, OVERFLOW_LABEL_VALUE};
+pub use family::{set_overflow_hook, Family, MetricRef, OverflowEvent, OVERFLOW_LABEL_VALUE};
 #[cfg(feature = "http-server")]
 pub use http::{start_http_server, ServeError, ServerBuilder, ServerHandle};
 #[cfg(feature = "push")]

@@ -231,7 +231,10 @@ fn warm_collections_with_exemplars_and_metadata_allocate_nothing() {
     let children: Vec<(Counter, Histogram)> = (0..20)
         .map(|i| {
             let q = format!("q{i}");
-            (c.with_label_values(&[&q]), h.with_label_values(&[&q]))
+            (
+                c.with_label_values(&[&q]).handle(),
+                h.with_label_values(&[&q]).handle(),
+            )
         })
         .collect();
     let mut floats = BenchEncoder::with_extras(50, false);
@@ -292,7 +295,7 @@ fn warm_collections_with_changing_values_allocate_nothing_in_either_protocol() {
         .register(&r)
         .unwrap();
     let children: Vec<Gauge> = (0..200)
-        .map(|i| g.with_label_values(&[&format!("queue-{i}")]))
+        .map(|i| g.with_label_values(&[&format!("queue-{i}")]).handle())
         .collect();
     let regs = [r];
     let mut v1 = BenchEncoder::new(150);

@@ -30,7 +30,7 @@ fn registry() -> (Registry, Histogram, Histogram) {
         .labels(["path"])
         .register(&r)
         .unwrap();
-    let both = both.with_label_values(&["/a"]);
+    let both = both.with_label_values(&["/a"]).handle();
     for (i, v) in [0.013, 0.25, 0.26, 1.5, 3.0, 97.0, 0.0, -4.5, 1e4]
         .iter()
         .enumerate()

@@ -325,12 +325,12 @@ fn memory_per_child_is_small_and_grows_with_use_only() {
         .unwrap()
         .register(&reg)
         .unwrap();
-    let idle = fam.with_label_values(&["idle"]);
-    let few = fam.with_label_values(&["few"]);
+    let idle = fam.with_label_values(&["idle"]).handle();
+    let few = fam.with_label_values(&["few"]).handle();
     for v in 0..10 {
         few.observe(f64::from(v));
     }
-    let busy = fam.with_label_values(&["busy"]);
+    let busy = fam.with_label_values(&["busy"]).handle();
     let mut r = Rng::new(7);
     for _ in 0..1_000_000 {
         busy.observe(r.f64());

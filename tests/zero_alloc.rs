@@ -46,7 +46,7 @@ fn warm_encode_and_recording_allocate_nothing() {
         .unwrap();
     // Warm the summary: several full batches merged, so buffers and estimator scratch have
     // reached their steady-state capacity.
-    let rpc = sm.with_label_values(&["get"]);
+    let rpc = sm.with_label_values(&["get"]).handle();
     for i in 0..200_000u32 {
         rpc.observe(f64::from(i % 1000) / 1000.0);
         plain_sm.observe(0.5);

@@ -302,7 +302,10 @@ fn a_batch_of_cached_and_uncached_runs_is_one_valid_snappy_block() {
         .register(&r)
         .unwrap();
     let queues: Vec<Counter> = (0..30)
-        .map(|i| c.with_label_values(&[&format!("queue-{i:02}-with-a-long-name")]))
+        .map(|i| {
+            c.with_label_values(&[&format!("queue-{i:02}-with-a-long-name")])
+                .handle()
+        })
         .collect();
     for q in &queues {
         q.inc();

@@ -8,9 +8,16 @@
 //! per thread (about 20 KiB, allocated on the thread's first lookup), so a thread cycling over
 //! a few hundred label sets keeps hitting; at most that many removed children stay allocated
 //! until their entry is reused or the thread exits.
+//!
+//! A hit can also lend the child out: [`hit_ref`] returns a pointer to the metric that stays
+//! valid while the caller's [`MetricRef`](super::MetricRef) lives, without touching the
+//! child's reference count. The entry's reference keeps the child allocated; while any such
+//! borrow is alive on the thread (`GUARDS`), an entry that `fill` replaces is not dropped but
+//! parked in `deferred` until the last borrow ends, and a cache torn down meanwhile (thread
+//! exit) leaks its entries rather than free a lent child.
 
 use core::any::TypeId;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::ptr::NonNull;
 
 use super::{ChildRef, LabelQuery};
@@ -54,15 +61,83 @@ struct Cache {
     entries: Vec<Option<Entry>>,
     /// Per set, the way to evict next (round robin).
     victim: Vec<u8>,
+    /// Entries replaced while a borrow was alive (see the module docs).
+    deferred: Vec<Entry>,
 }
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // A borrow still alive at thread exit (a `MetricRef` kept in another thread-local,
+        // or forgotten) may point into any entry's child: leak them all instead.
+        if GUARDS.try_with(|g| g.get() & !DEFERRED).unwrap_or(0) > 0 {
+            core::mem::forget(core::mem::take(&mut self.entries));
+            core::mem::forget(core::mem::take(&mut self.deferred));
+        }
+    }
+}
+
+/// Entries `deferred` holds without growing.
+const DEFERRED_ROOM: usize = 16;
+
+/// Flag in `GUARDS`: `deferred` holds entries (checked when the count drops to zero).
+const DEFERRED: usize = 1 << (usize::BITS - 1);
 
 std::thread_local! {
     static CACHE: RefCell<Cache> = const {
         RefCell::new(Cache {
             entries: Vec::new(),
             victim: Vec::new(),
+            deferred: Vec::new(),
         })
     };
+    /// Borrows lent by [`hit_ref`] and not yet given back, plus the [`DEFERRED`] flag. No
+    /// destructor, so it stays usable while other thread-locals are torn down.
+    static GUARDS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A pointer to the metric of the cached child for (`family`, `q`), valid until the caller
+/// calls [`end_borrow`] once for it (see the module docs); `None` on a miss, as [`hit`].
+#[inline]
+pub(super) fn hit_ref<M: 'static>(
+    family: u64,
+    hash: u64,
+    generation: u64,
+    q: &LabelQuery<'_>,
+    names: &[Box<str>],
+) -> Option<NonNull<M>> {
+    let p = hit(family, hash, generation, q, names, |c: &ChildRef<M>| {
+        NonNull::from(&c.metric)
+    })
+    .ok()?;
+    // Counted before anything else runs on this thread, so no entry can be dropped between
+    // the lookup and the count.
+    GUARDS.with(|g| g.set(g.get() + 1));
+    Some(p)
+}
+
+/// Gives back one borrow lent by [`hit_ref`].
+#[inline]
+pub(super) fn end_borrow() {
+    let left = GUARDS.with(|g| {
+        let v = g.get() - 1;
+        g.set(v);
+        v
+    });
+    if left == DEFERRED {
+        drop_deferred();
+    }
+}
+
+/// Drops the parked entries once no borrow is left (unless the cache is busy: then the next
+/// `fill` does it).
+#[cold]
+fn drop_deferred() {
+    let _ = CACHE.try_with(|c| {
+        if let Ok(mut cache) = c.try_borrow_mut() {
+            GUARDS.with(|g| g.set(g.get() & !DEFERRED));
+            cache.deferred.clear();
+        }
+    });
 }
 
 /// First entry index of the set for (`family`, `hash`).
@@ -130,9 +205,17 @@ pub(super) fn fill<M: Send + Sync + 'static>(
     let _ = CACHE.try_with(|c| {
         if let Ok(mut cache) = c.try_borrow_mut() {
             let cache = &mut *cache;
+            let guards = GUARDS.with(Cell::get);
+            if guards == DEFERRED {
+                GUARDS.with(|g| g.set(0));
+                cache.deferred.clear();
+            }
             if cache.entries.is_empty() {
                 cache.entries.resize_with(SETS * WAYS, || None);
                 cache.victim.resize(SETS, 0);
+                // Room for the entries replaced during a few borrows, so that parking them
+                // allocates nothing (its capacity stays through `clear`).
+                cache.deferred.reserve(DEFERRED_ROOM);
             }
             let start = set_start(family, hash);
             let set = &mut cache.entries[start..start + WAYS];
@@ -149,6 +232,12 @@ pub(super) fn fill<M: Send + Sync + 'static>(
                     *v = (*v + 1) % WAYS as u8;
                     usize::from(*v)
                 });
+            if guards & !DEFERRED > 0 {
+                if let Some(old) = set[way].take() {
+                    cache.deferred.push(old);
+                    GUARDS.with(|g| g.set(g.get() | DEFERRED));
+                }
+            }
             set[way] = Some(Entry {
                 family,
                 hash,
@@ -159,4 +248,10 @@ pub(super) fn fill<M: Send + Sync + 'static>(
             });
         }
     });
+}
+
+/// Entries parked for live borrows on this thread (tests).
+#[cfg(test)]
+pub(super) fn deferred_len() -> usize {
+    CACHE.with(|c| c.borrow().deferred.len())
 }

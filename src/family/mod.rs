@@ -12,6 +12,7 @@ mod child;
 mod key;
 mod lifecycle;
 mod map;
+mod metric_ref;
 mod order;
 
 pub(crate) use child::ChildRef;
@@ -21,6 +22,7 @@ use key::{LabelKey, LabelQuery};
 pub use lifecycle::{set_overflow_hook, OverflowEvent, OVERFLOW_LABEL_VALUE};
 pub(crate) use lifecycle::{Lifecycle, LifecycleConfig};
 use map::{ChildMap, Resolved};
+pub use metric_ref::MetricRef;
 use order::Idle;
 
 /// Source of family identities for the per-thread lookup cache.
@@ -48,10 +50,11 @@ struct Inner<M: Metric> {
 ///
 /// Looking up an existing child hashes the values (ahash, random per family), probes a
 /// lock-free map and compares every value in full; it allocates nothing, takes no lock and
-/// writes no shared cache line. Hot code should keep the handle that
-/// [`with_label_values`](Family::with_label_values) returns (the pre-resolved form: an
-/// increment through it costs what an unlabelled one does), or use
-/// [`with`](Family::with) to act on a child without even touching its reference count.
+/// writes no shared cache line. [`with_label_values`](Family::with_label_values) returns the
+/// child borrowed for the current thread ([`MetricRef`], no reference-count traffic either);
+/// hot code that wants to skip the lookup too keeps an owned handle
+/// ([`MetricRef::handle`]: an increment through it costs what an unlabelled one does), and
+/// [`with`](Family::with) acts on a child through a closure.
 ///
 /// ```
 /// use tachymeter::{Counter, Registry};
@@ -201,15 +204,38 @@ impl<M: Metric> Family<M> {
         child
     }
 
-    /// The child for `values` (created if absent): a cheap handle that shares the child's
-    /// value; keep it to skip the lookup next time.
+    /// The child for `values` (created if absent), borrowed for this thread: dereferences to
+    /// the child's metric, so `family.with_label_values(&values).inc()` works, and costs no
+    /// reference-count traffic on the usual path (see [`MetricRef`]). Call
+    /// [`MetricRef::handle`] for an owned handle to keep or send.
     ///
     /// # Errors
     ///
     /// [`LabelError::Cardinality`] if the number of values differs from the label names.
     #[inline]
-    pub fn try_with_label_values(&self, values: &[&str]) -> Result<M, LabelError> {
-        self.with(values, M::clone)
+    pub fn try_with_label_values(&self, values: &[&str]) -> Result<MetricRef<'_, M>, LabelError> {
+        self.check(values)?;
+        let q = LabelQuery(values);
+        #[cfg(not(tachymeter_loom))]
+        {
+            let inner = &*self.inner;
+            let hash = q.quick_hash();
+            // Acquire: as in `with`.
+            let generation = inner.generation.load(Ordering::Acquire);
+            let names = inner.desc.label_names();
+            if let Some(metric) = cache::hit_ref(inner.id, hash, generation, &q, names) {
+                return Ok(MetricRef::lent(metric));
+            }
+            let child = self.get_or_insert(q);
+            if q.matches(child.key()) {
+                cache::fill(inner.id, hash, generation, child.clone());
+            }
+            Ok(MetricRef::owned(child))
+        }
+        #[cfg(tachymeter_loom)]
+        {
+            Ok(MetricRef::owned(self.get_or_insert(q)))
+        }
     }
 
     /// The child for `values`, as [`try_with_label_values`](Self::try_with_label_values).
@@ -220,7 +246,7 @@ impl<M: Metric> Family<M> {
     /// documented convenience form; use `try_with_label_values` where values come from input.
     #[inline]
     #[track_caller]
-    pub fn with_label_values(&self, values: &[&str]) -> M {
+    pub fn with_label_values(&self, values: &[&str]) -> MetricRef<'_, M> {
         match self.try_with_label_values(values) {
             Ok(m) => m,
             Err(e) => panic!("{e}"),

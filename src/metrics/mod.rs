@@ -253,7 +253,7 @@ impl<M: Metric> Builder<M> {
     /// [`RegistrationError`]).
     pub fn register(self, registry: &Registry) -> Result<M, RegistrationError> {
         let family = self.build()?;
-        let metric = family.try_with_label_values(&[]).map_err(|_| {
+        let metric = family.with(&[], M::clone).map_err(|_| {
             // Unreachable: a family without label names accepts an empty value list.
             RegistrationError::InconsistentLabels(family.descriptor().name().to_owned())
         })?;

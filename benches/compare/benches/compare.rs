@@ -206,7 +206,7 @@ fn labeled_lookup(c: &mut Criterion) {
     for &(a, b) in pairs {
         let _ = fam.with_label_values(&[a, b]);
     }
-    on(&mut g, "tachymeter_with", 1, |n| {
+    let t_with = |n| {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
@@ -214,8 +214,8 @@ fn labeled_lookup(c: &mut Criterion) {
                 .with(&[black_box(a), black_box(b)], |c| c.inc())
                 .unwrap();
         }
-    });
-    on(&mut g, "tachymeter_with_label_values", 1, |n| {
+    };
+    let t_wlv = |n| {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
@@ -223,14 +223,16 @@ fn labeled_lookup(c: &mut Criterion) {
                 .with_label_values(&[black_box(a), black_box(b)])
                 .inc();
         }
-    });
+    };
+    on(&mut g, "tachymeter_with", 1, t_with);
+    on(&mut g, "tachymeter_with_label_values", 1, t_wlv);
 
     let p = prometheus::IntCounterVec::new(prometheus::Opts::new("l", "l"), &["method", "route"])
         .unwrap();
     for &(a, b) in pairs {
         let _ = p.with_label_values(&[a, b]);
     }
-    on(&mut g, "prometheus", 1, |n| {
+    let p_wlv = |n| {
         let mut i = 0;
         for _ in 0..n {
             let (a, b) = pairs[next100(&mut i)];
@@ -238,7 +240,8 @@ fn labeled_lookup(c: &mut Criterion) {
                 .with_label_values(&[black_box(a), black_box(b)])
                 .inc();
         }
-    });
+    };
+    on(&mut g, "prometheus", 1, p_wlv);
 
     let pc = prometheus_client::metrics::family::Family::<
         PcStr,
@@ -282,11 +285,18 @@ fn labeled_lookup(c: &mut Criterion) {
     });
     g.finish();
 
+    // The same lookups from two threads at once over the same 100 children (issue 13: flat).
+    let mut g = group(c, "labeled_lookup_2t");
+    on(&mut g, "tachymeter_with", 2, t_with);
+    on(&mut g, "tachymeter_with_label_values", 2, t_wlv);
+    on(&mut g, "prometheus", 2, p_wlv);
+    g.finish();
+
     // Typed or pre-resolved labels: each library's fastest way to reach one of 100 children.
     let mut g = group(c, "typed_lookup_1t");
     let handles: Vec<tachymeter::Counter> = pairs
         .iter()
-        .map(|&(a, b)| fam.with_label_values(&[a, b]))
+        .map(|&(a, b)| fam.with_label_values(&[a, b]).handle())
         .collect();
     on(&mut g, "tachymeter_handle", 1, |n| {
         let mut i = 0;
@@ -421,7 +431,8 @@ fn native_observe(c: &mut Criterion) {
             .build()
             .unwrap()
             .try_with_label_values(&[])
-            .unwrap();
+            .unwrap()
+            .handle();
         on(&mut g, "tachymeter-native", threads, |n| {
             let mut o = 0;
             for _ in 0..n {

@@ -17,6 +17,7 @@ fn native(config: NativeConfig) -> Histogram {
         .unwrap()
         .try_with_label_values(&[])
         .unwrap()
+        .handle()
 }
 
 fn check_consistent(s: &NativeSnapshot) {

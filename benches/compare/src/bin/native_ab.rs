@@ -28,7 +28,8 @@ fn main() {
         .build()
         .unwrap()
         .try_with_label_values(&[])
-        .unwrap();
+        .unwrap()
+        .handle();
     let pc = PcHistogram::new_native(NativeHistogramConfig::new(1.1));
     let variants: [(&str, &(dyn Fn(u64) + Sync)); 3] = [
         ("tachymeter classic (11 buckets)", &|n| {

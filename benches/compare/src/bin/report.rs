@@ -206,6 +206,22 @@ fn main() {
             one_thread: None,
         },
         Row {
+            op: "labeled lookup + inc: `with_label_values`, 2 threads on the same children",
+            group: "labeled_lookup_2t",
+            tachy: "tachymeter_with_label_values",
+            bar: "≤ 1.5× its 1-thread figure",
+            check: |t, _, _, one| one.is_some_and(|o| t <= 1.5 * o),
+            one_thread: Some("labeled_lookup_1t"),
+        },
+        Row {
+            op: "labeled lookup + inc: `with`, 2 threads on the same children",
+            group: "labeled_lookup_2t",
+            tachy: "tachymeter_with",
+            bar: "(no bar; informational)",
+            check: |_, _, _, _| true,
+            one_thread: Some("labeled_lookup_1t"),
+        },
+        Row {
             op: "typed / pre-resolved labels + inc",
             group: "typed_lookup_1t",
             tachy: "tachymeter_handle",
@@ -298,7 +314,10 @@ fn table(st: Stat, dir: &Path, rows: &[Row<'_>]) -> usize {
             continue;
         };
         let base = stat(st, dir, r.group, "baseline");
-        let one = r.one_thread.and_then(|g| stat(st, dir, g, "tachymeter"));
+        // The same function's 1-thread row where there is one, else plain `tachymeter`.
+        let one = r
+            .one_thread
+            .and_then(|g| stat(st, dir, g, r.tachy).or_else(|| stat(st, dir, g, "tachymeter")));
         let pass = (r.check)(t, p, base, one);
         let mut extra = String::new();
         if let Some(o) = one {
