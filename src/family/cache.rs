@@ -183,8 +183,9 @@ pub(super) fn hit<M: 'static, R>(
             assert!(e.metric == TypeId::of::<M>(), "one family, one metric type");
             // SAFETY: `fill` erased this pointer from a `ChildRef<M>`, and this `M` is that
             // one: entries are filled only by `Family<M>::with`/`try_with_label_values` under
-            // the family's process-unique id, which matched above. The entry keeps it alive, and the borrow ends inside this closure, while
-            // the cache is borrowed (so the entry cannot be replaced meanwhile).
+            // the family's process-unique id, which matched above. The entry keeps it alive,
+            // and the borrow ends inside this closure, while the cache is borrowed (so the
+            // entry cannot be replaced meanwhile).
             let child = unsafe { ChildRef::<M>::borrow_erased(&e.child) };
             if !q.matches_in(child.key(), names) {
                 return None;
