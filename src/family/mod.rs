@@ -146,31 +146,43 @@ impl<M: Metric> Family<M> {
         let q = LabelQuery(values);
         #[cfg(not(tachymeter_loom))]
         {
-            let inner = &*self.inner;
-            let hash = q.quick_hash();
-            // Acquire pairs with the Release bump in `remove`/`clear`: reading the new
-            // generation means the shared map no longer holds the removed child. Read it
-            // before the map, so a child found there is never cached under a newer generation
-            // than the removal that unlinked it.
-            let generation = inner.generation.load(Ordering::Acquire);
-            let names = inner.desc.label_names();
-            let f = match cache::hit(inner.id, hash, generation, &q, names, |c: &ChildRef<M>| {
-                f(&c.metric)
-            }) {
+            let at = self.cache_key(&q);
+            let names = self.inner.desc.label_names();
+            let f = match cache::hit(at.0, at.1, at.2, &q, names, |c: &ChildRef<M>| f(&c.metric)) {
                 Ok(r) => return Ok(r),
                 Err(f) => f,
             };
-            let child = self.get_or_insert(q);
-            // Not the overflow child under an overflowed query: that entry would never hit.
-            if q.matches(child.key()) {
-                cache::fill(inner.id, hash, generation, child.clone());
-            }
-            Ok(f(&child))
+            Ok(f(&self.miss(q, at)))
         }
         #[cfg(tachymeter_loom)]
         {
             Ok(f(&self.get_or_insert(q).metric))
         }
+    }
+
+    /// Where a lookup of `q` sits in this thread's cache: (family id, hash, generation).
+    #[cfg(not(tachymeter_loom))]
+    #[inline]
+    fn cache_key(&self, q: &LabelQuery<'_>) -> (u64, u64, u64) {
+        let inner = &*self.inner;
+        // Acquire pairs with the Release bump in `remove`/`clear`: reading the new generation
+        // means the shared map no longer holds the removed child. Read before the map (in
+        // `miss`), so a child found there is never cached under a newer generation than the
+        // removal that unlinked it.
+        let generation = inner.generation.load(Ordering::Acquire);
+        (inner.id, q.quick_hash(), generation)
+    }
+
+    /// A lookup the cache could not serve: the child from the shared map, remembered in this
+    /// thread's cache under `at` (from [`cache_key`](Self::cache_key)).
+    #[cfg(not(tachymeter_loom))]
+    fn miss(&self, q: LabelQuery<'_>, at: (u64, u64, u64)) -> ChildRef<M> {
+        let child = self.get_or_insert(q);
+        // Not the overflow child under an overflowed query: that entry would never hit.
+        if q.matches(child.key()) {
+            cache::fill(at.0, at.1, at.2, child.clone());
+        }
+        child
     }
 
     #[cold]
@@ -218,19 +230,12 @@ impl<M: Metric> Family<M> {
         let q = LabelQuery(values);
         #[cfg(not(tachymeter_loom))]
         {
-            let inner = &*self.inner;
-            let hash = q.quick_hash();
-            // Acquire: as in `with`.
-            let generation = inner.generation.load(Ordering::Acquire);
-            let names = inner.desc.label_names();
-            if let Some(metric) = cache::hit_ref(inner.id, hash, generation, &q, names) {
+            let at = self.cache_key(&q);
+            let names = self.inner.desc.label_names();
+            if let Some(metric) = cache::hit_ref(at.0, at.1, at.2, &q, names) {
                 return Ok(MetricRef::lent(metric));
             }
-            let child = self.get_or_insert(q);
-            if q.matches(child.key()) {
-                cache::fill(inner.id, hash, generation, child.clone());
-            }
-            Ok(MetricRef::owned(child))
+            Ok(MetricRef::owned(self.miss(q, at)))
         }
         #[cfg(tachymeter_loom)]
         {
