@@ -127,3 +127,27 @@ fn slot_handed_over_at_thread_exit() {
         assert!(states.contains(&seen), "read {seen}, final {last}");
     });
 }
+
+/// Two first adds after a set race to begin the era while the main thread reads: exactly
+/// one add's compare-and-swap begins it, the other's fails and counts under that era, so no
+/// add is lost or counted twice. (Adds racing a set are the first model's.)
+#[test]
+fn first_adds_racing_to_begin_an_era() {
+    loom::model(|| {
+        let g = Gauge::new();
+        g.set(5.0);
+        let adders: Vec<_> = [1.0, 2.0]
+            .into_iter()
+            .map(|v| {
+                let g = g.clone();
+                thread::spawn(move || g.add(v))
+            })
+            .collect();
+        let seen = g.get();
+        for a in adders {
+            a.join().unwrap();
+        }
+        assert_eq!(g.get(), 8.0);
+        assert!([5.0, 6.0, 7.0, 8.0].contains(&seen), "read {seen}");
+    });
+}

@@ -15,21 +15,23 @@ use cells::GaugeCells;
 /// Adds ([`inc`](Gauge::inc), [`dec`](Gauge::dec), [`add`](Gauge::add), [`sub`](Gauge::sub))
 /// go to a slot only the calling thread writes, as a counter's increments do: a plain load,
 /// add and store, no locked instruction, no cache line written by two threads. A
-/// [`set`](Gauge::set) replaces the value *and every thread's adds so far*, exactly, with
-/// three plain stores and no read-modify-write: it names a new era, and adds made under an
-/// older era stop counting. [`get`](Gauge::get) (and a scrape) returns the last set's value
-/// plus the adds made since, read consistently: a read that overlaps a `set` starts again.
+/// [`set`](Gauge::set) replaces the value *and every thread's adds so far*, exactly, with one
+/// plain store of the value; the first add after it swaps that value for an "era" (one
+/// compare-and-swap per set), and adds count only under the current era.
+/// [`get`](Gauge::get) (and a scrape) returns the last set's value plus the adds made since,
+/// read consistently: a read that overlaps a `set` starts again.
 ///
-/// Linearizability: a `set` takes effect at its store of the era word and an `add` at its
-/// store to its thread's slot, counting only under the era it loaded first, so an add that
-/// loaded an older era is ordered before the set that replaced it and is discarded with it.
-/// A read returns the value of the set named by the era word plus the adds tagged with that
-/// era, and retries unless the era word was unchanged across the whole read, since any slot
-/// it saw moving to a newer era implies a newer era word.
+/// Linearizability: a `set` takes effect at its store, the first add after it at its
+/// compare-and-swap, and any other add at its store to its thread's slot, counting only under
+/// the era it loaded first, so an add that loaded an older era is ordered before the set that
+/// replaced it and is discarded with it. A read returns the last set's value, or the current
+/// era's base plus the adds tagged with that era, and retries unless the word was unchanged
+/// across the whole read, since any slot it saw moving to a newer era implies a newer word.
 ///
 /// The sum of float adds is formed per thread and then across threads, so it may round
 /// differently from one sequential sum (whole numbers below 2^53 stay exact). A gauge used
-/// by one thread keeps one slot; each other thread that writes it gets a slot of its own. Cloning is cheap and clones share the value.
+/// by one thread keeps one slot; each other thread that adds to it gets a slot of its own
+/// (`set` needs none). Cloning is cheap and clones share the value.
 ///
 /// ```
 /// use tachymeter::Gauge;
