@@ -1,8 +1,8 @@
 //! loom models of the era-tagged gauge shards: adds racing a `set` (an add that loaded the old
 //! era and stores after the set, a slot restarting under the new era while a reader walks the
-//! slots), two setters (one through the shared overflow slot), and a slot handed to the next
-//! thread that gets its index. Each read must equal a state of one linearization, and the
-//! final value names which one.
+//! slots), two setters (one adding through the shared overflow slot), a slot handed to the
+//! next thread that gets its index, and two first adds racing to begin an era. Each read must
+//! equal a state of one linearization, and the final value names which one.
 #![cfg(tachymeter_loom)]
 
 use loom::thread;
@@ -53,7 +53,7 @@ fn adds_racing_a_set_against_a_reader() {
 
 /// Two setters race while the main thread (which has its own slot, after its add) reads. Under
 /// loom only two thread indices get slots of their own, so the second spawned thread to
-/// register sets and adds through the shared overflow slot.
+/// register adds through the shared overflow slot (a set needs no slot).
 #[test]
 fn two_setters_one_through_the_overflow_slot() {
     loom::model(|| {
