@@ -19,14 +19,28 @@ pub(crate) fn help_openmetrics(out: &mut Vec<u8>, v: &str) {
     escape(out, v.as_bytes(), true);
 }
 
+/// Whether [`label_value`] writes `v` changed (it holds a `\`, `"` or LF), i.e. whether a
+/// rendered label value differs from the raw one.
+pub(crate) fn label_value_changes(v: &str) -> bool {
+    v.bytes().any(|b| replacement(b, true).is_some())
+}
+
+/// What `b` is escaped as, if it is escaped (`quote`: whether `"` is).
+#[inline]
+fn replacement(b: u8, quote: bool) -> Option<&'static [u8]> {
+    match b {
+        b'\\' => Some(b"\\\\"),
+        b'\n' => Some(b"\\n"),
+        b'"' if quote => Some(b"\\\""),
+        _ => None,
+    }
+}
+
 fn escape(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let rep: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
+        let Some(rep) = replacement(b, quote) else {
+            continue;
         };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(rep);

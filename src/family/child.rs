@@ -12,6 +12,7 @@ use core::mem::size_of;
 use core::ptr::NonNull;
 
 use super::key::{LabelKey, LabelQuery};
+use crate::encode::escape::label_value_changes;
 use crate::sync::{fence, AtomicU32, Ordering};
 
 /// Texts up to this many bytes (key and labels each) keep their lengths in the header;
@@ -76,11 +77,6 @@ unsafe impl<M: Send + Sync> Send for ChildRef<M> {}
 #[allow(unsafe_code)]
 unsafe impl<M: Send + Sync> Sync for ChildRef<M> {}
 
-/// Whether a rendered label value differs from the raw one (see `escape::label_value`).
-fn needs_escaping(v: &str) -> bool {
-    v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
-}
-
 #[allow(unsafe_code)] // the block is laid out by hand: header, then text
 impl<M> ChildRef<M> {
     /// A child for `values` whose labels render as `labels` (see `render_labels`).
@@ -94,7 +90,7 @@ impl<M> ChildRef<M> {
         let mut text = Vec::new();
         // The labels hold each value verbatim unless one needed escaping; only then is the
         // key stored on its own.
-        let key_len = if values.0.iter().any(|v| needs_escaping(v)) {
+        let key_len = if values.0.iter().any(|v| label_value_changes(v)) {
             values.key_len()
         } else {
             0

@@ -156,7 +156,9 @@ impl LabelQuery<'_> {
             }
             at = end + 2;
         }
-        // Past the last value's closing quote and the comma that is not there.
+        // Past the last value's closing quote and the comma that is not there. Implied by the
+        // quote count above (no test can reach a failure here); kept as the cheap guard
+        // against a key rendered with other names.
         at == labels.len() + usize::from(!names.is_empty())
     }
 
@@ -297,9 +299,21 @@ mod tests {
         k
     }
 
+    /// Checks that `key` holds exactly `v`: it hashes like the query, both matchers accept
+    /// the query (`names`: the family's label names, which `matches_in` places values by),
+    /// and it splits into `v`.
+    fn assert_holds(key: LabelKey<'_>, v: &[&str], names: &[Box<str>]) {
+        let s = ahash::RandomState::new();
+        assert_eq!(s.hash_one(key), s.hash_one(LabelQuery(v)), "{v:?}");
+        assert!(LabelQuery(v).matches(key), "{v:?}");
+        assert!(LabelQuery(v).matches_in(key, names), "{v:?}");
+        let values: Vec<&[u8]> = key.values().collect();
+        let expected: Vec<&[u8]> = v.iter().map(|x| x.as_bytes()).collect();
+        assert_eq!(values, expected);
+    }
+
     #[test]
     fn key_and_query_hash_and_compare_alike() {
-        let s = ahash::RandomState::new();
         let long = "x".repeat(254);
         let longer = "y".repeat(255);
         let longest = "z".repeat(70_000);
@@ -315,12 +329,7 @@ mod tests {
             &["c", longest.as_str(), ""],
         ] {
             let bytes = key_of(v);
-            let key = LabelKey::explicit(&bytes);
-            assert_eq!(s.hash_one(key), s.hash_one(LabelQuery(v)), "{v:?}");
-            assert!(LabelQuery(v).matches(key));
-            let values: Vec<&[u8]> = key.values().collect();
-            let expected: Vec<&[u8]> = v.iter().map(|x| x.as_bytes()).collect();
-            assert_eq!(values, expected);
+            assert_holds(LabelKey::explicit(&bytes), v, &[]);
         }
         let bytes = key_of(&["ab", "c"]);
         let key = LabelKey::explicit(&bytes);
@@ -332,15 +341,17 @@ mod tests {
         assert!(!LabelQuery(&[&longer[..254]]).matches(LabelKey::explicit(&bytes)));
     }
 
+    fn names(names: &[&str]) -> Vec<Box<str>> {
+        names.iter().map(|&n| n.into()).collect()
+    }
+
     /// Labels as `render_labels` writes them, for values that need no escaping.
-    fn rendered(names: &[&str], values: &[&str]) -> String {
-        let names: Vec<Box<str>> = names.iter().map(|&n| n.into()).collect();
-        crate::encode::render_labels(&names, values).into()
+    fn rendered(names: &[Box<str>], values: &[&str]) -> String {
+        crate::encode::render_labels(names, values).into()
     }
 
     #[test]
     fn rendered_keys_hash_compare_and_split_like_explicit_ones() {
-        let s = ahash::RandomState::new();
         for v in [
             &["a", "bc"][..],
             &["ab", "c"],
@@ -349,28 +360,28 @@ mod tests {
             &["ünï", "x".repeat(300).as_str()],
             &["GET", "/users/{id}", "200"],
         ] {
-            let names = ["method", "route", "status"];
-            let labels = rendered(&names[..v.len()], v);
-            let key = LabelKey::rendered(labels.as_bytes());
-            assert_eq!(s.hash_one(key), s.hash_one(LabelQuery(v)), "{v:?}");
-            assert!(LabelQuery(v).matches(key), "{v:?}");
-            let values: Vec<&[u8]> = key.values().collect();
-            let expected: Vec<&[u8]> = v.iter().map(|x| x.as_bytes()).collect();
-            assert_eq!(values, expected);
+            let names = names(&["method", "route", "status"][..v.len()]);
+            let labels = rendered(&names, v);
+            assert_holds(LabelKey::rendered(labels.as_bytes()), v, &names);
         }
     }
 
+    /// Both matchers of the rendered form: the scanning one (`matches`, the shared map's) and
+    /// the one that places values by the label names (`matches_in`, the cache hit's).
     #[test]
     fn a_rendered_key_never_matches_other_values() {
-        let labels = rendered(&["a", "b", "c"], &["x", "y", "z"]);
+        let names = names(&["a", "b", "c"]);
+        let labels = rendered(&names, &["x", "y", "z"]);
         let key = LabelKey::rendered(labels.as_bytes());
         assert!(LabelQuery(&["x", "y", "z"]).matches(key));
+        assert!(LabelQuery(&["x", "y", "z"]).matches_in(key, &names));
         for q in [
             &["x", "y", ""][..],
             &["x", "y", "zz"],
             &["x", "y"],
             &["x", "y", "z", ""],
             &["", "x", "y"],
+            &["xy", "", "z"],
             // Values that spell the text's own quotes and names, aligned every way.
             &["x\",b=\"y", "z", ""],
             &["x\",b=", "y", "z"],
@@ -378,13 +389,22 @@ mod tests {
             &["x", "y\",c=\"z", ""],
             &["x", "y", "z\""],
             &["x\"", "y", "z"],
+            &["x\",b=\"", "", "z"],
             // Escaping characters the stored values lack.
             &["x\\", "y", "z"],
             &["x\n", "y", "z"],
             &["x\ny", "y", "z"],
         ] {
             assert!(!LabelQuery(q).matches(key), "{q:?}");
+            assert!(!LabelQuery(q).matches_in(key, &names), "{q:?} (by names)");
         }
+        // A first value that ends at the second one's opening quote, and a second that is
+        // the tail of the stored one: only the opening-quote check rejects it by names.
+        let names = self::names(&["a", "b"]);
+        let labels = rendered(&names, &["x", "yyyyyy"]);
+        let key = LabelKey::rendered(labels.as_bytes());
+        let q = LabelQuery(&["x\",b=", "yy"]);
+        assert!(!q.matches(key) && !q.matches_in(key, &names));
     }
 
     #[cfg(not(tachymeter_loom))]
